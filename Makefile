@@ -1,0 +1,47 @@
+# The README's commands. Everything runs from the project's own virtualenvs under .venv and .state.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := 1
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: help setup up down status test lint typecheck unit integration synth deploy-local deploy demo bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## Install everything (idempotent): venvs, LocalStack + plugins, CDK CLI, DynamoDB Local, layers
+	@bash scripts/setup.sh
+
+up: setup ## Start the local AWS runtime (LocalStack) in the background
+	@$(VENV)/vodpipe local up
+
+down: ## Stop the local AWS runtime and every process it started
+	@[ -x $(VENV)/vodpipe ] && $(VENV)/vodpipe local down || echo "nothing to stop (not set up)"
+
+status: ## Is the local AWS runtime running?
+	@$(VENV)/vodpipe local status
+
+lint: setup ## ruff lint and format check
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+typecheck: setup ## mypy
+	$(VENV)/mypy
+
+unit: setup ## Fast tests only (no LocalStack)
+	$(VENV)/pytest tests --ignore=tests/integration -q
+
+integration: setup ## Tests against LocalStack (started for the session if not running)
+	$(VENV)/pytest tests/integration -q
+
+test: setup lint typecheck ## The whole suite: lint, types, unit, infrastructure, state machine, integration
+	$(VENV)/pytest tests -q
+
+bench: setup ## Print local-runtime numbers (start-up, invoke latency, memory)
+	$(VENV)/python bench/local_runtime.py
+
+clean: down ## Remove build outputs (keeps the installed venvs)
+	rm -rf cdk.out layers/*/build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""vodpipe: command-line client and local-runtime control."""

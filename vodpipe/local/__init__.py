@@ -1,0 +1,1 @@
+"""Local AWS runtime control (LocalStack with our plugins)."""
