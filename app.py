@@ -1,0 +1,35 @@
+"""The vodpipe CDK app: `cdk deploy` for AWS, `make deploy-local` for LocalStack; the same synthesized templates."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import PipelineConfig
+from stacks.pipeline_stack import PipelineStack
+from stacks.storage_stack import StorageStack
+
+
+def build_app(app: cdk.App) -> cdk.App:
+    """Add vodpipe's stacks to `app`; tests call this with their own App."""
+    config = PipelineConfig.from_context(app.node.try_get_context("vodpipe"))
+    # Keep data on `cdk destroy` unless the context says this is a throwaway environment.
+    removal = cdk.RemovalPolicy.DESTROY if app.node.try_get_context("ephemeral") else cdk.RemovalPolicy.RETAIN
+    storage = StorageStack(app, "VodpipeStorage", removal_policy=removal, description="vodpipe: data and delivery")
+    pipeline = PipelineStack(
+        app,
+        "VodpipePipeline",
+        storage=storage,
+        config=config,
+        removal_policy=removal,
+        description="vodpipe: transcode workflow, functions, API",
+    )
+    pipeline.add_stack_dependency(storage)
+    cdk.Tags.of(app).add("project", config.project)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return app
+
+
+if __name__ == "__main__":
+    # Template validation costs ~17 s per synth and checks nothing CloudFormation will not.
+    build_app(cdk.App(builtin_cloud_formation_validation=False)).synth()

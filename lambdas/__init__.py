@@ -1,0 +1,1 @@
+"""vodpipe's Lambda code: one package, one code asset; the handler path picks the function."""

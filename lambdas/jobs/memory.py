@@ -1,0 +1,130 @@
+"""An in-memory JobRepository for unit tests: same behaviour and exceptions as the DynamoDB adapter."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from lambdas.jobs.model import Job, JobEvent, JobStatus, JobStep, utc_iso, utc_now
+from lambdas.jobs.ports import (
+    InvalidCursor,
+    JobAlreadyExists,
+    JobNotFound,
+    JobRepository,
+    check_page_size,
+    check_percent,
+    moved_error,
+)
+from lambdas.jobs.transitions import check_successor, record_progress
+
+
+def changed_fields(before: Job, after: Job) -> list[str]:
+    return [name for name in Job.model_fields if getattr(before, name) != getattr(after, name)]
+
+
+class InMemoryJobRepository:
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
+        self._jobs: dict[str, Job] = {}
+        self._events: dict[str, list[JobEvent]] = {}
+
+    def create(self, job: Job) -> None:
+        if job.job_id in self._jobs:
+            raise JobAlreadyExists(job.job_id)
+        self._jobs[job.job_id] = job
+        self._events[job.job_id] = []
+
+    def get(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(job_id) from None
+
+    def get_for_owner(self, owner: str, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.owner != owner:
+            raise JobNotFound(job_id)
+        return job
+
+    def save_transition(self, job_before: Job, job_after: Job) -> Job:
+        check_successor(job_before, job_after)
+        stored = self.get(job_before.job_id)
+        if (stored.status, stored.version) != (job_before.status, job_before.version):
+            raise moved_error(stored, job_before, job_after)
+        update = {name: getattr(job_after, name) for name in changed_fields(job_before, job_after)}
+        saved = Job.model_validate({**dict(stored), **update})
+        self._jobs[saved.job_id] = saved
+        return saved
+
+    def update_progress(self, job_id: str, step: JobStep, percent: int, rendition: str | None = None) -> bool:
+        check_percent(percent)
+        job = self.get(job_id)
+        updated = record_progress(job, step, percent, self._clock(), rendition)
+        if updated is job:
+            return False
+        self._jobs[job_id] = updated
+        return True
+
+    def append_event(self, job_id: str, event: JobEvent) -> None:
+        self.get(job_id)
+        self._events[job_id].append(event)
+
+    def list_events(self, job_id: str) -> list[JobEvent]:
+        self.get(job_id)
+        return sorted(self._events[job_id], key=lambda event: event.time)  # stable: ties keep append order
+
+    def list_for_owner(
+        self, owner: str, status: JobStatus | None = None, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        check_page_size(limit)
+        jobs = sorted(
+            (j for j in self._jobs.values() if j.owner == owner and (status is None or j.status == status)),
+            key=_owner_order,
+            reverse=True,
+        )
+        if cursor is not None:
+            after = _decode_cursor(cursor, owner)
+            jobs = [j for j in jobs if _owner_order(j) < after]
+        page = jobs[:limit]
+        more = len(jobs) > limit
+        return page, (_encode_cursor(owner, page[-1]) if more else None)
+
+    def list_by_status(self, status: JobStatus, limit: int = 20) -> list[Job]:
+        check_page_size(limit, maximum=None)
+        jobs = [j for j in self._jobs.values() if j.status == status]
+        jobs.sort(key=lambda j: (-j.priority, utc_iso(j.created_at), j.job_id))
+        return jobs[:limit]
+
+
+def _owner_order(job: Job) -> tuple[str, str]:
+    return utc_iso(job.created_at), job.job_id
+
+
+def _encode_cursor(owner: str, job: Job) -> str:
+    raw = json.dumps([owner, *_owner_order(job)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, owner: str) -> tuple[str, str]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as error:
+        raise InvalidCursor("cursor is not one this listing handed out") from error
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not all(isinstance(part, str) for part in value)
+        or value[0] != owner
+    ):
+        raise InvalidCursor("cursor is not one this listing handed out")
+    return value[1], value[2]
+
+
+if TYPE_CHECKING:
+
+    def _implements_port(repository: InMemoryJobRepository) -> JobRepository:
+        return repository

@@ -1,0 +1,237 @@
+"""The job record users see, its events, and the id and time formats it is stored with."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+
+
+class JobError(Exception):
+    """Base of every typed job error; the state machine's Catch matches subclasses by name."""
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def utc_iso(value: datetime) -> str:
+    """Fixed-width UTC ISO 8601 (always microseconds, always `Z`), so strings sort like the instants.
+
+    `datetime.isoformat()` drops zero microseconds, and "…:00Z" sorts after "…:00.5Z": never use it
+    in a sort key.
+    """
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: job times are timezone-aware UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc), PlainSerializer(utc_iso, when_used="json")]
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+JOB_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+# Used as a DynamoDB map key, an S3 path segment and a Step Functions Map item: keep it boring.
+RENDITION_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+
+JobId = Annotated[str, StringConstraints(pattern=JOB_ID_PATTERN)]
+RenditionName = Annotated[str, StringConstraints(pattern=RENDITION_PATTERN)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+
+
+def new_job_id(now: datetime | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, 26 characters.
+
+    Sortable by creation time (listings, S3 prefixes and logs read in order), unguessable enough that
+    ids are not enumerable, and free of characters that need escaping in keys, paths or execution names.
+    """
+    millis = int((now or utc_now()).timestamp() * 1000)
+    value = (millis << 80) | secrets.randbits(80)
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def job_id_time(job_id: str) -> datetime:
+    """The creation instant encoded in a job id (millisecond precision)."""
+    millis = 0
+    for char in job_id[:10]:
+        millis = millis * 32 + _CROCKFORD.index(char)
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+class JobStatus(StrEnum):
+    UPLOADING = "UPLOADING"
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class JobStep(StrEnum):
+    """Where in the pipeline the job is; the order is the usual order, not a strict one (thumbnails
+    run beside transcode)."""
+
+    REGISTERED = "registered"
+    PROBE = "probe"
+    VALIDATE = "validate"
+    PLAN = "plan"
+    TRANSCODE = "transcode"
+    THUMBNAILS = "thumbnails"
+    PACKAGE = "package"
+    PUBLISH = "publish"
+
+
+class OutputKind(StrEnum):
+    HLS = "hls"
+    MP4 = "mp4"
+    THUMBNAILS = "thumbnails"
+
+
+class EventKind(StrEnum):
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INFO = "info"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(_Frozen):
+    """The uploaded object; size and etag are known once the upload has completed."""
+
+    bucket: Annotated[str, StringConstraints(min_length=3, max_length=63)]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    size: Annotated[int, Field(ge=0)] | None = None
+    etag: str | None = None
+
+
+class OutputFile(_Frozen):
+    kind: OutputKind
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    size_bytes: Annotated[int, Field(ge=0)]
+    rendition: RenditionName | None = None
+    duration_seconds: Annotated[float, Field(ge=0)] | None = None
+
+
+class JobOutputs(_Frozen):
+    playback_url: str | None = None
+    manifest_key: str | None = None
+    files: tuple[OutputFile, ...] = ()
+
+
+MAX_MESSAGE = 2000
+
+
+def _truncate(value: str) -> str:
+    # A failure must always be recordable: a long ffmpeg stderr is cut, never rejected.
+    return value if len(value) <= MAX_MESSAGE else value[: MAX_MESSAGE - 1] + "…"
+
+
+Message = Annotated[str, AfterValidator(_truncate)]
+
+
+class Job(_Frozen):
+    """One transcode request as the user sees it. Immutable: `transitions` derives the next one."""
+
+    job_id: JobId
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    source: Source
+    status: JobStatus = JobStatus.UPLOADING
+    priority: Annotated[int, Field(ge=1, le=10)] = 5
+    requested_renditions: tuple[RenditionName, ...]
+    requested_outputs: tuple[OutputKind, ...] = (OutputKind.HLS, OutputKind.THUMBNAILS)
+    progress: Percent = 0
+    current_step: JobStep = JobStep.REGISTERED
+    rendition_progress: dict[RenditionName, Percent] = Field(default_factory=dict)
+    retry_count: Annotated[int, Field(ge=0)] = 0
+    max_retries: Annotated[int, Field(ge=0)] = 3
+    error_type: str | None = None
+    error_message: Message | None = None
+    created_at: UtcDatetime
+    queued_at: UtcDatetime | None = None
+    started_at: UtcDatetime | None = None
+    completed_at: UtcDatetime | None = None  # when it reached any terminal status
+    updated_at: UtcDatetime
+    outputs: JobOutputs | None = None
+    metrics: dict[JobStep, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)  # seconds per step
+    execution_arn: str | None = None
+    version: Annotated[int, Field(ge=1)] = 1
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        owner: str,
+        source: Source,
+        requested_renditions: tuple[str, ...],
+        now: datetime,
+        requested_outputs: tuple[OutputKind, ...] = (OutputKind.HLS, OutputKind.THUMBNAILS),
+        priority: int = 5,
+        max_retries: int = 3,
+        job_id: str | None = None,
+    ) -> Job:
+        """A fresh job waiting for its upload."""
+        return cls(
+            job_id=job_id or new_job_id(now),
+            owner=owner,
+            source=source,
+            priority=priority,
+            requested_renditions=requested_renditions,
+            requested_outputs=requested_outputs,
+            max_retries=max_retries,
+            created_at=now,
+            updated_at=now,
+        )
+
+    @model_validator(mode="after")
+    def _invariants(self) -> Self:
+        if len(set(self.requested_renditions)) != len(self.requested_renditions):
+            raise ValueError("requested_renditions has duplicates")
+        if not self.requested_outputs or len(set(self.requested_outputs)) != len(self.requested_outputs):
+            raise ValueError("requested_outputs must be non-empty and without duplicates")
+        videos = {OutputKind.HLS, OutputKind.MP4} & set(self.requested_outputs)
+        if videos and not self.requested_renditions:
+            raise ValueError("hls or mp4 output requested without renditions")
+        unknown = set(self.rendition_progress) - set(self.requested_renditions)
+        if unknown:
+            raise ValueError(f"progress for renditions not requested: {sorted(unknown)}")
+        if self.status is JobStatus.FAILED and not self.error_type:
+            raise ValueError("a FAILED job needs an error_type")
+        if self.status is JobStatus.COMPLETED and self.progress != 100:
+            raise ValueError("a COMPLETED job is at 100 %")
+        if self.status.terminal and self.completed_at is None:
+            raise ValueError("a terminal job needs completed_at")
+        return self
+
+
+class JobEvent(_Frozen):
+    """One line of a job's history, shown to the user and kept for diagnosis."""
+
+    time: UtcDatetime
+    step: JobStep
+    kind: EventKind
+    message: Message = ""

@@ -1,0 +1,1 @@
+"""Pure media domain: probing, validation, the rendition ladder and ffmpeg command lines."""

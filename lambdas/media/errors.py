@@ -1,0 +1,77 @@
+"""Typed media errors; the state machine's Catch matches them by class name, so never rename one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Markers in ffmpeg/ffprobe stderr. "Invalid data found" alone means "not a format we know" when
+# probing, but damage once a probe has succeeded.
+_REFUSED = ("not on whitelist", "Not detecting m3u8", "Unsafe file name")
+_DAMAGED = (
+    "moov atom not found",
+    "truncat",
+    "corrupt",
+    "partial file",
+    "End of file",
+    "rror while decoding",
+    "Invalid NAL unit",
+    "ould not find codec parameters",
+)
+
+
+class MediaError(Exception):
+    """Base class. `str(error)` is written for the person who uploaded the file."""
+
+    def __init__(self, message: str, *, stderr_tail: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        # The last lines ffmpeg/ffprobe wrote, for logs and support; paths in them are our temp dir only.
+        self.stderr_tail = stderr_tail
+
+
+class SourceUnreadable(MediaError):
+    """The upload is truncated, empty or corrupt."""
+
+
+class UnsupportedInput(MediaError):
+    """Not a container or codec we accept; playlists and concat lists land here too."""
+
+
+class NoVideoStream(MediaError):
+    """The file holds no video (audio only, images, subtitles)."""
+
+
+class PolicyViolation(MediaError):
+    """The file is valid but outside the limits (size, duration, resolution, frame rate)."""
+
+    def __init__(self, field: str, message: str, *, limit: object = None, actual: object = None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.limit = limit
+        self.actual = actual
+
+
+class TranscodeFailed(MediaError):
+    """ffmpeg failed on a file that probed fine (time-out, resource limit, encoder error)."""
+
+
+_MESSAGES: dict[type[MediaError], str] = {
+    UnsupportedInput: "The file is not a video format we accept (playlists and lists of files are refused).",
+    SourceUnreadable: "The file could not be read: it looks truncated or corrupt.",
+    TranscodeFailed: "Processing the video failed.",
+}
+
+
+def classify_failure(stderr_tail: Sequence[str], *, stage: str) -> MediaError:
+    """The typed error a failed ffprobe (`stage="probe"`) or ffmpeg run stands for."""
+    text = "\n".join(stderr_tail)
+    kind: type[MediaError]
+    if any(marker in text for marker in _REFUSED):
+        kind = UnsupportedInput
+    elif any(marker in text for marker in _DAMAGED):
+        kind = SourceUnreadable
+    elif "Invalid data found" in text:
+        kind = UnsupportedInput if stage == "probe" else SourceUnreadable
+    else:
+        kind = SourceUnreadable if stage == "probe" else TranscodeFailed
+    return kind(_MESSAGES[kind], stderr_tail=tuple(stderr_tail))

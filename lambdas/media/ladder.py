@@ -1,0 +1,171 @@
+"""The rendition ladder as data, and `plan_ladder`, which fits it to one source without upscaling."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lambdas.media.errors import NoVideoStream, PolicyViolation
+from lambdas.media.probe import MediaInfo
+
+
+class Rung(BaseModel):
+    """One step of the ladder, sized by the picture's SHORT side so portrait sources get portrait rungs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    short_side: int
+    maxrate_kbps: int
+    crf: int = 23
+
+
+class LadderConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rungs: tuple[Rung, ...] = (
+        Rung(name="1080p", short_side=1080, maxrate_kbps=6000, crf=23),
+        Rung(name="720p", short_side=720, maxrate_kbps=3500, crf=23),
+        Rung(name="480p", short_side=480, maxrate_kbps=1500, crf=24),
+        Rung(name="360p", short_side=360, maxrate_kbps=800, crf=25),
+    )
+    bufsize_factor: float = 2.0
+    max_frame_rate: float = 60.0
+    default_frame_rate: float = 30.0
+    audio_bitrate_kbps: int = 128
+    audio_channels: int = 2
+    audio_sample_rate: int = 48000
+
+
+DEFAULT_LADDER = LadderConfig()
+
+
+class Rendition(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    width: int = Field(gt=0, multiple_of=2)
+    height: int = Field(gt=0, multiple_of=2)
+    maxrate_kbps: int
+    bufsize_kbps: int
+    crf: int
+    frame_rate: float
+    fps_filter: float | None = None  # set when the source is faster than the ladder allows
+    gop_frames: int
+    segment_seconds: float
+    audio: bool
+    audio_bitrate_kbps: int
+    audio_channels: int
+    audio_sample_rate: int
+
+
+def plan_ladder(
+    info: MediaInfo,
+    requested: Sequence[str] | None = None,
+    segment_seconds: float = 4,
+    config: LadderConfig = DEFAULT_LADDER,
+) -> list[Rendition]:
+    """Renditions for this source, largest first.
+
+    Only rungs whose short side fits inside the source's (after rotation and pixel aspect) are kept:
+    never upscale. A source smaller than the smallest rung gets one rendition at its own size.
+    `requested` narrows the rungs by name; if none of them fits, the largest that does is used.
+    """
+    if info.video is None:
+        raise NoVideoStream("video: the file contains no video stream.")
+    if segment_seconds <= 0:
+        raise ValueError("segment_seconds must be positive")
+    rungs = config.rungs
+    if requested is not None:
+        unknown = sorted(set(requested) - {r.name for r in rungs})
+        if unknown:
+            raise PolicyViolation("renditions", f"unknown rendition(s) {', '.join(unknown)}.")
+
+    src_w, src_h = info.video.display_width, info.video.display_height
+    src_short = min(src_w, src_h)
+    aspect = info.video.aspect
+    fits = sorted((r for r in rungs if r.short_side <= src_short), key=lambda r: -r.short_side)
+    if not fits:
+        smallest = min(rungs, key=lambda r: r.short_side)
+        short = _even_down(src_short)
+        area = (short / smallest.short_side) ** 2
+        fits = [
+            Rung(
+                name=f"{short}p",
+                short_side=short,
+                maxrate_kbps=max(200, round(smallest.maxrate_kbps * area)),
+                crf=smallest.crf,
+            )
+        ]
+    elif requested is not None:
+        chosen = [r for r in fits if r.name in requested]
+        fits = chosen or fits[:1]
+
+    frame_rate, fps_filter = _frame_rate(info.video.frame_rate, config)
+    return [
+        _rendition(
+            rung,
+            src_short=src_short,
+            aspect=aspect,
+            frame_rate=frame_rate,
+            fps_filter=fps_filter,
+            segment_seconds=segment_seconds,
+            audio=bool(info.audio),
+            config=config,
+        )
+        for rung in fits
+    ]
+
+
+def _rendition(
+    rung: Rung,
+    *,
+    src_short: int,
+    aspect: Fraction,
+    frame_rate: float,
+    fps_filter: float | None,
+    segment_seconds: float,
+    audio: bool,
+    config: LadderConfig,
+) -> Rendition:
+    out_short = min(_even(rung.short_side), _even_down(src_short))
+    out_long = _even(out_short * max(aspect, 1 / aspect))
+    width, height = (out_long, out_short) if aspect >= 1 else (out_short, out_long)
+    return Rendition(
+        name=rung.name,
+        width=width,
+        height=height,
+        maxrate_kbps=rung.maxrate_kbps,
+        bufsize_kbps=round(rung.maxrate_kbps * config.bufsize_factor),
+        crf=rung.crf,
+        frame_rate=frame_rate,
+        fps_filter=fps_filter,
+        gop_frames=max(1, round(frame_rate * segment_seconds)),
+        segment_seconds=segment_seconds,
+        audio=audio,
+        audio_bitrate_kbps=config.audio_bitrate_kbps,
+        audio_channels=config.audio_channels,
+        audio_sample_rate=config.audio_sample_rate,
+    )
+
+
+def _frame_rate(source: float | None, config: LadderConfig) -> tuple[float, float | None]:
+    """Output frame rate, halving sources above the cap (120 → 60, 119.88 → 59.94)."""
+    rate = source or config.default_frame_rate
+    if rate <= config.max_frame_rate:
+        return rate, None
+    while rate > config.max_frame_rate:
+        rate /= 2
+    return round(rate, 3), round(rate, 3)
+
+
+def _even(x: float | Fraction) -> int:
+    """Nearest even number, halves rounded up (854 for 853.3, not banker's 852)."""
+    return max(2, 2 * math.floor(x / 2 + Fraction(1, 2)))
+
+
+def _even_down(x: float) -> int:
+    return max(2, 2 * int(x // 2))

@@ -1,0 +1,93 @@
+"""The REST job API (API Gateway v1: LocalStack community has no HTTP APIs) with a token authorizer."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+STAGE = "v1"
+
+
+class JobsApi(Construct):
+    """Every route is a Lambda proxy to one function (Powertools REST resolver validates with pydantic)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        handler: lambda_.IFunction,
+        authorizer: lambda_.IFunction,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, id)
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
+        self.authorizer = apigw.TokenAuthorizer(
+            self,
+            "TokenAuthorizer",
+            handler=authorizer,
+            identity_source=apigw.IdentitySource.header("Authorization"),
+            results_cache_ttl=Duration.minutes(5),
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description="vodpipe jobs and uploads",
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=removal_policy,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE,
+                tracing_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                throttling_rate_limit=50,
+                throttling_burst_limit=100,
+            ),
+            default_method_options=apigw.MethodOptions(
+                authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
+            ),
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=apigw.Cors.ALL_ORIGINS, allow_headers=["Authorization", "Content-Type"]
+            ),
+        )
+        integration = apigw.LambdaIntegration(handler, proxy=True)
+        self.api.root.add_method("ANY", integration)
+        self.api.root.add_proxy(default_integration=integration, any_method=True)
+        # The OpenAPI document is public so clients and tools can read it without a credential.
+        self.api.root.add_resource("openapi.json").add_method(
+            "GET", integration, authorization_type=apigw.AuthorizationType.NONE
+        )
+        acknowledge(
+            self.api,
+            {
+                "AwsSolutions-APIG2": "Requests are validated by pydantic in the handler, which names the failing field.",
+                "AwsSolutions-APIG3": "WAF is an account-level choice; attach a web ACL per deployment.",
+                "AwsSolutions-APIG4": "Only OPTIONS (CORS preflight) and GET /openapi.json are open; every other "
+                "method uses the token authorizer.",
+                "AwsSolutions-COG4": "A Lambda token authorizer maps credentials to users; swap in Cognito per "
+                "deployment.",
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]": "The API Gateway account role only pushes logs.",
+            },
+        )
+
+    @property
+    def url(self) -> str:
+        return self.api.url

@@ -1,0 +1,79 @@
+"""CloudFront in front of the outputs bucket (not emulated locally: the S3 endpoint stands in)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+
+class PlaybackCdn(Construct):
+    """HTTPS only, origin access control, short TTL for playlists and long TTL for segments, CORS for players."""
+
+    def __init__(self, scope: Construct, id: str, *, outputs: s3.IBucket) -> None:
+        super().__init__(scope, id)
+        origin = origins.S3BucketOrigin.with_origin_access_control(outputs)
+        cors = cloudfront.ResponseHeadersPolicy(
+            self,
+            "PlayerCors",
+            cors_behavior=cloudfront.ResponseHeadersCorsBehavior(
+                access_control_allow_credentials=False,
+                access_control_allow_headers=["*"],
+                access_control_allow_methods=["GET", "HEAD"],
+                access_control_allow_origins=["*"],
+                origin_override=True,
+            ),
+        )
+        # VOD playlists do not change once published, but a re-run (retry) rewrites them: keep them short.
+        playlists = cloudfront.CachePolicy(
+            self,
+            "Playlists",
+            default_ttl=Duration.seconds(10),
+            min_ttl=Duration.seconds(0),
+            max_ttl=Duration.minutes(1),
+            enable_accept_encoding_gzip=True,
+        )
+        segments = cloudfront.CachePolicy(
+            self,
+            "Segments",
+            default_ttl=Duration.days(7),
+            min_ttl=Duration.days(1),
+            max_ttl=Duration.days(365),
+        )
+
+        def behavior(policy: cloudfront.ICachePolicy) -> cloudfront.BehaviorOptions:
+            return cloudfront.BehaviorOptions(
+                origin=origin,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                cache_policy=policy,
+                response_headers_policy=cors,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+            )
+
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment="vodpipe playback",
+            default_behavior=behavior(segments),
+            additional_behaviors={"*.m3u8": behavior(playlists), "*.vtt": behavior(playlists)},
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+        )
+        acknowledge(
+            self.distribution,
+            {
+                "AwsSolutions-CFR1": "Geo restrictions are a per-deployment business decision.",
+                "AwsSolutions-CFR2": "WAF is an account-level choice; attach a web ACL per deployment.",
+                "AwsSolutions-CFR3": "Standard logs need an ACL-enabled bucket; enable v2 log delivery per deployment.",
+                "AwsSolutions-CFR4": "Without a custom domain CloudFront's default certificate allows TLSv1; set a "
+                "domain and certificate per deployment to enforce TLSv1.2_2021.",
+            },
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.distribution.distribution_domain_name}"

@@ -1,0 +1,84 @@
+"""The transcode state machine (statemachines/transcode.asl.json) and the S3 event that starts it."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.config import ROOT
+from stacks.nag import acknowledge
+from stacks.constructs.upload_buckets import UPLOAD_PREFIX
+
+DEFINITION = ROOT / "statemachines" / "transcode.asl.json"
+
+
+class TranscodeWorkflow(Construct):
+    """Object Created in uploads/ -> EventBridge -> this state machine; grants are written out here."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        functions: dict[str, lambda_.IFunction],
+        table: dynamodb.ITable,
+        uploads: s3.IBucket,
+        transcode_concurrency: int,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, id)
+        log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        substitutions = {f"{name}Function": fn.function_arn for name, fn in functions.items()}
+        substitutions |= {"JobsTable": table.table_name, "TranscodeConcurrency": str(transcode_concurrency)}
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_file(str(DEFINITION)),
+            definition_substitutions=substitutions,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+        )
+        role = self.state_machine.role
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[fn.function_arn for fn in functions.values()]
+            )
+        )
+        # MarkFailed updates the job item directly.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn])
+        )
+
+        # Events that cannot be delivered (state machine throttled or gone) are kept, not lost.
+        self.dead_letters = sqs.Queue(self, "StartFailures", enforce_ssl=True)
+        acknowledge(self.dead_letters, {"AwsSolutions-SQS3": "This queue is itself the rule's dead-letter queue."})
+        self.rule = events.Rule(
+            self,
+            "SourceUploaded",
+            description="A source finished uploading: start the transcode workflow",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [uploads.bucket_name]}, "object": {"key": [{"prefix": UPLOAD_PREFIX}]}},
+            ),
+            # The whole event goes in: an InputTransformer fails on LocalStack, and RegisterJob reshapes it.
+            targets=[targets.SfnStateMachine(self.state_machine, dead_letter_queue=self.dead_letters)],
+        )
+        acknowledge(
+            self.state_machine,
+            {
+                "AwsSolutions-IAM5[Resource::*]": "X-Ray and CloudWatch Logs delivery actions have no "
+                "resource-level permissions.",
+            },
+        )

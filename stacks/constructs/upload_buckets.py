@@ -1,0 +1,68 @@
+"""The uploads and outputs buckets, and the access-log bucket both write to."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+UPLOAD_PREFIX = "uploads/"
+
+
+class UploadBuckets(Construct):
+    """Private, encrypted, TLS-only buckets: clients PUT sources to `uploads`, players read `outputs`."""
+
+    def __init__(self, scope: Construct, id: str, *, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, id)
+        common = {
+            "encryption": s3.BucketEncryption.S3_MANAGED,
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "enforce_ssl": True,
+            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            "removal_policy": removal_policy,
+        }
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+            **{**common, "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_PREFERRED},
+        )
+        acknowledge(
+            self.access_logs, {"AwsSolutions-S1": "This is the access-log bucket; logging it to itself would loop."}
+        )
+        self.uploads = s3.Bucket(
+            self,
+            "Uploads",
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="uploads/",
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.POST, s3.HttpMethods.GET],
+                    allowed_origins=["*"],
+                    allowed_headers=["*"],
+                    # Browsers need the ETag of each part to complete a multipart upload.
+                    exposed_headers=["ETag"],
+                    max_age=3000,
+                )
+            ],
+            lifecycle_rules=[
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
+            ],
+            **common,
+        )
+        # CDK's event_bridge_enabled goes through a custom resource, which LocalStack never runs;
+        # the L1 property is plain CloudFormation and works on both.
+        cfn_uploads = self.uploads.node.default_child
+        assert isinstance(cfn_uploads, s3.CfnBucket)
+        cfn_uploads.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
+        )
+        self.outputs = s3.Bucket(
+            self,
+            "Outputs",
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="outputs/",
+            **common,
+        )

@@ -1,0 +1,111 @@
+"""Buckets, table and CDN: targeted assertions on the synthesized storage stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk.assertions import Match, Template
+
+from tests.infrastructure.conftest import resources_of
+
+
+def _buckets(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources_of(template, "AWS::S3::Bucket")
+
+
+def _uploads(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    (bucket,) = [b for k, b in _buckets(templates["VodpipeStorage"]).items() if k.startswith("BucketsUploads")]
+    return bucket["Properties"]
+
+
+def test_every_bucket_is_private_encrypted_and_tls_only(templates: dict[str, dict[str, Any]]) -> None:
+    template = templates["VodpipeStorage"]
+    buckets = _buckets(template)
+    assert len(buckets) == 3  # uploads, outputs, access logs
+    policies = resources_of(template, "AWS::S3::BucketPolicy")
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+            "SSEAlgorithm"
+        ] == "AES256", logical_id
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical_id
+        (policy,) = [p for p in policies.values() if p["Properties"]["Bucket"] == {"Ref": logical_id}]
+        denies = [
+            s
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denies and denies[0]["Action"] == "s3:*", f"{logical_id} accepts plain HTTP"
+
+
+def test_uploads_bucket_serves_browser_multipart_uploads(templates: dict[str, dict[str, Any]]) -> None:
+    props = _uploads(templates)
+    (cors,) = props["CorsConfiguration"]["CorsRules"]
+    assert "PUT" in cors["AllowedMethods"]
+    assert cors["ExposedHeaders"] == ["ETag"]
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}, "Status": "Enabled"} in rules
+
+
+def test_uploads_bucket_sends_events_to_eventbridge_without_a_custom_resource(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    props = _uploads(templates)
+    assert props["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+
+
+def test_jobs_table_keys_indexes_ttl_and_recovery(storage: Template) -> None:
+    storage.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "GlobalSecondaryIndexes": [
+                Match.object_like(
+                    {
+                        "IndexName": "by_owner",
+                        "KeySchema": [
+                            {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                            {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                        ],
+                    }
+                ),
+                Match.object_like(
+                    {
+                        "IndexName": "by_status",
+                        "KeySchema": [
+                            {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                            {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+                        ],
+                    }
+                ),
+            ],
+        },
+    )
+
+
+def test_cdn_uses_origin_access_control_and_https(storage: Template, templates: dict[str, dict[str, Any]]) -> None:
+    storage.resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
+    (dist,) = resources_of(templates["VodpipeStorage"], "AWS::CloudFront::Distribution").values()
+    config = dist["Properties"]["DistributionConfig"]
+    behaviors = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
+    assert {b.get("PathPattern") for b in behaviors} == {None, "*.m3u8", "*.vtt"}
+    for behavior in behaviors:
+        assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+        assert "ResponseHeadersPolicyId" in behavior
+    (origin,) = config["Origins"]
+    assert "OriginAccessControlId" in origin
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+
+
+def test_playlists_cache_briefly_and_segments_long(templates: dict[str, dict[str, Any]]) -> None:
+    policies = resources_of(templates["VodpipeStorage"], "AWS::CloudFront::CachePolicy")
+    ttls = sorted(p["Properties"]["CachePolicyConfig"]["DefaultTTL"] for p in policies.values())
+    assert ttls == [10, 7 * 24 * 3600]
