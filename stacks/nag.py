@@ -24,7 +24,7 @@ def _flatten(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and len(value) == 1:
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         if key == "Ref":
             return f"<{arg}>"
         if key == "Fn::GetAtt":

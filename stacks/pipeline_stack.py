@@ -57,7 +57,7 @@ class PipelineStack(Stack):
         )
         media = MediaLayers(self, "Media")
         ffmpeg = (media.ffmpeg,)
-        heavy = {
+        heavy: dict[str, Any] = {
             "memory_mb": config.transcode_memory_mb,
             "timeout": Duration.seconds(config.transcode_timeout_s),
             "ephemeral_mb": config.transcode_ephemeral_mb,
@@ -79,9 +79,7 @@ class PipelineStack(Stack):
         thumbnails = fns.add(
             "MakeThumbnails", handler="make_thumbnails", description="poster, thumbnails, sprite", **heavy
         )
-        package = fns.add(
-            "PackageOutputs", handler="package_outputs", description="master playlist and MP4", **heavy
-        )
+        package = fns.add("PackageOutputs", handler="package_outputs", description="master playlist and MP4", **heavy)
         publish = fns.add("PublishJob", handler="publish_job", description="job -> COMPLETED")
 
         # Least privilege, written out: sources are read under uploads/, outputs written under outputs/,
@@ -132,7 +130,12 @@ class PipelineStack(Stack):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         owner_index = f"{table.table_arn}/index/*"
-        _allow(api_fn, [*job_items, "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], table.table_arn, owner_index)
+        _allow(
+            api_fn,
+            [*job_items, "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+            table.table_arn,
+            owner_index,
+        )
         _allow(authorizer_fn, ["dynamodb:GetItem"], table.table_arn)
         # Presigning needs the caller to hold the permissions the URL grants; the key prefix scopes it.
         _allow(

@@ -53,10 +53,16 @@ class StorageStack(Stack):
 
         return StorageRefs(
             uploads=s3.Bucket.from_bucket_attributes(
-                scope, "Uploads", bucket_arn=imported("UploadsBucketArn"), bucket_name=imported("UploadsBucketName")
+                scope,
+                "Uploads",
+                bucket_arn=imported("UploadsBucketArn"),
+                bucket_name=imported("UploadsBucketName"),
             ),
             outputs=s3.Bucket.from_bucket_attributes(
-                scope, "Outputs", bucket_arn=imported("OutputsBucketArn"), bucket_name=imported("OutputsBucketName")
+                scope,
+                "Outputs",
+                bucket_arn=imported("OutputsBucketArn"),
+                bucket_name=imported("OutputsBucketName"),
             ),
             table=dynamodb.Table.from_table_attributes(scope, "Jobs", table_arn=imported("JobsTableArn")),
             playback_base_url=imported("PlaybackBaseUrl"),

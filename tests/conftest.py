@@ -1,7 +1,63 @@
-"""Settings every tier shares."""
+"""Settings and fixtures every tier shares: the synthesized app (once per session)."""
 
+from __future__ import annotations
+
+import json
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 # The CDK's Node runtime warns on every import under Node 20; synth is otherwise unaffected.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_DISABLE_VERSION_CHECK", "1")
+
+if TYPE_CHECKING:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssembly:
+    # Imported here, not at module level: loading the CDK costs seconds that unit tests should not pay.
+    import aws_cdk as cdk
+
+    from app import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = build_app(cdk.App(outdir=str(outdir), builtin_cloud_formation_validation=False))
+    # Synth runs cdk-nag (a policy-validation plugin): any unacknowledged finding raises here.
+    return app.synth()
+
+
+@pytest.fixture(scope="session")
+def storage(assembly: cdk.cx_api.CloudAssembly) -> Template:
+    from aws_cdk.assertions import Template
+
+    return Template.from_json(assembly.get_stack_by_name("VodpipeStorage").template)
+
+
+@pytest.fixture(scope="session")
+def pipeline(assembly: cdk.cx_api.CloudAssembly) -> Template:
+    from aws_cdk.assertions import Template
+
+    return Template.from_json(assembly.get_stack_by_name("VodpipePipeline").template)
+
+
+@pytest.fixture(scope="session")
+def templates(assembly: cdk.cx_api.CloudAssembly) -> dict[str, dict[str, Any]]:
+    return {s.stack_name: s.template for s in assembly.stacks}
+
+
+@pytest.fixture(scope="session")
+def outdir(assembly: cdk.cx_api.CloudAssembly) -> Path:
+    return Path(assembly.directory)
+
+
+def resources_of(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)

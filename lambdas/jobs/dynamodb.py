@@ -74,7 +74,10 @@ _JOB_SK = "JOB"
 _KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", TTL_ATTRIBUTE)
 _CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-_MAX_QUERY_ROUNDS = 10  # per listing call; past it a short page and a cursor are returned
+# Read budget of one filtered listing call: rounds x items evaluated per round. Past it the call
+# returns what it found (possibly nothing) and a cursor, as DynamoDB itself does with filters.
+_MAX_QUERY_ROUNDS = 10
+_FILTERED_PAGE = 100
 _MAX_EVENT_SEQ = 10_000
 
 _serializer = TypeSerializer()
@@ -368,9 +371,7 @@ class DynamoDBJobRepository:
                 found = True
                 continue
             values = _from_wire(item)
-            events.append(
-                JobEvent.model_validate({k: values[k] for k in JobEvent.model_fields if k in values})
-            )
+            events.append(JobEvent.model_validate({k: values[k] for k in JobEvent.model_fields if k in values}))
         if not found:
             raise JobNotFound(job_id)
         return events
@@ -399,9 +400,9 @@ class DynamoDBJobRepository:
             "Limit": limit + 1,
         }
         if status is not None:
-            arguments["FilterExpression"] = (
-                f"{expression.name('status')} = {expression.value(str(JobStatus(status)))}"
-            )
+            arguments["FilterExpression"] = f"{expression.name('status')} = {expression.value(str(JobStatus(status)))}"
+            # Limit counts items read before the filter: read in larger rounds.
+            arguments["Limit"] = max(limit + 1, _FILTERED_PAGE)
         arguments |= expression.arguments()
         if cursor is not None:
             arguments["ExclusiveStartKey"] = _decode_cursor(cursor, owner)

@@ -131,9 +131,10 @@ class JobRepository(Protocol):
     ) -> tuple[list[Job], str | None]:
         """The owner's jobs, newest first, at most `limit` (1..MAX_PAGE_SIZE), optionally of one status.
 
-        The returned cursor fetches the next page; None when no job follows. A page can hold fewer
-        than `limit` jobs while a cursor is still returned (the store's read budget ran out). A
-        cursor this method did not hand out for `owner` is InvalidCursor.
+        The returned cursor fetches the next page; None when no job follows. With a status filter a
+        page can hold fewer than `limit` jobs, even none, while a cursor is still returned (the
+        store's read budget for one call ran out): keep following the cursor. A cursor this method
+        did not hand out for `owner` is InvalidCursor.
         """
         ...
 

@@ -151,16 +151,12 @@ def check_successor(before: Job, after: Job) -> None:
     if after.job_id != before.job_id:
         raise ValueError(f"job ids differ: {before.job_id} != {after.job_id}")
     if after.version != before.version + 1:
-        raise ValueError(
-            f"version must go from {before.version} to {before.version + 1}, got {after.version}"
-        )
+        raise ValueError(f"version must go from {before.version} to {before.version + 1}, got {after.version}")
     if not (is_legal(before.status, after.status) or is_retry(before, after)):
         raise IllegalTransition(before.job_id, before.status, after.status)
 
 
-def record_progress(
-    job: Job, step: JobStep, percent: int, now: datetime, rendition: str | None = None
-) -> Job:
+def record_progress(job: Job, step: JobStep, percent: int, now: datetime, rendition: str | None = None) -> Job:
     """The job with `percent` recorded for the whole job, or for one rendition.
 
     Monotonic: a value not above the current one returns the job unchanged (late or repeated reports

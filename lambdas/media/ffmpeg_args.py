@@ -123,9 +123,7 @@ def _maps(rendition: Rendition) -> list[str]:
     return [*maps, "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"]
 
 
-def hls_argv(
-    source: Path, info: MediaInfo, rendition: Rendition, policy: ValidationPolicy, out_dir: Path
-) -> list[str]:
+def hls_argv(source: Path, info: MediaInfo, rendition: Rendition, policy: ValidationPolicy, out_dir: Path) -> list[str]:
     """One rendition as VOD HLS with CMAF (fMP4) segments, keyframes exactly on segment boundaries."""
     total_kbps = rendition.maxrate_kbps + (rendition.audio_bitrate_kbps if rendition.audio else 0)
     return [
@@ -288,9 +286,7 @@ def plan_sprite(
     )
 
 
-def sprite_argv(
-    source: Path, info: MediaInfo, policy: ValidationPolicy, plan: SpritePlan, out_dir: Path
-) -> list[str]:
+def sprite_argv(source: Path, info: MediaInfo, policy: ValidationPolicy, plan: SpritePlan, out_dir: Path) -> list[str]:
     """Sprite sheets from keyframes only (`-skip_frame nokey`): about a twentieth of a full decode."""
     return [
         *_common(progress=False),

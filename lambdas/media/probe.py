@@ -110,9 +110,7 @@ def parse_probe(payload: str | bytes | Mapping[str, Any]) -> MediaInfo:
     try:
         data = json.loads(payload) if isinstance(payload, str | bytes) else payload
     except ValueError as exc:
-        raise SourceUnreadable(
-            "The file could not be analysed (the probe returned no readable data)."
-        ) from exc
+        raise SourceUnreadable("The file could not be analysed (the probe returned no readable data).") from exc
     fmt = data.get("format") if isinstance(data, Mapping) else None
     if not isinstance(fmt, Mapping) or not fmt.get("format_name"):
         raise SourceUnreadable("The file could not be analysed: no container format was recognised.")
@@ -158,9 +156,7 @@ def probe_source(
         from lambdas.media.runner import run as default_run
 
         run = default_run
-    result = run(
-        probe_argv(source, policy.format_whitelist), cwd=source.parent, timeout=timeout, stage="probe"
-    )
+    result = run(probe_argv(source, policy.format_whitelist), cwd=source.parent, timeout=timeout, stage="probe")
     return parse_probe(result.stdout)
 
 

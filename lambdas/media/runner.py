@@ -128,9 +128,7 @@ def run(
         stdout=stdout,
         stderr_tail=tuple(tail),
         elapsed_s=round(time.monotonic() - started, 3),
-        cpu_s=round(
-            (usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime), 3
-        ),
+        cpu_s=round((usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime), 3),
     )
     if check and returncode != 0:
         raise _failure(result, stage, timeout, timed_out.is_set())

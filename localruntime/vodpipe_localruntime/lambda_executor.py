@@ -73,10 +73,13 @@ def lambda_python() -> Path:
 
 def _merge_tree(source: Path, target: Path) -> None:
     """Overlay `source` onto `target`; later layers win, as when Lambda extracts layers in order."""
-    for directory, _subdirs, files in os.walk(source):
+    for directory, subdirs, files in os.walk(source):
         relative = Path(directory).relative_to(source)
         (target / relative).mkdir(parents=True, exist_ok=True)
-        for name in files:
+        # os.walk lists a symlink to a directory among the directories and does not descend into
+        # it; it must be carried over as a link (e.g. lib/libfoo.so.1 -> ...) like any file.
+        linked_dirs = [name for name in subdirs if (Path(directory) / name).is_symlink()]
+        for name in [*files, *linked_dirs]:
             src, dst = Path(directory) / name, target / relative / name
             if dst.is_symlink() or dst.exists():
                 dst.unlink()
@@ -156,6 +159,9 @@ class HostRuntimeExecutor(RuntimeExecutor):
 
     @classmethod
     def validate_environment(cls) -> bool:
+        # Called once as the Lambda provider starts, before any environment exists: whatever is in
+        # envs/ was left by a LocalStack that died without stopping its environments.
+        shutil.rmtree(_work_root() / "envs", ignore_errors=True)
         try:
             lambda_python()
         except LambdaRuntimeException as e:
@@ -201,9 +207,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
         home.mkdir(parents=True, exist_ok=True)
         env = {
             # opt/bin first: on AWS it is last, but there /usr/bin has no ffmpeg to shadow the layer's.
-            "PATH": os.pathsep.join(
-                [str(opt / "bin"), str(python.parent), "/usr/local/bin", "/usr/bin", "/bin"]
-            ),
+            "PATH": os.pathsep.join([str(opt / "bin"), str(python.parent), "/usr/local/bin", "/usr/bin", "/bin"]),
             "PYTHONPATH": os.pathsep.join(
                 [str(opt / "python"), str(opt / "python" / "lib" / str(cfg.runtime) / "site-packages")]
             ),
@@ -252,9 +256,13 @@ class HostRuntimeExecutor(RuntimeExecutor):
         os.close(life_r)
         with self._lock:
             self._proc, self._lifeline = proc, life_w
-        threading.Thread(
-            target=self._watch, args=(proc,), name=f"vodpipe-host-watch-{self.id}", daemon=True
-        ).start()
+            stopped = self._stopped
+        if stopped:
+            # LocalStack's startup timer called stop() while we were spawning: don't leak the child.
+            self._kill()
+            os.close(port_r)
+            raise LambdaRuntimeException(f"runtime {self.id} was stopped during startup")
+        threading.Thread(target=self._watch, args=(proc,), name=f"vodpipe-host-watch-{self.id}", daemon=True).start()
         try:
             port = self._read_port(port_r)
         finally:
@@ -265,9 +273,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
         ready, _, _ = select.select([fd], [], [], config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT)
         data = os.read(fd, 64) if ready else b""
         if not data.strip():
-            raise LambdaRuntimeException(
-                f"runtime child of {self.id} exited before listening; see {self.log_path}"
-            )
+            raise LambdaRuntimeException(f"runtime child of {self.id} exited before listening; see {self.log_path}")
         return int(data.strip())
 
     def _watch(self, proc: subprocess.Popen[bytes]) -> None:
@@ -285,9 +291,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
                 "errorType": "Runtime.ExitError",
                 "errorMessage": f"Runtime exited during init with status {code}",
             }
-            startup.set_exception(
-                StatusErrorException("Environment startup failed", json.dumps(payload).encode())
-            )
+            startup.set_exception(StatusErrorException("Environment startup failed", json.dumps(payload).encode()))
             return
         invocation = endpoint.invocation_future
         if invocation is not None and not invocation.done() and self._current_request:
@@ -295,9 +299,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
             message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
             payload = {"errorType": "Runtime.ExitError", "errorMessage": message}
             logs = f"{self._logs_since_start(request_id)}{message}\n"
-            invocation.set_result(
-                InvocationResult(request_id, json.dumps(payload).encode(), is_error=True, logs=logs)
-            )
+            invocation.set_result(InvocationResult(request_id, json.dumps(payload).encode(), is_error=True, logs=logs))
 
     def _close_lifeline(self) -> None:
         if self._lifeline is not None:

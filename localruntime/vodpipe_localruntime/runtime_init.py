@@ -155,9 +155,7 @@ def load_handler(spec: str) -> Handler:
         raise InitError(payload["errorType"], payload["errorMessage"], payload["stackTrace"]) from e
     handler = getattr(module, function_name, None)
     if not callable(handler):
-        raise InitError(
-            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
-        )
+        raise InitError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
     return handler
 
 
@@ -179,9 +177,7 @@ def run_invoke(handler: Handler, request: dict[str, Any], logs: LogCapture) -> t
         payload = error_payload(e, request_id)
         # The AWS runtime logs unhandled errors in this form; people grep CloudWatch for "[ERROR]".
         print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}", file=sys.stderr)
-        print(
-            "Traceback (most recent call last):\n" + "".join(payload["stackTrace"]), file=sys.stderr, end=""
-        )
+        print("Traceback (most recent call last):\n" + "".join(payload["stackTrace"]), file=sys.stderr, end="")
         return True, json.dumps(payload).encode()
     try:
         return False, json.dumps(result).encode()
@@ -259,9 +255,7 @@ def main() -> None:
     parser.add_argument("--lifeline-fd", type=int, required=True)
     args = parser.parse_args()
 
-    threading.Thread(
-        target=watch_parent, args=(args.lifeline_fd,), name="parent-watchdog", daemon=True
-    ).start()
+    threading.Thread(target=watch_parent, args=(args.lifeline_fd,), name="parent-watchdog", daemon=True).start()
     logs = LogCapture()
     invokes: queue.Queue[dict[str, Any]] = queue.Queue()
     server = make_server(invokes)

@@ -77,7 +77,8 @@ class JobsApi(Construct):
         acknowledge(
             self.api,
             {
-                "AwsSolutions-APIG2": "Requests are validated by pydantic in the handler, which names the failing field.",
+                "AwsSolutions-APIG2": "Requests are validated by pydantic in the handler, which names the "
+                "failing field.",
                 "AwsSolutions-APIG3": "WAF is an account-level choice; attach a web ACL per deployment.",
                 "AwsSolutions-APIG4": "Only OPTIONS (CORS preflight) and GET /openapi.json are open; every other "
                 "method uses the token authorizer.",

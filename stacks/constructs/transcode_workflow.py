@@ -15,8 +15,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import ROOT
-from stacks.nag import acknowledge
 from stacks.constructs.upload_buckets import UPLOAD_PREFIX
+from stacks.nag import acknowledge
 
 DEFINITION = ROOT / "statemachines" / "transcode.asl.json"
 
@@ -56,9 +56,7 @@ class TranscodeWorkflow(Construct):
             )
         )
         # MarkFailed updates the job item directly.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn])
-        )
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
 
         # Events that cannot be delivered (state machine throttled or gone) are kept, not lost.
         self.dead_letters = sqs.Queue(self, "StartFailures", enforce_ssl=True)
@@ -70,7 +68,10 @@ class TranscodeWorkflow(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
-                detail={"bucket": {"name": [uploads.bucket_name]}, "object": {"key": [{"prefix": UPLOAD_PREFIX}]}},
+                detail={
+                    "bucket": {"name": [uploads.bucket_name]},
+                    "object": {"key": [{"prefix": UPLOAD_PREFIX}]},
+                },
             ),
             # The whole event goes in: an InputTransformer fails on LocalStack, and RegisterJob reshapes it.
             targets=[targets.SfnStateMachine(self.state_machine, dead_letter_queue=self.dead_letters)],

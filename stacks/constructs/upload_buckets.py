@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -16,7 +18,7 @@ class UploadBuckets(Construct):
 
     def __init__(self, scope: Construct, id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, id)
-        common = {
+        common: dict[str, Any] = {
             "encryption": s3.BucketEncryption.S3_MANAGED,
             "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
             "enforce_ssl": True,
@@ -30,7 +32,8 @@ class UploadBuckets(Construct):
             **{**common, "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_PREFERRED},
         )
         acknowledge(
-            self.access_logs, {"AwsSolutions-S1": "This is the access-log bucket; logging it to itself would loop."}
+            self.access_logs,
+            {"AwsSolutions-S1": "This is the access-log bucket; logging it to itself would loop."},
         )
         self.uploads = s3.Bucket(
             self,

@@ -1,12 +1,4 @@
-"""The JobRepository contract: one suite every implementation (in-memory fake, DynamoDB adapter) passes.
-
-Use it by subclassing and providing a `repository_factory` fixture, a callable that takes a clock
-(`() -> datetime`) and returns a fresh, empty repository:
-
-    class TestMyRepository(JobRepositoryContract):
-        @pytest.fixture
-        def repository_factory(self): return lambda clock: MyRepository(clock=clock)
-"""
+"""The JobRepository contract: one suite that every implementation (fake, DynamoDB adapter) passes."""
 
 from __future__ import annotations
 
@@ -66,6 +58,14 @@ def make_job(
 
 
 class JobRepositoryContract:
+    """Subclass it and provide a `repository_factory` fixture: clock -> a fresh, empty repository.
+
+    class TestMyRepository(JobRepositoryContract):
+        @pytest.fixture
+        def repository_factory(self) -> RepositoryFactory:
+            return lambda clock: MyRepository(clock=clock)
+    """
+
     @pytest.fixture
     def clock(self) -> Clock:
         return Clock()
@@ -195,9 +195,7 @@ class JobRepositoryContract:
             repo.save_transition(queued, stale)
         # Read again and redo: now it applies.
         fresh = repo.get(queued.job_id)
-        saved = repo.save_transition(
-            fresh, transition(fresh, S.FAILED, T0 + timedelta(minutes=3), error_type="X")
-        )
+        saved = repo.save_transition(fresh, transition(fresh, S.FAILED, T0 + timedelta(minutes=3), error_type="X"))
         assert saved.status is S.FAILED
 
     def test_the_same_snapshot_cannot_be_saved_twice(self, repo: JobRepository) -> None:
@@ -208,9 +206,7 @@ class JobRepositoryContract:
         with pytest.raises(IllegalTransition):
             repo.save_transition(job, cancelled)
 
-    def test_save_transition_keeps_progress_recorded_meanwhile(
-        self, repo: JobRepository, clock: Clock
-    ) -> None:
+    def test_save_transition_keeps_progress_recorded_meanwhile(self, repo: JobRepository, clock: Clock) -> None:
         snapshot = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
         clock.advance(10)
         assert repo.update_progress(snapshot.job_id, JobStep.TRANSCODE, 40)
@@ -273,9 +269,7 @@ class JobRepositoryContract:
         assert stored.progress == 0
 
     @pytest.mark.parametrize("statuses", [(), (S.QUEUED,), (S.QUEUED, S.PROCESSING, S.CANCELLED)])
-    def test_progress_only_while_processing(
-        self, repo: JobRepository, statuses: tuple[JobStatus, ...]
-    ) -> None:
+    def test_progress_only_while_processing(self, repo: JobRepository, statuses: tuple[JobStatus, ...]) -> None:
         job = self.advance(repo, make_job(), *statuses)
         with pytest.raises(JobNotProcessing):
             repo.update_progress(job.job_id, JobStep.TRANSCODE, 50)
@@ -306,9 +300,7 @@ class JobRepositoryContract:
         repo.create(job)
         assert repo.list_events(job.job_id) == []
         later = JobEvent(time=T0 + timedelta(seconds=2), step=JobStep.PROBE, kind=EventKind.FINISHED)
-        first = JobEvent(
-            time=T0 + timedelta(seconds=1), step=JobStep.PROBE, kind=EventKind.STARTED, message="go"
-        )
+        first = JobEvent(time=T0 + timedelta(seconds=1), step=JobStep.PROBE, kind=EventKind.STARTED, message="go")
         repo.append_event(job.job_id, later)
         repo.append_event(job.job_id, first)
         assert repo.list_events(job.job_id) == [first, later]
@@ -317,8 +309,7 @@ class JobRepositoryContract:
         job = make_job()
         repo.create(job)
         events = [
-            JobEvent(time=T0, step=JobStep.TRANSCODE, kind=EventKind.INFO, message=f"segment {n}")
-            for n in range(5)
+            JobEvent(time=T0, step=JobStep.TRANSCODE, kind=EventKind.INFO, message=f"segment {n}") for n in range(5)
         ]
         for event in events:
             repo.append_event(job.job_id, event)
@@ -419,8 +410,7 @@ class JobRepositoryContract:
     def test_list_by_status_highest_priority_then_oldest(self, repo: JobRepository) -> None:
         spec = [(5, 0), (10, 1), (1, 2), (10, 3), (5, 4), (7, 5)]  # (priority, minutes after T0)
         jobs = [
-            make_job(f"owner{n}", priority=p, created_at=T0 + timedelta(minutes=m))
-            for n, (p, m) in enumerate(spec)
+            make_job(f"owner{n}", priority=p, created_at=T0 + timedelta(minutes=m)) for n, (p, m) in enumerate(spec)
         ]
         for job in jobs:
             repo.create(job)

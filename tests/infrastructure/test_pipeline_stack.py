@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.infrastructure.conftest import dumps, resources_of
+from tests.conftest import dumps, resources_of
 
 HANDLERS = {
     "register_job",
@@ -63,7 +63,11 @@ def test_media_functions_get_ffmpeg_memory_and_disk(templates: dict[str, dict[st
 def test_ffmpeg_layer_records_its_licence(pipeline: Template) -> None:
     pipeline.has_resource_properties(
         "AWS::Lambda::LayerVersion",
-        {"LicenseInfo": "GPL-3.0-or-later", "CompatibleRuntimes": ["python3.13"], "Description": Match.string_like_regexp("ffmpeg")},
+        {
+            "LicenseInfo": "GPL-3.0-or-later",
+            "CompatibleRuntimes": ["python3.13"],
+            "Description": Match.string_like_regexp("ffmpeg"),
+        },
     )
 
 
@@ -78,7 +82,9 @@ def test_state_machine_logs_everything_and_traces(pipeline: Template) -> None:
     )
 
 
-def test_object_created_in_uploads_starts_the_workflow(pipeline: Template, templates: dict[str, dict[str, Any]]) -> None:
+def test_object_created_in_uploads_starts_the_workflow(
+    pipeline: Template, templates: dict[str, dict[str, Any]]
+) -> None:
     (rule,) = resources_of(templates["VodpipePipeline"], "AWS::Events::Rule").values()
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.s3"]
@@ -93,11 +99,10 @@ def test_api_is_rest_v1_with_a_token_authorizer(pipeline: Template) -> None:
     pipeline.resource_count_is("AWS::ApiGateway::RestApi", 1)
     pipeline.has_resource_properties("AWS::ApiGateway::Authorizer", {"Type": "TOKEN"})
     pipeline.has_resource_properties(
-        "AWS::ApiGateway::Stage", {"StageName": "v1", "TracingEnabled": True, "AccessLogSetting": Match.any_value()}
+        "AWS::ApiGateway::Stage",
+        {"StageName": "v1", "TracingEnabled": True, "AccessLogSetting": Match.any_value()},
     )
-    pipeline.has_resource_properties(
-        "AWS::ApiGateway::Method", {"HttpMethod": "ANY", "AuthorizationType": "CUSTOM"}
-    )
+    pipeline.has_resource_properties("AWS::ApiGateway::Method", {"HttpMethod": "ANY", "AuthorizationType": "CUSTOM"})
 
 
 def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:

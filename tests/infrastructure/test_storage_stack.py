@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from tests.infrastructure.conftest import resources_of
+from tests.conftest import resources_of
 
 
 def _buckets(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -25,9 +25,12 @@ def test_every_bucket_is_private_encrypted_and_tls_only(templates: dict[str, dic
     policies = resources_of(template, "AWS::S3::BucketPolicy")
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
-        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
-            "SSEAlgorithm"
-        ] == "AES256", logical_id
+        assert (
+            props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+                "SSEAlgorithm"
+            ]
+            == "AES256"
+        ), logical_id
         assert props["PublicAccessBlockConfiguration"] == {
             "BlockPublicAcls": True,
             "BlockPublicPolicy": True,
@@ -40,7 +43,8 @@ def test_every_bucket_is_private_encrypted_and_tls_only(templates: dict[str, dic
             for s in policy["Properties"]["PolicyDocument"]["Statement"]
             if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
         ]
-        assert denies and denies[0]["Action"] == "s3:*", f"{logical_id} accepts plain HTTP"
+        assert denies, f"{logical_id} accepts plain HTTP"
+        assert denies[0]["Action"] == "s3:*"
 
 
 def test_uploads_bucket_serves_browser_multipart_uploads(templates: dict[str, dict[str, Any]]) -> None:
@@ -64,7 +68,10 @@ def test_jobs_table_keys_indexes_ttl_and_recovery(storage: Template) -> None:
         "AWS::DynamoDB::Table",
         {
             "BillingMode": "PAY_PER_REQUEST",
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
             "GlobalSecondaryIndexes": [

@@ -1,4 +1,4 @@
-"""Deploy a synthesized CDK cloud assembly (cdk.out) to LocalStack with boto3: no CDK CLI, no bootstrap stack."""
+"""Deploy a synthesized CDK cloud assembly (cdk.out) to LocalStack with boto3: no CDK CLI, no bootstrap."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation.type_defs import StackEventTypeDef, StackTypeDef
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -26,6 +29,7 @@ PARTITION = "aws"
 BOOTSTRAP_VERSION = "30"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 POLL_SECONDS = 0.5
+SETTLE_SECONDS = 2.0
 # CloudFormation refuses a TemplateBody above this size; larger templates go through the assets bucket.
 TEMPLATE_BODY_LIMIT = 51_200
 # 1980-01-01, the earliest zip timestamp: asset zips depend on content and mode only.
@@ -34,8 +38,13 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 STACK_ARTIFACT = "aws:cloudformation:stack"
 ASSETS_ARTIFACT = "cdk:asset-manifest"
 # Stacks in these states cannot be updated; CloudFormation only lets us delete them.
-DEAD_STATES = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"}
-DONE_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+DEAD_STATES = {
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "CREATE_FAILED",
+    "DELETE_FAILED",
+    "UPDATE_ROLLBACK_FAILED",
+}
 
 OnEvent = Callable[[str], object]
 
@@ -201,29 +210,30 @@ class _Deployer:
         if props.get("tags"):
             request["Tags"] = [{"Key": k, "Value": v} for k, v in props["tags"].items()]
         if props.get("parameters"):
-            request["Parameters"] = [
-                {"ParameterKey": k, "ParameterValue": v} for k, v in props["parameters"].items()
-            ]
+            request["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in props["parameters"].items()]
 
-        status = self.settled_status(name)
-        action = "updated" if status else "created"
-        if status in DEAD_STATES:
-            self.say(f"{name}: in {status}, deleting it to create it again")
-            self.delete(name)
-            status, action = None, "recreated"
-        seen = self.event_ids(name) if status else set()
+        stack = self.settled(name)
+        action = "updated" if stack else "created"
+        if stack and stack["StackStatus"] in DEAD_STATES:
+            self.say(f"{name}: in {stack['StackStatus']}, deleting it to create it again")
+            self.delete(stack["StackId"])
+            stack, action = None, "recreated"
+        seen = self.event_ids(stack["StackId"]) if stack else set()
         try:
-            if status is None:
-                self.cfn.create_stack(**request, OnFailure="ROLLBACK")
+            if stack is None:
+                stack_id = self.cfn.create_stack(**request, OnFailure="ROLLBACK")["StackId"]
             else:
-                self.cfn.update_stack(**request)
+                stack_id = self.cfn.update_stack(**request)["StackId"]
         except ClientError as exc:
             if "No updates are to be performed" in str(exc):
                 return StackResult(name=name, action="unchanged", seconds=time.monotonic() - started)
             raise StackDeployError(name, "REJECTED", [str(exc)]) from exc
-        final = self.wait(name)
-        if final not in DONE_STATES:
-            raise StackDeployError(name, final, self.failures(name, seen))
+        expected = "CREATE_COMPLETE" if stack is None else "UPDATE_COMPLETE"
+        final = self.wait(stack_id, expected)
+        # LocalStack ends a failed update in UPDATE_COMPLETE: the resource events tell the truth.
+        failures = self.failures(stack_id, seen)
+        if final != expected or failures:
+            raise StackDeployError(name, final, failures)
         return StackResult(name=name, action=action, seconds=time.monotonic() - started)
 
     def template_url(self, props: Mapping[str, Any], template_file: Path) -> str:
@@ -245,9 +255,9 @@ class _Deployer:
         self.ssm.put_parameter(Name=ssm_name, Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True)
         self.ssm_done.add(ssm_name)
 
-    def describe(self, name: str) -> dict[str, Any] | None:
+    def describe(self, name_or_id: str) -> StackTypeDef | None:
         try:
-            stacks = self.cfn.describe_stacks(StackName=name)["Stacks"]
+            stacks = self.cfn.describe_stacks(StackName=name_or_id)["Stacks"]
         except ClientError as exc:
             if "does not exist" in str(exc):
                 return None
@@ -255,37 +265,60 @@ class _Deployer:
         live = [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
         return live[0] if live else None
 
-    def settled_status(self, name: str) -> str | None:
-        """The stack's status once no operation is running on it; None if there is no stack."""
+    def settled(self, name: str) -> StackTypeDef | None:
+        """The stack once no operation is running on it; None if there is no stack."""
         stack = self.describe(name)
         if stack and stack["StackStatus"].endswith("_IN_PROGRESS"):
             self.say(f"{name}: {stack['StackStatus']}, waiting for it to settle")
-            self.wait(name)
+            self.wait(stack["StackId"], expected="")
             stack = self.describe(name)
-        return stack["StackStatus"] if stack else None
+        return stack
 
-    def wait(self, name: str) -> str:
-        """Poll until the stack leaves *_IN_PROGRESS; returns the final status (DELETE_COMPLETE if gone)."""
+    def wait(self, stack_id: str, expected: str) -> str:
+        """Poll until the operation is over; returns the final status (DELETE_COMPLETE once gone).
+
+        `expected` (the operation's success status) ends the wait at once. Any other status that is
+        not *_IN_PROGRESS must hold, with no new events, for SETTLE_SECONDS: LocalStack flips the
+        stack to the *_FAILED status of each failing resource while the operation goes on.
+        """
         deadline = time.monotonic() + self.timeout
+        last: tuple[str, int] | None = None
+        since = 0.0
         while True:
-            stack = self.describe(name)
+            stack = self.describe(stack_id)
             status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
-            if not status.endswith("_IN_PROGRESS"):
+            if status == expected:
                 return status
+            if not status.endswith("_IN_PROGRESS"):
+                now = (status, len(self.event_ids(stack_id)))
+                if now != last:
+                    last, since = now, time.monotonic()
+                elif time.monotonic() - since >= SETTLE_SECONDS:
+                    return status
             if time.monotonic() > deadline:
-                raise DeployTimeout(f"stack {name} still {status} after {self.timeout:.0f} s")
+                raise DeployTimeout(f"stack {stack_id} still {status} after {self.timeout:.0f} s")
             time.sleep(POLL_SECONDS)
 
-    def delete(self, name: str) -> None:
-        self.cfn.delete_stack(StackName=name)
-        final = self.wait(name)
+    def delete(self, stack_id: str) -> None:
+        seen = self.event_ids(stack_id)
+        self.cfn.delete_stack(StackName=stack_id)
+        final = self.wait(stack_id, "DELETE_COMPLETE")
+        if final == "DELETE_FAILED":
+            # As on AWS: retain what could not be deleted (here: resources whose creation had failed).
+            stuck = [
+                r["LogicalResourceId"]
+                for r in self.cfn.describe_stack_resources(StackName=stack_id)["StackResources"]
+                if r["ResourceStatus"] == "DELETE_FAILED"
+            ]
+            self.cfn.delete_stack(StackName=stack_id, RetainResources=stuck)
+            final = self.wait(stack_id, "DELETE_COMPLETE")
         if final != "DELETE_COMPLETE":
-            raise StackDeployError(name, final, self.failures(name, set()))
+            raise StackDeployError(stack_id, final, self.failures(stack_id, seen))
 
     def event_ids(self, name: str) -> set[str]:
         return {e["EventId"] for e in self.events(name)}
 
-    def events(self, name: str) -> Iterator[dict[str, Any]]:
+    def events(self, name: str) -> Iterator[StackEventTypeDef]:
         try:
             for page in self.cfn.get_paginator("describe_stack_events").paginate(StackName=name):
                 yield from page["StackEvents"]
@@ -303,11 +336,14 @@ class _Deployer:
             f"{e['LogicalResourceId']} ({e.get('ResourceType', '?')}) {e['ResourceStatus']}: "
             f"{e.get('ResourceStatusReason', '')}"
             for e in reversed(failed)
+            # The stack's own FAILED events repeat the resource's, mostly with no reason.
+            if e.get("ResourceStatusReason") or e.get("ResourceType") != "AWS::CloudFormation::Stack"
         ]
 
     def outputs(self, name: str) -> dict[str, str]:
-        stack = self.describe(name) or {}
-        return {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+        stack = self.describe(name)
+        outputs = stack.get("Outputs", []) if stack else []
+        return {o["OutputKey"]: o.get("OutputValue", "") for o in outputs}
 
 
 def deploy_assembly(
@@ -322,9 +358,7 @@ def deploy_assembly(
     """Publish the assets and deploy every stack of `cdk_out` in dependency order; return their outputs."""
     started = time.monotonic()
     assembly = _Assembly.load(Path(cdk_out))
-    deployer = _Deployer(
-        assembly.root, endpoint, region=region, account=account, timeout=timeout, on_event=on_event
-    )
+    deployer = _Deployer(assembly.root, endpoint, region=region, account=account, timeout=timeout, on_event=on_event)
     results: list[StackResult] = []
     outputs: dict[str, dict[str, str]] = {}
     for artifact_name in assembly.order:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -210,24 +211,18 @@ class LocalRuntime:
         procs = self.processes()
         pid = self.pid()
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         _, alive = psutil.wait_procs(procs, timeout=grace)
         for proc in alive:
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(alive, timeout=5)
         # Anything it spawned during shutdown.
         stragglers = self.processes()
         for proc in stragglers:
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(stragglers, timeout=5)
         self.pid_file.unlink(missing_ok=True)
         return len(procs)
@@ -237,10 +232,8 @@ class LocalRuntime:
         procs = self.processes()
         rss = 0
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 rss += proc.memory_info().rss
-            except psutil.Error:
-                pass
         return {
             "running": pid is not None,
             "healthy": self.healthy() if pid is not None else False,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lambdas import aws
+from lambdas.jobs import dynamodb as dynamodb_module
 from lambdas.jobs.dynamodb import RETENTION, TTL_ATTRIBUTE, DynamoDBJobRepository, table_definition
 from lambdas.jobs.model import EventKind, JobEvent, JobStatus, JobStep
 from lambdas.jobs.transitions import retry, transition
@@ -113,3 +114,25 @@ def test_client_factory_takes_the_endpoint_from_the_environment(aws_endpoint: st
         assert aws.client("dynamodb") is client
     finally:
         aws.client.cache_clear()
+
+
+def test_a_filtered_listing_stops_at_its_read_budget(
+    dynamodb: Any, jobs_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dynamodb_module, "_FILTERED_PAGE", 2)
+    monkeypatch.setattr(dynamodb_module, "_MAX_QUERY_ROUNDS", 2)
+    repo = DynamoDBJobRepository(dynamodb, jobs_table, clock=Clock())
+    jobs = [make_job(created_at=T0 + timedelta(minutes=n)) for n in range(6)]
+    for job in jobs:
+        repo.create(job)
+    oldest = repo.save_transition(jobs[0], transition(jobs[0], JobStatus.CANCELLED, T0))
+    page, cursor = repo.list_for_owner("alice", status=JobStatus.CANCELLED, limit=1)
+    assert (page, cursor is not None) == ([], True)  # 4 read, none matched: budget spent
+    found: list[Any] = []
+    for _ in range(5):
+        page, cursor = repo.list_for_owner("alice", status=JobStatus.CANCELLED, limit=1, cursor=cursor)
+        found += page
+        if cursor is None:
+            break
+    assert found == [oldest]
+    assert cursor is None

@@ -27,7 +27,7 @@ NO_EXECUTOR = "Installation of lambda-runtime"
 
 
 def synth(outdir: Path, prefix: str, *, code: Path | None = None, data: Path | None = None) -> Path:
-    """Two stacks: `<prefix>Store` exports a bucket name, `<prefix>App` imports it (+ a Lambda, a file asset)."""
+    """`<prefix>Store` exports a bucket name; `<prefix>App` imports it (+ a Lambda and a file asset)."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import aws_cdk as cdk
     from aws_cdk import aws_lambda as lambda_
@@ -75,9 +75,7 @@ def stacks(aws_client: Callable[..., Any]) -> Iterator[str]:
     cfn = aws_client("cloudformation")
     for name in (f"{prefix}App", f"{prefix}Store"):
         cfn.delete_stack(StackName=name)
-        cfn.get_waiter("stack_delete_complete").wait(
-            StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
+        cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
 def deploy(cdk_out: Path, endpoint: str) -> tuple[DeployResult, list[str]]:
@@ -107,9 +105,7 @@ def test_zip_is_deterministic_and_keeps_exec_bits(tmp_path: Path) -> None:
     assert modes["README"] & 0o777 == 0o644
 
 
-def test_deploys_stacks_in_order_and_redeploys_unchanged(
-    tmp_path: Path, aws_endpoint: str, stacks: str
-) -> None:
+def test_deploys_stacks_in_order_and_redeploys_unchanged(tmp_path: Path, aws_endpoint: str, stacks: str) -> None:
     cdk_out = synth(tmp_path / "cdk.out", stacks)
 
     first, events = deploy(cdk_out, aws_endpoint)
@@ -136,7 +132,10 @@ def test_failed_stack_reports_events_and_is_recreated(
     template = cdk_out / f"{stacks}App.template.json"
     good = json.loads(template.read_text())
     bad = json.loads(template.read_text())
-    bad["Resources"]["Broken"] = {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "Not_A_Valid_Name!"}}
+    bad["Resources"]["Broken"] = {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {"BucketName": "Not_A_Valid_Name!"},
+    }
     template.write_text(json.dumps(bad))
 
     with pytest.raises(StackDeployError) as failed:
@@ -152,6 +151,26 @@ def test_failed_stack_reports_events_and_is_recreated(
 
     assert actions(fixed) == {f"{stacks}Store": "unchanged", f"{stacks}App": "recreated"}
     assert any("deleting it to create it again" in e for e in events)
+
+
+def test_failed_update_is_reported_even_when_the_stack_says_complete(
+    tmp_path: Path, aws_endpoint: str, stacks: str
+) -> None:
+    cdk_out = synth(tmp_path / "cdk.out", stacks)
+    deploy(cdk_out, aws_endpoint)
+    template = cdk_out / f"{stacks}App.template.json"
+    bad = json.loads(template.read_text())
+    bad["Resources"]["Broken"] = {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {"BucketName": "Not_A_Valid_Name!"},
+    }
+    template.write_text(json.dumps(bad))
+
+    # LocalStack 2026.3.0 ends this update in UPDATE_COMPLETE; AWS in UPDATE_ROLLBACK_COMPLETE.
+    with pytest.raises(StackDeployError) as failed:
+        deploy(cdk_out, aws_endpoint)
+
+    assert any(line.startswith("Broken (AWS::S3::Bucket)") for line in failed.value.failures)
 
 
 def test_lambda_code_asset_roundtrip(

@@ -46,9 +46,7 @@ def table(ddb: Any) -> Iterator[str]:
         yield name
     finally:
         ddb.delete_table(TableName=name)
-        ddb.get_waiter("table_not_exists").wait(
-            TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
-        )
+        ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
 
 
 def new_key() -> dict[str, Any]:
@@ -149,9 +147,7 @@ def test_query_gsi_with_key_condition(ddb: Any, table: str) -> None:
     for updated_at in (30, 10, 20, 40):
         key = new_key()
         keys.append(key)
-        ddb.put_item(
-            TableName=table, Item={**key, "status": {"S": status}, "updated_at": {"N": str(updated_at)}}
-        )
+        ddb.put_item(TableName=table, Item={**key, "status": {"S": status}, "updated_at": {"N": str(updated_at)}})
 
     def query() -> list[dict[str, Any]]:
         items = ddb.query(

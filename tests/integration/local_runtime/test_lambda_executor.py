@@ -215,9 +215,7 @@ def test_unhandled_exception_reports_its_class(lambda_client: Any, make_function
     assert error["errorType"] == "VideoTooLong"
     assert error["errorMessage"] == "source is 99 minutes long"
     assert any("app.py" in frame for frame in error["stackTrace"])
-    assert (
-        "[ERROR] VideoTooLong: source is 99 minutes long" in base64.b64decode(response["LogResult"]).decode()
-    )
+    assert "[ERROR] VideoTooLong: source is 99 minutes long" in base64.b64decode(response["LogResult"]).decode()
 
 
 def test_timeout_kills_the_whole_sandbox(lambda_client: Any, make_function: Any) -> None:

@@ -148,9 +148,7 @@ def function_arn(aws_client: Callable[..., Any], role_arn: str, tmp_path: Any) -
         Code={"ZipFile": archive.read_bytes()},
         Timeout=10,
     )["FunctionArn"]
-    client.get_waiter("function_active_v2").wait(
-        FunctionName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 60}
-    )
+    client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 60})
     yield arn
     client.delete_function(FunctionName=name)
 
@@ -167,9 +165,7 @@ def state_machine_arn(aws_client: Callable[..., Any], role_arn: str, function_ar
     sfn.delete_state_machine(stateMachineArn=arn)
 
 
-def test_map_with_retry_and_catch_succeeds(
-    aws_client: Callable[..., Any], state_machine_arn: str, bucket: str
-) -> None:
+def test_map_with_retry_and_catch_succeeds(aws_client: Callable[..., Any], state_machine_arn: str, bucket: str) -> None:
     sfn = aws_client("stepfunctions")
     items = [
         {"id": "a", "bucket": bucket},
@@ -180,9 +176,7 @@ def test_map_with_retry_and_catch_succeeds(
     execution_arn = sfn.start_execution(
         stateMachineArn=state_machine_arn, name=f"run-{uuid.uuid4().hex}", input=json.dumps({"items": items})
     )["executionArn"]
-    finished = wait_for(
-        lambda: (d := sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING" and d
-    )
+    finished = wait_for(lambda: (d := sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING" and d)
 
     assert finished, "execution still RUNNING after 60 s"
     assert finished["status"] == "SUCCEEDED", finished

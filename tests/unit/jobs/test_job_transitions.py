@@ -70,9 +70,7 @@ def failure(target: JobStatus) -> dict[str, Any]:
     return {"error_type": "Boom", "error_message": "it broke"} if target is S.FAILED else {}
 
 
-@pytest.mark.parametrize(
-    ("current", "target"), list(product(JobStatus, JobStatus)), ids=lambda s: str(s).lower()
-)
+@pytest.mark.parametrize(("current", "target"), list(product(JobStatus, JobStatus)), ids=lambda s: str(s).lower())
 def test_every_status_pair(current: JobStatus, target: JobStatus) -> None:
     job = job_in(current)
     if (current, target) in LEGAL:
@@ -106,9 +104,7 @@ def test_every_terminal_state_has_completed_at(target: JobStatus) -> None:
 
 
 def test_transition_applies_changes_and_validates_them() -> None:
-    job = transition(
-        job_in(S.PROCESSING), S.FAILED, T1, error_type="SourceUnreadable", error_message="m" * 3000
-    )
+    job = transition(job_in(S.PROCESSING), S.FAILED, T1, error_type="SourceUnreadable", error_message="m" * 3000)
     assert job.error_type == "SourceUnreadable"
     assert len(job.error_message or "") == 2000
     with pytest.raises(ValidationError):

@@ -88,10 +88,7 @@ def test_time_limit_never_exceeds_the_policy() -> None:
 
 def test_fps_filter_goes_first() -> None:
     rendition = plan_ladder(INFO)[0].model_copy(update={"fps_filter": 59.94})
-    assert (
-        opt(fa.hls_argv(SRC, INFO, rendition, POLICY, Path("/o")), "-vf")
-        == "fps=59.94,scale=320:240,setsar=1"
-    )
+    assert opt(fa.hls_argv(SRC, INFO, rendition, POLICY, Path("/o")), "-vf") == "fps=59.94,scale=320:240,setsar=1"
 
 
 def test_mp4_fallback_is_faststart() -> None:
@@ -132,9 +129,7 @@ def test_sprite_decodes_keyframes_only() -> None:
 
 
 def test_storyboard_vtt() -> None:
-    plan = fa.plan_sprite(
-        INFO.model_copy(update={"duration": 25.0}), interval=5, columns=2, rows=2, tile_width=100
-    )
+    plan = fa.plan_sprite(INFO.model_copy(update={"duration": 25.0}), interval=5, columns=2, rows=2, tile_width=100)
     assert plan.sheets == 2
     vtt = fa.storyboard_vtt(plan, 25.0, sheet_url="sb/{:03d}.jpg")
     assert vtt.splitlines()[:8] == [
@@ -198,11 +193,9 @@ def test_measure_media_playlist() -> None:
 
 
 def test_master_playlist() -> None:
-    ladder = plan_ladder(
-        load_info("landscape_h264_aac").model_copy(
-            update={"video": INFO.video.model_copy(update={"width": 1280, "height": 720})}
-        )
-    )  # type: ignore[union-attr]
+    assert INFO.video is not None
+    hd = INFO.model_copy(update={"video": INFO.video.model_copy(update={"width": 1280, "height": 720})})
+    ladder = plan_ladder(hd)
     measured = {
         r.name: fa.MeasuredRendition(
             uri=f"{r.name}/index.m3u8",

@@ -149,6 +149,4 @@ def test_no_video() -> None:
 
 def test_ladder_is_data() -> None:
     custom = LadderConfig(rungs=DEFAULT_LADDER.rungs[1:2], bufsize_factor=1.5)
-    assert [(r.name, r.bufsize_kbps) for r in plan_ladder(source(1920, 1080), config=custom)] == [
-        ("720p", 5250)
-    ]
+    assert [(r.name, r.bufsize_kbps) for r in plan_ladder(source(1920, 1080), config=custom)] == [("720p", 5250)]

@@ -8,11 +8,12 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lambdas.media import ffmpeg_args as fa
-from lambdas.media.errors import SourceUnreadable, UnsupportedInput
+from lambdas.media.errors import MediaError, SourceUnreadable, UnsupportedInput
 from lambdas.media.ladder import plan_ladder
 from lambdas.media.policy import ValidationPolicy, validate
 from lambdas.media.probe import MediaInfo, probe_source
@@ -58,17 +59,18 @@ def job_with(tmp_path: Path, content: bytes | Path, name: str = "job") -> Path:
     return source
 
 
-def ffprobe_json(path: Path, *args: str) -> dict:  # type: ignore[type-arg]
+def ffprobe_json(path: Path, *args: str) -> dict[str, Any]:
     out = subprocess.run(
         [str(LAYER_BIN / "ffprobe"), "-v", "error", "-print_format", "json", *args, str(path)],
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(out.stdout)
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
 
 
-def encode(source: Path, info: MediaInfo, segment_seconds: float) -> tuple[Path, list]:  # type: ignore[type-arg]
+def encode(source: Path, info: MediaInfo, segment_seconds: float) -> tuple[Path, list[fa.Progress]]:
     rendition = plan_ladder(info, segment_seconds=segment_seconds)[0]
     out = source.parent / rendition.name
     out.mkdir()
@@ -92,9 +94,7 @@ def test_real_probe_and_validate(tmp_path: Path, clips: dict[str, Path]) -> None
     assert info.duration == pytest.approx(3.0, abs=0.1)
 
 
-def test_rotated_source_becomes_portrait_without_padding_or_rotation(
-    tmp_path: Path, clips: dict[str, Path]
-) -> None:
+def test_rotated_source_becomes_portrait_without_padding_or_rotation(tmp_path: Path, clips: dict[str, Path]) -> None:
     source = job_with(tmp_path, clips["rotated"])
     info = probe_source(source, POLICY)
     out, progress = encode(source, info, segment_seconds=1)
@@ -159,18 +159,14 @@ def canary(tmp_path: Path) -> Iterator[FifoCanary]:
 def payloads(target: Path) -> dict[str, bytes]:
     return {
         "hls master, file: URL": f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nfile:{target}\n".encode(),
-        "hls media playlist": (
-            f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{target}\n#EXT-X-ENDLIST\n".encode()
-        ),
+        "hls media playlist": (f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{target}\n#EXT-X-ENDLIST\n".encode()),
         "ffconcat absolute": f"ffconcat version 1.0\nfile '{target}'\n".encode(),
         "ffconcat relative": b"ffconcat version 1.0\nfile '../outside/secret.mp4'\n",
     }
 
 
 @pytest.mark.parametrize("kind", list(payloads(Path("/x"))))
-def test_playlists_and_concat_lists_are_refused_by_probe(
-    tmp_path: Path, canary: FifoCanary, kind: str
-) -> None:
+def test_playlists_and_concat_lists_are_refused_by_probe(tmp_path: Path, canary: FifoCanary, kind: str) -> None:
     source = job_with(tmp_path, payloads(canary.path)[kind])
     with pytest.raises(UnsupportedInput) as caught:
         probe_source(source, POLICY, timeout=10)
@@ -288,3 +284,19 @@ def test_master_playlist_from_measured_output(tmp_path: Path, clips: dict[str, P
     assert f'CODECS="{stream["mime_codec_string"]},mp4a.40.2"' in text
     assert "RESOLUTION=320x240" in text
     assert 0 < average <= peak
+
+
+def test_codec_whitelist_and_max_pixels_bind_the_decoder(tmp_path: Path, clips: dict[str, Path]) -> None:
+    source = job_with(tmp_path, clips["landscape"])
+    info = probe_source(source, POLICY)
+    rendition = plan_ladder(info)[0]
+    for name, policy in [
+        ("codec", ValidationPolicy(allowed_video_codecs=("hevc",))),
+        ("pixels", ValidationPolicy(max_width=100, max_height=100)),
+    ]:
+        out = tmp_path / name
+        out.mkdir()
+        with pytest.raises(MediaError) as caught:
+            run(fa.hls_argv(source, info, rendition, policy, out), cwd=source.parent, timeout=30)
+        assert any("Error while opening decoder" in line for line in caught.value.stderr_tail), name
+        assert not list(out.glob("*.m4s"))

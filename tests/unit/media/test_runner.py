@@ -43,7 +43,7 @@ def test_limits_are_applied(tmp_path: Path) -> None:
 
 
 def test_time_out_kills_the_process_group(tmp_path: Path) -> None:
-    with pytest.raises(TranscodeFailed, match="longer than 0.3 s") as caught:
+    with pytest.raises(TranscodeFailed, match=r"longer than 0\.3 s") as caught:
         run(["/bin/sh", "-c", "sleep 30 & sleep 30; echo never"], cwd=tmp_path, timeout=0.3)
     assert "never" not in " ".join(caught.value.stderr_tail)
 
@@ -60,9 +60,7 @@ def test_file_size_limit_stops_the_writer(tmp_path: Path) -> None:
 
 
 def test_progress_lines_reach_the_callback(tmp_path: Path) -> None:
-    script = (
-        "printf 'frame=1\\nout_time_us=500000\\nprogress=continue\\nout_time_us=1000000\\nprogress=end\\n'"
-    )
+    script = "printf 'frame=1\\nout_time_us=500000\\nprogress=continue\\nout_time_us=1000000\\nprogress=end\\n'"
     seen: list[Progress] = []
     result = run(["/bin/sh", "-c", script], cwd=tmp_path, timeout=10, on_progress=seen.append, duration=1.0)
     assert [(p.percent, p.done) for p in seen] == [(50.0, False), (100.0, True)]

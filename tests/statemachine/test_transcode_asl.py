@@ -1,0 +1,119 @@
+"""The transcode workflow definition: structure, error handling, placeholders."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stacks.constructs.transcode_workflow import DEFINITION
+from tests.conftest import resources_of
+
+TRANSIENT = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"}
+BAD_INPUT = {"UnsupportedInput", "NoVideoStream", "SourceUnreadable", "PolicyViolation"}
+
+
+def load(substitutions: dict[str, str] | None = None) -> dict[str, Any]:
+    text = DEFINITION.read_text()
+    placeholders = set(re.findall(r"\$\{(\w+)\}", text))
+    values = substitutions or {p: "1" if p == "TranscodeConcurrency" else f"arn:{p}" for p in placeholders}
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return json.loads(text)
+
+
+def walk(machine: dict[str, Any], path: str = "") -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """Every (path, name, state, enclosing states) in the machine, nested Map/Parallel included."""
+    for name, state in machine["States"].items():
+        yield path, name, state, machine["States"]
+        for i, branch in enumerate(state.get("Branches", [])):
+            yield from walk(branch, f"{path}{name}[{i}]/")
+        if "ItemProcessor" in state:
+            yield from walk(state["ItemProcessor"], f"{path}{name}/")
+
+
+@pytest.fixture(scope="module")
+def machine() -> dict[str, Any]:
+    return load()
+
+
+def test_every_transition_resolves_within_its_scope(machine: dict[str, Any]) -> None:
+    for path, name, state, scope in walk(machine):
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", [])]
+        targets += [c["Next"] for c in state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in scope, f"{path}{name} -> {target} does not exist"
+        terminal = state["Type"] in {"Succeed", "Fail"} or state.get("End")
+        assert terminal or "Next" in state or state["Type"] == "Choice", f"{path}{name} leads nowhere"
+
+
+def test_every_state_is_reachable(machine: dict[str, Any]) -> None:
+    def check(sub: dict[str, Any], path: str) -> None:
+        seen, todo = set(), [sub["StartAt"]]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            state = sub["States"][name]
+            todo += [t for t in (state.get("Next"), state.get("Default")) if t]
+            todo += [c["Next"] for c in state.get("Catch", []) + state.get("Choices", [])]
+            for i, branch in enumerate(state.get("Branches", [])):
+                check(branch, f"{path}{name}[{i}]/")
+            if "ItemProcessor" in state:
+                check(state["ItemProcessor"], f"{path}{name}/")
+        assert seen == set(sub["States"]), f"unreachable in {path or 'top'}: {set(sub['States']) - seen}"
+
+    check(machine, "")
+
+
+def test_every_task_retries_transient_errors_and_catches(machine: dict[str, Any]) -> None:
+    tasks = [(p + n, s) for p, n, s, _ in walk(machine) if s["Type"] == "Task"]
+    assert len(tasks) >= 7
+    for name, task in tasks:
+        assert task.get("Retry"), f"{name} has no Retry"
+        assert task.get("Catch"), f"{name} has no Catch"
+        assert any(c["ErrorEquals"] == ["States.ALL"] for c in task["Catch"]), f"{name} misses errors"
+        for retry in task["Retry"]:
+            assert retry.get("JitterStrategy") == "FULL", f"{name}: retries need jitter"
+            assert retry.get("BackoffRate", 1) > 1, f"{name}: retries need backoff"
+            # Bad input is final: retrying a corrupt upload only burns money.
+            assert not BAD_INPUT & set(retry["ErrorEquals"]), f"{name} retries bad input"
+            assert "States.ALL" not in retry["ErrorEquals"], f"{name} retries everything"
+        if task["Resource"] == "arn:aws:states:::lambda:invoke":
+            retried = set().union(*(r["ErrorEquals"] for r in task["Retry"]))
+            assert retried >= TRANSIENT, f"{name} does not retry Lambda's transient errors"
+
+
+def test_failures_end_in_mark_failed(machine: dict[str, Any]) -> None:
+    top = machine["States"]
+    for name in ("ProbeSource", "Encode", "Package", "Publish"):
+        assert any(c["Next"] == "MarkFailed" for c in top[name]["Catch"]), name
+    assert top["MarkFailed"]["Resource"] == "arn:aws:states:::dynamodb:updateItem"
+    assert top["MarkFailed"]["Next"] == "JobFailed"
+    assert top["JobFailed"]["Type"] == "Fail"
+
+
+def test_renditions_fan_out_with_bounded_concurrency(machine: dict[str, Any]) -> None:
+    (transcode,) = [s for _, n, s, _ in walk(machine) if n == "TranscodeRenditions"]
+    assert transcode["Type"] == "Map"
+    assert transcode["MaxConcurrency"] == 1  # substituted value in this test
+    branches = machine["States"]["Encode"]["Branches"]
+    assert [b["StartAt"] for b in branches] == ["TranscodeRenditions", "MakeThumbnails"]
+
+
+def test_placeholders_match_the_construct_substitutions(templates: dict[str, dict[str, Any]]) -> None:
+    placeholders = set(re.findall(r"\$\{(\w+)\}", DEFINITION.read_text()))
+    (sm,) = resources_of(templates["VodpipePipeline"], "AWS::StepFunctions::StateMachine").values()
+    assert set(sm["Properties"]["DefinitionSubstitutions"]) == placeholders
+
+
+def test_no_jsonata_anywhere(machine: dict[str, Any]) -> None:
+    # JSONata needs a download LocalStack cannot do offline.
+    assert machine.get("QueryLanguage", "JSONPath") == "JSONPath"
+    for _, name, state, _ in walk(machine):
+        assert state.get("QueryLanguage", "JSONPath") == "JSONPath", name
