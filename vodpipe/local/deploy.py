@@ -225,9 +225,12 @@ class _Deployer:
             else:
                 stack_id = self.cfn.update_stack(**request)["StackId"]
         except ClientError as exc:
-            if "No updates are to be performed" in str(exc):
-                return StackResult(name=name, action="unchanged", seconds=time.monotonic() - started)
-            raise StackDeployError(name, "REJECTED", [str(exc)]) from exc
+            if "No updates are to be performed" not in str(exc):
+                raise StackDeployError(name, "REJECTED", [str(exc)]) from exc
+            # LocalStack records a failed update's template as deployed: "no updates" can hide a failure.
+            if stack and (broken := self.failed_resources(stack["StackId"])):
+                raise StackDeployError(name, "UNCHANGED_WITH_FAILED_RESOURCES", broken) from exc
+            return StackResult(name=name, action="unchanged", seconds=time.monotonic() - started)
         expected = "CREATE_COMPLETE" if stack is None else "UPDATE_COMPLETE"
         final = self.wait(stack_id, expected)
         # LocalStack ends a failed update in UPDATE_COMPLETE: the resource events tell the truth.
@@ -338,6 +341,14 @@ class _Deployer:
             for e in reversed(failed)
             # The stack's own FAILED events repeat the resource's, mostly with no reason.
             if e.get("ResourceStatusReason") or e.get("ResourceType") != "AWS::CloudFormation::Stack"
+        ]
+
+    def failed_resources(self, stack_id: str) -> list[str]:
+        resources = self.cfn.describe_stack_resources(StackName=stack_id)["StackResources"]
+        return [
+            f"{r['LogicalResourceId']} ({r['ResourceType']}) {r['ResourceStatus']}: {r.get('ResourceStatusReason', '')}"
+            for r in resources
+            if r["ResourceStatus"].endswith("_FAILED")
         ]
 
     def outputs(self, name: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from vodpipe.local.deploy import (
+    AssemblyError,
     DeployResult,
     StackDeployError,
     deploy_assembly,
@@ -46,7 +47,7 @@ def synth(outdir: Path, prefix: str, *, code: Path | None = None, data: Path | N
     cdk.CfnOutput(store, "MediaBucket", value=bucket.bucket_name, export_name=f"{prefix}-MediaBucket")
 
     stack = cdk.Stack(app, f"{prefix}App")
-    stack.add_dependency(store)
+    stack.add_stack_dependency(store)
     imported = cdk.Fn.import_value(f"{prefix}-MediaBucket")
     ssm.StringParameter(stack, "MediaBucketName", string_value=imported)
     cdk.CfnOutput(stack, "ImportedBucket", value=imported)
@@ -103,6 +104,16 @@ def test_zip_is_deterministic_and_keeps_exec_bits(tmp_path: Path) -> None:
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
     assert modes["bin/ffmpeg"] & 0o777 == 0o755
     assert modes["README"] & 0o777 == 0o644
+
+
+def test_docker_image_assets_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"artifacts": {"S.assets": {"type": "cdk:asset-manifest", "properties": {"file": "a.json"}}}})
+    )
+    (tmp_path / "a.json").write_text(json.dumps({"files": {}, "dockerImages": {"abc": {}}}))
+
+    with pytest.raises(AssemblyError, match="Docker image assets"):
+        deploy_assembly(tmp_path, "http://127.0.0.1:9", on_event=lambda _: None)
 
 
 def test_deploys_stacks_in_order_and_redeploys_unchanged(tmp_path: Path, aws_endpoint: str, stacks: str) -> None:
@@ -171,6 +182,10 @@ def test_failed_update_is_reported_even_when_the_stack_says_complete(
         deploy(cdk_out, aws_endpoint)
 
     assert any(line.startswith("Broken (AWS::S3::Bucket)") for line in failed.value.failures)
+    # ...and records the broken template as deployed, so a retry answers "no updates".
+    with pytest.raises(StackDeployError) as retried:
+        deploy(cdk_out, aws_endpoint)
+    assert any(line.startswith("Broken (AWS::S3::Bucket)") for line in retried.value.failures)
 
 
 def test_lambda_code_asset_roundtrip(
