@@ -40,6 +40,15 @@ integration: setup ## Tests against LocalStack (started for the session if not r
 test: setup lint typecheck ## The whole suite: lint, types, unit, infrastructure, state machine, integration
 	$(VENV)/pytest tests -q
 
+synth: setup ## Synthesize the CDK app into cdk.out (offline; runs cdk-nag)
+	@$(VENV)/python -c "from pathlib import Path; from vodpipe.local.stack import synth; synth(Path('.').resolve(), Path('cdk.out').resolve())"
+
+deploy-local: up ## Deploy the CDK app to the local runtime; writes .state/outputs.json
+	@$(VENV)/vodpipe local deploy
+
+deploy: setup ## Deploy to the AWS account of your current credentials (pinned CDK CLI)
+	node_modules/.bin/cdk deploy --all --require-approval broadening
+
 bench: setup ## Print local-runtime numbers (start-up, invoke latency, memory)
 	$(VENV)/python bench/local_runtime.py
 

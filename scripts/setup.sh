@@ -61,7 +61,7 @@ if ! fresh localstack "$h" || [[ ! -x "$LS_VENV/bin/python" ]]; then
   stamp localstack "$h"
   rm -f "$STAMPS/localruntime"
 fi
-h="$(find localruntime -type f \( -name '*.py' -o -name '*.toml' -o -name '*.java' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+h="$(find localruntime -type f \( -name '*.py' -o -name '*.toml' -o -name '*.java' -o -name '*.json' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
 if ! fresh localruntime "$h"; then
   log "local-runtime plugins into LocalStack's virtualenv"
   # A plux plugin must be installed as a wheel, not editable (its entry points are read from metadata).
@@ -90,7 +90,7 @@ if ! fresh npm "$h" || [[ ! -d node_modules/aws-cdk ]]; then
   stamp npm "$h"
 fi
 
-# -- Java for DynamoDB Local ------------------------------------------------------------------------
+# -- Java for DynamoDB Local (staged into each runtime's own filesystem root by `vodpipe local up`) ---
 if ! command -v java >/dev/null 2>&1; then
   log "Java (Debian openjdk-17-jre-headless) for DynamoDB Local"
   if [[ "$(id -u)" == 0 ]]; then
@@ -99,15 +99,6 @@ if ! command -v java >/dev/null 2>&1; then
     die "Java is missing: run \`sudo apt-get install openjdk-17-jre-headless\` (or set VODPIPE_DYNAMODB=moto)"
   fi
 fi
-if [[ -f localruntime/stage_dynamodb_local.py ]]; then
-  h="$(inputs_hash localruntime/stage_dynamodb_local.py localruntime/ddb_local_loader/*.java package-lock.json)"
-  if ! fresh dynamodb-local "$h"; then
-    log "DynamoDB Local staged for LocalStack (no download)"
-    "$PY313" localruntime/stage_dynamodb_local.py --filesystem-root "$STATE/localstack/fsroot" --npm-dir "$ROOT"
-    stamp dynamodb-local "$h"
-  fi
-fi
-
 # -- Lambda layers: ffmpeg (pinned static build) and the Python dependencies -------------------------
 if [[ -f layers/ffmpeg/build.py ]]; then
   .venv/bin/python layers/ffmpeg/build.py

@@ -21,6 +21,8 @@ class PipelineConfig(BaseModel):
     presign_expiry_s: int = Field(900, ge=60, le=3600)
     job_ttl_days: int = Field(90, ge=1)
     log_retention_days: int = 30
+    # Where no CloudFront exists (LocalStack), players read outputs from this S3 endpoint, path-style.
+    playback_s3_endpoint: str | None = None
 
     @classmethod
     def from_context(cls, raw: object) -> PipelineConfig:

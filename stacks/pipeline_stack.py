@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -39,6 +39,11 @@ class PipelineStack(Stack):
         refs = storage.refs(self)
         uploads, outputs, table = refs.uploads, refs.outputs, refs.table
         retention = logs.RetentionDays(_retention_name(config.log_retention_days))
+        playback_base_url = (
+            Fn.join("", [config.playback_s3_endpoint.rstrip("/"), "/", outputs.bucket_name])
+            if config.playback_s3_endpoint
+            else refs.playback_base_url
+        )
 
         fns = PythonFunctions(
             self,
@@ -47,7 +52,7 @@ class PipelineStack(Stack):
                 "JOBS_TABLE": table.table_name,
                 "UPLOADS_BUCKET": uploads.bucket_name,
                 "OUTPUTS_BUCKET": outputs.bucket_name,
-                "PLAYBACK_BASE_URL": refs.playback_base_url,
+                "PLAYBACK_BASE_URL": playback_base_url,
                 "JOB_TTL_DAYS": str(config.job_ttl_days),
                 "POWERTOOLS_METRICS_NAMESPACE": config.project,
                 "LOG_LEVEL": "INFO",
@@ -166,6 +171,7 @@ class PipelineStack(Stack):
             },
         )
 
+        CfnOutput(self, "PlaybackBaseUrl", value=playback_base_url)
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         CfnOutput(self, "ApiId", value=self.api.api.rest_api_id)
         CfnOutput(self, "ApiStage", value=self.api.api.deployment_stage.stage_name)

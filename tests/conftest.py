@@ -26,7 +26,9 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssemb
     from app import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(cdk.App(outdir=str(outdir), builtin_cloud_formation_validation=False))
+    # The same context the CDK CLI would pass from cdk.json.
+    context = json.loads((Path(__file__).parents[1] / "cdk.json").read_text())["context"]
+    app = build_app(cdk.App(outdir=str(outdir), context=context, builtin_cloud_formation_validation=False))
     # Synth runs cdk-nag (a policy-validation plugin): any unacknowledged finding raises here.
     return app.synth()
 

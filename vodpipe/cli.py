@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import typer
 
@@ -36,6 +37,25 @@ def local_down() -> None:
         typer.echo(f"vodpipe local down: {len(left)} processes still alive: {[p.pid for p in left]}", err=True)
         raise typer.Exit(1)
     typer.echo(f"LocalStack stopped ({stopped} processes)." if stopped else "LocalStack was not running.")
+
+
+@local.command("deploy")
+def local_deploy() -> None:
+    """Synthesize the CDK app and deploy it to the running local runtime."""
+    from vodpipe.local.deploy import DeployError
+    from vodpipe.local.stack import deploy_local
+
+    runtime = LocalRuntime.from_env()
+    if not runtime.healthy():
+        typer.echo("vodpipe local deploy: LocalStack is not running: run `make up`", err=True)
+        raise typer.Exit(1)
+    started = time.monotonic()
+    try:
+        deploy_local(runtime)
+    except DeployError as exc:
+        typer.echo(f"vodpipe local deploy: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"deploy-local took {time.monotonic() - started:.1f} s")
 
 
 @local.command("status")

@@ -11,6 +11,7 @@ import pytest
 from botocore.config import Config
 
 from vodpipe.local.runtime import LocalRuntime
+from vodpipe.local.stack import LocalDeployment, deploy_local
 
 REGION = "us-east-1"
 
@@ -74,3 +75,13 @@ def aws_client(aws_endpoint: str) -> Callable[..., Any]:
         return cache[service]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def stack(aws_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> LocalDeployment:
+    """The vodpipe CDK app, synthesized and deployed to the session's LocalStack."""
+    runtime = LocalRuntime.from_env()
+    work = tmp_path_factory.mktemp("deploy")
+    return deploy_local(
+        runtime, endpoint=aws_endpoint, outdir=work / "cdk.out", outputs_path=work / "outputs.json", on_event=print
+    )

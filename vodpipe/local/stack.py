@@ -1,0 +1,116 @@
+"""Synthesize the CDK app and deploy it to the local runtime; the outputs file tests and the CLI read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vodpipe.local.deploy import deploy_assembly
+from vodpipe.local.runtime import LocalRuntime
+
+STANDS_IN = (
+    "CloudFront is not emulated by LocalStack: the distribution is defined for AWS but skipped here; "
+    "outputs are read straight from the S3 endpoint instead ({playback})."
+)
+
+
+@dataclass(frozen=True)
+class LocalDeployment:
+    """What a client needs to reach the local deployment (written to .state/outputs.json)."""
+
+    endpoint: str
+    region: str
+    uploads_bucket: str
+    outputs_bucket: str
+    jobs_table: str
+    state_machine_arn: str
+    api_id: str
+    api_url: str
+    playback_base_url: str
+    raw: dict[str, dict[str, str]]
+
+    @classmethod
+    def load(cls, path: Path) -> LocalDeployment:
+        return cls(**json.loads(path.read_text()))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+
+def outputs_file(runtime: LocalRuntime) -> Path:
+    return runtime.state / "outputs.json"
+
+
+def synth(
+    root: Path,
+    outdir: Path,
+    on_event: Callable[[str], object] = print,
+    *,
+    settings: dict[str, object] | None = None,
+) -> float:
+    """Run app.py as `cdk synth` would (CDK_OUTDIR, cdk.json context) and return the seconds it took.
+
+    `settings` are merged into the `vodpipe` context (stacks/config.py), like `cdk -c` would.
+    """
+    started = time.monotonic()
+    context = _context(root)
+    vodpipe = context.get("vodpipe")
+    context["vodpipe"] = {**(vodpipe if isinstance(vodpipe, dict) else {}), **(settings or {})}
+    env = os.environ | {
+        "CDK_OUTDIR": str(outdir),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "CDK_DISABLE_VERSION_CHECK": "1",
+        "CDK_CONTEXT_JSON": json.dumps(context),
+    }
+    subprocess.run([sys.executable, str(root / "app.py")], cwd=root, env=env, check=True)
+    took = time.monotonic() - started
+    on_event(f"synthesized {outdir.name} in {took:.1f} s")
+    return took
+
+
+def _context(root: Path) -> dict[str, object]:
+    # What the CDK CLI passes from cdk.json when it runs the app.
+    return dict(json.loads((root / "cdk.json").read_text()).get("context", {}))
+
+
+def deploy_local(
+    runtime: LocalRuntime,
+    on_event: Callable[[str], object] = print,
+    *,
+    endpoint: str | None = None,
+    outdir: Path | None = None,
+    outputs_path: Path | None = None,
+) -> LocalDeployment:
+    """Synthesize and deploy both stacks to the running local runtime; write and return the outputs."""
+    endpoint = endpoint or runtime.endpoint
+    outdir = outdir or runtime.root / "cdk.out"
+    outputs_path = outputs_path or outputs_file(runtime)
+    # The one difference from an AWS deployment: no CloudFront, so playback URLs point at S3.
+    synth(runtime.root, outdir, on_event, settings={"playback_s3_endpoint": endpoint})
+    result = deploy_assembly(outdir, endpoint, on_event=on_event)
+    storage, pipeline = result.outputs["VodpipeStorage"], result.outputs["VodpipePipeline"]
+    deployment = LocalDeployment(
+        endpoint=endpoint,
+        region="us-east-1",
+        uploads_bucket=storage["UploadsBucketName"],
+        outputs_bucket=storage["OutputsBucketName"],
+        jobs_table=storage["JobsTableName"],
+        state_machine_arn=pipeline["StateMachineArn"],
+        api_id=pipeline["ApiId"],
+        # The URL CloudFormation outputs needs public DNS; LocalStack also serves every API here.
+        api_url=f"{endpoint}/_aws/execute-api/{pipeline['ApiId']}/{pipeline['ApiStage']}",
+        playback_base_url=pipeline["PlaybackBaseUrl"],
+        raw=result.outputs,
+    )
+    deployment.save(outputs_path)
+    on_event(STANDS_IN.format(playback=deployment.playback_base_url))
+    on_event(f"API: {deployment.api_url}")
+    on_event(f"outputs written to {outputs_path}")
+    return deployment
