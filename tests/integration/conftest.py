@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +24,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def port_busy(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
 def local_runtime() -> Iterator[LocalRuntime | None]:
     """The LocalStack of this checkout; None when VODPIPE_TEST_ENDPOINT points elsewhere."""
@@ -30,6 +43,9 @@ def local_runtime() -> Iterator[LocalRuntime | None]:
         return
     runtime = LocalRuntime.from_env()
     started_here = not (runtime.pid() is not None and runtime.healthy())
+    if started_here and port_busy(runtime.port):
+        # Something else holds the default port: run our own instance beside it.
+        runtime = dataclasses.replace(runtime, port=free_port(), name="localstack-test")
     if started_here:
         runtime.up()
     yield runtime
@@ -78,9 +94,11 @@ def aws_client(aws_endpoint: str) -> Callable[..., Any]:
 
 
 @pytest.fixture(scope="session")
-def stack(aws_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> LocalDeployment:
+def stack(
+    aws_endpoint: str, local_runtime: LocalRuntime | None, tmp_path_factory: pytest.TempPathFactory
+) -> LocalDeployment:
     """The vodpipe CDK app, synthesized and deployed to the session's LocalStack."""
-    runtime = LocalRuntime.from_env()
+    runtime = local_runtime or LocalRuntime.from_env()
     work = tmp_path_factory.mktemp("deploy")
     return deploy_local(
         runtime, endpoint=aws_endpoint, outdir=work / "cdk.out", outputs_path=work / "outputs.json", on_event=print
