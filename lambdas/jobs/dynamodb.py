@@ -37,7 +37,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as SdkConnectionError
 
 from lambdas.jobs.model import (
     JOB_ID_PATTERN,
@@ -55,6 +56,7 @@ from lambdas.jobs.ports import (
     JobNotFound,
     JobNotProcessing,
     JobRepository,
+    RepositoryUnavailable,
     UnknownRendition,
     check_page_size,
     check_percent,
@@ -74,6 +76,18 @@ _JOB_SK = "JOB"
 _KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", TTL_ATTRIBUTE)
 _CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# Failures worth retrying (after botocore's own retries gave up): typed as RepositoryUnavailable.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+# Written by the state machine's MarkFailed (statemachines/transcode.asl.json): Step Functions' raw Cause.
+ERROR_CAUSE_ATTRIBUTE = "error_cause"
 # Read budget of one filtered listing call: rounds x items evaluated per round. Past it the call
 # returns what it found (possibly nothing) and a cursor, as DynamoDB itself does with filters.
 _MAX_QUERY_ROUNDS = 10
@@ -160,7 +174,21 @@ def _job_from_item(item: Mapping[str, Any]) -> Job:
     values = _from_wire(item)
     for name in _KEY_ATTRIBUTES:
         values.pop(name, None)
+    cause = values.pop(ERROR_CAUSE_ATTRIBUTE, None)
+    if cause is not None and not values.get("error_message"):
+        values["error_message"] = error_message_from_cause(str(cause))
     return Job.model_validate(values)
+
+
+def error_message_from_cause(cause: str) -> str:
+    """The readable reason in a Step Functions Cause: a Lambda error's `errorMessage`, else the text itself."""
+    try:
+        document = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
+        return str(document["errorMessage"])
+    return cause
 
 
 def _error_code(error: ClientError) -> str:
@@ -191,6 +219,34 @@ class _Expression:
         return arguments
 
 
+class _Guarded:
+    """The client with throttling, server errors and lost connections raised as RepositoryUnavailable.
+
+    Every other ClientError (a failed condition above all) passes through untouched.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._wrapped = client
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._wrapped, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except (HTTPClientError, SdkConnectionError) as error:
+                raise RepositoryUnavailable(f"DynamoDB {name}: connection failed ({type(error).__name__})") from error
+            except ClientError as error:
+                code = _error_code(error)
+                if code in _TRANSIENT_CODES:
+                    raise RepositoryUnavailable(f"DynamoDB {name}: {code}") from error
+                raise
+
+        return call
+
+
 class DynamoDBJobRepository:
     def __init__(
         self,
@@ -199,7 +255,7 @@ class DynamoDBJobRepository:
         clock: Callable[[], datetime] = utc_now,
         retention: timedelta = RETENTION,
     ) -> None:
-        self._client = client
+        self._client: DynamoDBClient = _Guarded(client)  # type: ignore[assignment]
         self._table = table_name
         self._clock = clock
         self._retention = retention
@@ -254,6 +310,9 @@ class DynamoDBJobRepository:
             if name not in {"pk", "sk"} and before.get(name) != value
         ]
         removes = [expression.name(name) for name in before if name not in after]
+        if "error_message" not in after:
+            # A retry clears the error; a Cause written by MarkFailed would otherwise come back on read.
+            removes.append(expression.name(ERROR_CAUSE_ATTRIBUTE))
         update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         condition = (
             f"{expression.name('status')} = {expression.value(str(job_before.status))}"

@@ -22,6 +22,7 @@ __all__ = [
     "JobNotFound",
     "JobNotProcessing",
     "JobRepository",
+    "RepositoryUnavailable",
     "UnknownRendition",
     "check_page_size",
     "check_percent",
@@ -49,6 +50,10 @@ class ConcurrentUpdate(JobError):
     def __init__(self, job_id: str, expected_version: int, stored_version: int) -> None:
         self.job_id, self.expected_version, self.stored_version = job_id, expected_version, stored_version
         super().__init__(f"job {job_id} is at version {stored_version}, expected {expected_version}")
+
+
+class RepositoryUnavailable(JobError):
+    """The store throttled, failed or could not be reached: the operation may succeed if retried."""
 
 
 class InvalidCursor(JobError, ValueError):

@@ -211,9 +211,9 @@ class LocalRuntime:
                     found[child.pid] = child
             except psutil.Error:
                 pass
-        # Orphans (a Lambda environment or DynamoDB Local whose parent died) still name our state dir.
-        marker = str(self.home)
-        venv_marker = str(self.state / "localstack-venv")
+        # Orphans (a Lambda environment or DynamoDB Local whose parent died) still name this instance's
+        # state dir. Not the shared LocalStack venv: other instances of this checkout run from it too.
+        marker = str(self.home) + os.sep
         me = os.getpid()
         for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
             if proc.pid == me or proc.pid in found:
@@ -225,9 +225,8 @@ class LocalRuntime:
                 continue
             if (
                 marker in cmd
-                or venv_marker in cmd
-                or env.get("FILESYSTEM_ROOT", "").startswith(marker)
-                or env.get("TMPDIR", "").startswith(marker)
+                or (env.get("FILESYSTEM_ROOT", "") + os.sep).startswith(marker)
+                or (env.get("TMPDIR", "") + os.sep).startswith(marker)
             ):
                 found[proc.pid] = proc
         return list(found.values())

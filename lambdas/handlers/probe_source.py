@@ -1,0 +1,21 @@
+"""ProbeSource: download the upload, probe it hardened, validate it, plan renditions and thumbnails."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.handlers import _wiring as wiring
+from lambdas.pipeline.probe import ProbeRequest, probe
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = ProbeRequest.model_validate(event)
+    logger.append_keys(job_id=request.job.job_id)
+    result = probe(request, wiring.job_repository(), wiring.media_store(), wiring.pipeline_config())
+    return result.model_dump(mode="json")

@@ -1,0 +1,21 @@
+"""RegisterJob: the S3 "Object Created" event -> the job, PROCESSING for this execution."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.handlers import _wiring as wiring
+from lambdas.pipeline.register import RegisterRequest, register
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = RegisterRequest.model_validate(event)
+    logger.append_keys(object_key=request.event.detail.object.key, execution_arn=request.execution_arn)
+    job = register(request, wiring.job_repository(), wiring.media_store(), wiring.pipeline_config())
+    return job.model_dump(mode="json")

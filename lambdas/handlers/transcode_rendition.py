@@ -1,0 +1,27 @@
+"""TranscodeRendition: one rendition -> HLS CMAF segments and media playlist under outputs/{job}/hls/."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.handlers import _wiring as wiring
+from lambdas.pipeline.transcode import TranscodeRequest, transcode
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = TranscodeRequest.model_validate(event)
+    logger.append_keys(job_id=request.job.job_id, rendition=request.rendition.name)
+    result = transcode(
+        request,
+        wiring.job_repository(),
+        wiring.media_store(),
+        wiring.pipeline_config(),
+        time_budget_s=wiring.time_budget(context),
+    )
+    return result.model_dump(mode="json")

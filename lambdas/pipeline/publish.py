@@ -1,0 +1,80 @@
+"""PublishJob: the job becomes COMPLETED with its outputs, playback URL and per-step timings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+from lambdas.jobs.model import EventKind, Job, JobEvent, JobOutputs, JobStatus, JobStep, utc_now
+from lambdas.jobs.ports import ConcurrentUpdate, JobNotProcessing, JobRepository
+from lambdas.jobs.transitions import transition
+from lambdas.pipeline.common import Clock, JobRef, PipelineConfig
+from lambdas.pipeline.errors import JobCancelled, TransientError, transient_errors
+from lambdas.pipeline.package import PackageResult
+
+_ATTEMPTS = 5
+
+
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    job: JobRef
+    outputs: PackageResult
+
+
+def playback_url(base_url: str, manifest_key: str) -> str:
+    return f"{base_url.rstrip('/')}/{manifest_key}"
+
+
+def step_timings(events: Iterable[JobEvent]) -> dict[JobStep, float]:
+    """Seconds from a step's first start to its last finish (parallel renditions count once, as wall time)."""
+    starts: dict[JobStep, JobEvent] = {}
+    ends: dict[JobStep, JobEvent] = {}
+    for event in events:
+        if event.kind is EventKind.STARTED and event.step not in starts:
+            starts[event.step] = event
+        elif event.kind is EventKind.FINISHED:
+            ends[event.step] = event
+    return {
+        step: round(max(0.0, (ends[step].time - start.time).total_seconds()), 3)
+        for step, start in starts.items()
+        if step in ends
+    }
+
+
+def publish(
+    request: PublishRequest, repository: JobRepository, config: PipelineConfig, *, clock: Clock = utc_now
+) -> Job:
+    job_id, outputs = request.job.job_id, request.outputs
+    with transient_errors():
+        for _ in range(_ATTEMPTS):
+            job = repository.get(job_id)
+            if job.status is JobStatus.COMPLETED and job.execution_arn == request.job.execution_arn:
+                return job  # a Lambda retry after the write went through
+            if job.status is JobStatus.CANCELLED:
+                raise JobCancelled(job_id)
+            if job.status is not JobStatus.PROCESSING:
+                raise JobNotProcessing(job_id, job.status)
+            repository.append_event(job_id, JobEvent(time=clock(), step=JobStep.PUBLISH, kind=EventKind.STARTED))
+            completed = transition(
+                job,
+                JobStatus.COMPLETED,
+                clock(),
+                current_step=JobStep.PUBLISH,
+                outputs=JobOutputs(
+                    playback_url=playback_url(config.playback_base_url, outputs.manifest_key),
+                    manifest_key=outputs.manifest_key,
+                    files=outputs.files,
+                ),
+                metrics=step_timings(repository.list_events(job_id)),
+            )
+            try:
+                saved = repository.save_transition(job, completed)
+            except ConcurrentUpdate:
+                continue
+            repository.append_event(
+                job_id, JobEvent(time=clock(), step=JobStep.PUBLISH, kind=EventKind.FINISHED, message="completed")
+            )
+            return saved
+    raise TransientError(f"job {job_id} kept changing while it was published")

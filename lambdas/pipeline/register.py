@@ -1,0 +1,188 @@
+"""RegisterJob: the S3 "Object Created" event becomes a PROCESSING job, exactly once per upload."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lambdas.jobs.model import (
+    JOB_ID_PATTERN,
+    EventKind,
+    Job,
+    JobEvent,
+    JobStatus,
+    JobStep,
+    OutputKind,
+    Source,
+    utc_now,
+)
+from lambdas.jobs.ports import ConcurrentUpdate, JobAlreadyExists, JobNotFound, JobRepository
+from lambdas.jobs.transitions import transition
+from lambdas.pipeline.common import Clock, PipelineConfig
+from lambdas.pipeline.errors import DuplicateEvent, TransientError, UnrecognisedUpload, transient_errors
+from lambdas.storage.ports import MediaStore
+
+# uploads/{owner}/{job_id}/source, as the API presigns it.
+KEY_PATTERN = re.compile(rf"^uploads/(?P<owner>[^/]{{1,256}})/(?P<job_id>{JOB_ID_PATTERN[1:-1]})/source$")
+DEFAULT_PRIORITY = 5
+# Jobs created here (the upload did not go through the API) get every output.
+DEFAULT_OUTPUTS = (OutputKind.HLS, OutputKind.MP4, OutputKind.THUMBNAILS)
+_ATTEMPTS = 5
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class S3Bucket(_Loose):
+    name: str
+
+
+class S3Object(_Loose):
+    key: str
+    size: int | None = Field(None, ge=0)
+    etag: str | None = None
+
+
+class ObjectCreatedDetail(_Loose):
+    bucket: S3Bucket
+    object: S3Object
+
+
+class ObjectCreatedEvent(_Loose):
+    """The EventBridge event S3 sends (only the fields used here)."""
+
+    detail_type: str = Field("Object Created", alias="detail-type")
+    detail: ObjectCreatedDetail
+
+
+class RegisterRequest(_Loose):
+    """RegisterJob's payload as the state machine builds it."""
+
+    event: ObjectCreatedEvent
+    execution_arn: str = Field(min_length=1)
+
+
+def parse_key(key: str) -> tuple[str, str]:
+    """(owner, job_id) from an upload key; UnrecognisedUpload if it does not follow the layout."""
+    match = KEY_PATTERN.fullmatch(key)
+    if match is None:
+        raise UnrecognisedUpload(f"object key {key!r} is not uploads/<owner>/<job id>/source")
+    return match["owner"], match["job_id"]
+
+
+def register(
+    request: RegisterRequest,
+    repository: JobRepository,
+    store: MediaStore,
+    config: PipelineConfig,
+    *,
+    clock: Clock = utc_now,
+) -> Job:
+    """Move the job to PROCESSING for this execution (creating it if the API did not) and return it.
+
+    Idempotent for a retry of the same execution; DuplicateEvent if another execution has it.
+    """
+    detail = request.event.detail
+    if detail.bucket.name != config.uploads_bucket:
+        raise UnrecognisedUpload(f"bucket {detail.bucket.name!r} is not the uploads bucket")
+    owner, job_id = parse_key(detail.object.key)
+    source = Source(bucket=detail.bucket.name, key=detail.object.key, size=detail.object.size, etag=detail.object.etag)
+    with transient_errors():
+        for _ in range(_ATTEMPTS):
+            try:
+                return _register(
+                    job_id=job_id,
+                    owner=owner,
+                    source=source,
+                    execution_arn=request.execution_arn,
+                    repository=repository,
+                    store=store,
+                    config=config,
+                    clock=clock,
+                )
+            except (ConcurrentUpdate, JobAlreadyExists):
+                continue  # the API touched the job meanwhile: read it again
+    raise TransientError(f"job {job_id} kept changing while it was registered")
+
+
+def _register(
+    *,
+    job_id: str,
+    owner: str,
+    source: Source,
+    execution_arn: str,
+    repository: JobRepository,
+    store: MediaStore,
+    config: PipelineConfig,
+    clock: Clock,
+) -> Job:
+    try:
+        job = repository.get(job_id)
+    except JobNotFound:
+        job = _new_job(job_id, owner, source, store=store, config=config, now=clock())
+        repository.create(job)
+        repository.append_event(
+            job_id, JobEvent(time=clock(), step=JobStep.REGISTERED, kind=EventKind.INFO, message="created from upload")
+        )
+    if job.status is JobStatus.UPLOADING:
+        job = repository.save_transition(job, transition(job, JobStatus.QUEUED, clock(), source=source))
+    if job.status is JobStatus.QUEUED:
+        job = repository.save_transition(
+            job,
+            transition(
+                job, JobStatus.PROCESSING, clock(), source=_merged(job.source, source), execution_arn=execution_arn
+            ),
+        )
+        size = f"{source.size} bytes" if source.size is not None else "size unknown"
+        repository.append_event(
+            job_id,
+            JobEvent(
+                time=clock(), step=JobStep.REGISTERED, kind=EventKind.FINISHED, message=f"upload received ({size})"
+            ),
+        )
+        return job
+    if job.status is JobStatus.PROCESSING and job.execution_arn == execution_arn:
+        return job  # this execution registered it already: a Lambda retry
+    raise DuplicateEvent(job_id, job.status)
+
+
+def _merged(stored: Source, event: Source) -> Source:
+    """The stored source, completed with what the event knows (size and etag once the upload is done)."""
+    if stored.key != event.key or stored.bucket != event.bucket:
+        return stored  # a retry of an earlier upload: the job's own source stays authoritative
+    return stored.model_copy(update={"size": event.size or stored.size, "etag": event.etag or stored.etag})
+
+
+def _new_job(
+    job_id: str, owner: str, source: Source, *, store: MediaStore, config: PipelineConfig, now: datetime
+) -> Job:
+    metadata = store.head(source.bucket, source.key).metadata
+    job = Job.new(
+        job_id=job_id,
+        owner=owner,
+        source=source,
+        requested_renditions=requested_renditions(metadata, config),
+        requested_outputs=DEFAULT_OUTPUTS,
+        priority=requested_priority(metadata),
+        now=now,
+    )
+    # Created by the upload itself, so it is queued at once (one write fewer than UPLOADING -> QUEUED).
+    return Job.model_validate({**dict(job), "status": JobStatus.QUEUED, "queued_at": now})
+
+
+def requested_renditions(metadata: Mapping[str, str], config: PipelineConfig) -> tuple[str, ...]:
+    """`x-amz-meta-renditions: 720p,360p` narrows the ladder; unknown or missing names mean all of it."""
+    names = [rung.name for rung in config.ladder.rungs]
+    asked = [part.strip() for part in metadata.get("renditions", "").split(",")]
+    chosen = tuple(dict.fromkeys(name for name in asked if name in names))
+    return chosen or tuple(names)
+
+
+def requested_priority(metadata: Mapping[str, str]) -> int:
+    """`x-amz-meta-priority: 1..10`; anything else is the default."""
+    text = metadata.get("priority", "").strip()
+    return int(text) if text.isdigit() and 1 <= int(text) <= 10 else DEFAULT_PRIORITY

@@ -1,0 +1,136 @@
+"""MakeThumbnails: a poster, N stills and a sprite-sheet storyboard (WebVTT) under outputs/{job}/thumbnails/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from lambdas.jobs.model import JobStep, utc_now
+from lambdas.jobs.ports import JobRepository
+from lambdas.media.errors import TranscodeFailed
+from lambdas.media.ffmpeg_args import poster_argv, sprite_argv, storyboard_vtt, thumbnails_argv
+from lambdas.media.probe import MediaInfo
+from lambdas.media.runner import RunResult
+from lambdas.media.runner import run as run_ffmpeg
+from lambdas.pipeline.common import (
+    CACHE_MEDIA,
+    SOURCE_NAME,
+    Clock,
+    JobRef,
+    PipelineConfig,
+    output_prefix,
+    running_job,
+    step_events,
+    workspace,
+)
+from lambdas.pipeline.errors import transient_errors
+from lambdas.pipeline.probe import ThumbnailPlan
+from lambdas.storage.ports import MediaStore
+
+POSTER = "poster.jpg"
+STORYBOARD = "storyboard.vtt"
+
+
+class ThumbnailsRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    job: JobRef
+    media: MediaInfo
+    thumbnails: ThumbnailPlan
+
+
+class StoredFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    size_bytes: int
+
+
+class ThumbnailsResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool
+    poster: StoredFile | None = None
+    stills: tuple[StoredFile, ...] = ()
+    sprites: tuple[StoredFile, ...] = ()
+    storyboard: StoredFile | None = None
+    tile_width: int = 0
+    tile_height: int = 0
+    columns: int = 0
+    rows: int = 0
+    interval_s: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def files(self) -> tuple[StoredFile, ...]:
+        extra = tuple(f for f in (self.poster, self.storyboard) if f is not None)
+        return (*extra, *self.stills, *self.sprites)
+
+
+def thumbnails_prefix(job_id: str) -> str:
+    return f"{output_prefix(job_id)}thumbnails/"
+
+
+def make_thumbnails(
+    request: ThumbnailsRequest,
+    repository: JobRepository,
+    store: MediaStore,
+    config: PipelineConfig,
+    *,
+    clock: Clock = utc_now,
+    time_budget_s: float | None = None,
+    run: Callable[..., RunResult] = run_ffmpeg,
+) -> ThumbnailsResult:
+    plan, info, job_id = request.thumbnails, request.media, request.job.job_id
+    if not plan.enabled or plan.sprite is None:
+        return ThumbnailsResult(enabled=False)
+    timeout = config.ffmpeg_timeout(time_budget_s)
+    started = time.monotonic()
+    with transient_errors():
+        job = running_job(repository, job_id)
+        with step_events(repository, job_id, JobStep.THUMBNAILS, clock=clock), workspace("thumbnails") as tmp:
+            source = tmp / SOURCE_NAME
+            store.download(job.source.bucket, job.source.key, source)
+            out = tmp / "out"
+            out.mkdir()
+            policy = config.policy
+            run(poster_argv(source, info, policy, out / POSTER, at=plan.poster_at), cwd=tmp, timeout=timeout)
+            if plan.times:
+                run(thumbnails_argv(source, info, policy, out, plan.times), cwd=tmp, timeout=timeout)
+            run(sprite_argv(source, info, policy, plan.sprite, out), cwd=tmp, timeout=timeout)
+            sheets = sorted(out.glob("sprite_*.jpg"))
+            if not sheets:
+                raise TranscodeFailed("Making the storyboard failed.")
+            sprite = plan.sprite
+            if len(sheets) < sprite.sheets:  # the last sheet had no frame left: its cues go too
+                sprite = sprite.model_copy(update={"count": len(sheets) * sprite.per_sheet})
+            (out / STORYBOARD).write_text(storyboard_vtt(sprite, info.duration or sprite.interval))
+            running_job(repository, job_id)  # cancelled meanwhile: upload nothing
+            prefix = thumbnails_prefix(job_id)
+
+            def put(path: Path, content_type: str) -> StoredFile:
+                stored = store.upload(
+                    path,
+                    config.outputs_bucket,
+                    prefix + path.name,
+                    content_type=content_type,
+                    cache_control=CACHE_MEDIA,
+                )
+                return StoredFile(key=stored.key, size_bytes=stored.size)
+
+            result = ThumbnailsResult(
+                enabled=True,
+                poster=put(out / POSTER, "image/jpeg"),
+                stills=tuple(put(p, "image/jpeg") for p in sorted(out.glob("thumb_*.jpg"))),
+                sprites=tuple(put(p, "image/jpeg") for p in sheets),
+                storyboard=put(out / STORYBOARD, "text/vtt"),
+                tile_width=sprite.tile_width,
+                tile_height=sprite.tile_height,
+                columns=sprite.columns,
+                rows=sprite.rows,
+                interval_s=sprite.interval,
+            )
+    return result.model_copy(update={"seconds": round(time.monotonic() - started, 3)})

@@ -1,0 +1,34 @@
+"""The functions' configuration: one pydantic model over the environment, read on first use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Names match the environment variables the CDK `PythonFunctions` construct sets, lower-cased."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    jobs_table: str = Field(min_length=1)
+    uploads_bucket: str = Field(min_length=3)
+    outputs_bucket: str = Field(min_length=3)
+    playback_base_url: str = Field(min_length=1)
+    job_ttl_days: int = Field(90, ge=1)
+    hls_segment_seconds: float = Field(4.0, gt=0, le=10)
+    thumbnail_count: int = Field(5, ge=0, le=50)
+    ffmpeg_time_margin_s: float = Field(20.0, ge=0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        return cls.model_validate({name.lower(): value for name, value in environ.items()})
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this execution environment; tests call `get_settings.cache_clear()`."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,1 @@
+"""The media store: source and output objects, behind a small port with an S3 adapter and a fake."""

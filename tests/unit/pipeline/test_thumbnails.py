@@ -1,0 +1,90 @@
+"""MakeThumbnails on real ffmpeg: poster, stills, sprite sheet and a storyboard whose tiles lie inside it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from lambdas.jobs.memory import InMemoryJobRepository
+from lambdas.pipeline.common import JobRef, PipelineConfig
+from lambdas.pipeline.probe import ProbeRequest, ThumbnailPlan, probe
+from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
+from lambdas.storage.memory import DirectoryMediaStore
+from tests.unit.media.conftest import LAYER_BIN
+from tests.unit.pipeline.conftest import OUTPUTS, StartJob, needs_ffmpeg
+
+pytestmark = needs_ffmpeg
+
+
+def picture_size(path: Path) -> tuple[int, int]:
+    out = subprocess.run(
+        [str(LAYER_BIN / "ffprobe"), "-v", "error", "-print_format", "json", "-show_streams", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stream = json.loads(out.stdout)["streams"][0]
+    return stream["width"], stream["height"]
+
+
+def test_poster_stills_sprite_and_storyboard(
+    clips: dict[str, Path],
+    start_job: StartJob,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    config: PipelineConfig,
+    tmp_path: Path,
+) -> None:
+    job = start_job(clips["landscape"])
+    plan = probe(ProbeRequest(job=JobRef(job_id=job.job_id)), repo, store, config)
+    request = ThumbnailsRequest(job=JobRef(job_id=job.job_id), media=plan.media, thumbnails=plan.thumbnails)
+    result = make_thumbnails(request, repo, store, config)
+
+    prefix = f"outputs/{job.job_id}/thumbnails/"
+    assert result.poster is not None
+    assert result.poster.key == prefix + "poster.jpg"
+    assert [f.key for f in result.stills] == [prefix + f"thumb_{i:05d}.jpg" for i in range(3)]
+    assert [f.key for f in result.sprites] == [prefix + "sprite_000.jpg"]
+    assert result.storyboard is not None
+    assert store.head(OUTPUTS, result.storyboard.key).content_type == "text/vtt"
+
+    def fetch(key: str) -> Path:
+        path = tmp_path / key.rsplit("/", 1)[1]
+        path.write_bytes(store.read_bytes(OUTPUTS, key))
+        return path
+
+    assert picture_size(fetch(result.poster.key)) == (320, 240)  # never upscaled past the source
+    assert all(picture_size(fetch(f.key)) == (320, 240) for f in result.stills)
+    sheet_w, sheet_h = picture_size(fetch(result.sprites[0].key))
+    assert (result.tile_width, result.tile_height) == (160, 120)
+    assert (sheet_w, sheet_h) == (result.columns * 160, result.rows * 120)
+
+    vtt = store.read_bytes(OUTPUTS, result.storyboard.key).decode()
+    assert vtt.startswith("WEBVTT")
+    cues = re.findall(r"(sprite_\d{3}\.jpg)#xywh=(\d+),(\d+),(\d+),(\d+)", vtt)
+    assert len(cues) == 2
+    for sheet, x, y, w, h in cues:
+        assert sheet == "sprite_000.jpg"
+        assert int(x) >= 0
+        assert int(x) + int(w) <= sheet_w
+        assert int(y) >= 0
+        assert int(y) + int(h) <= sheet_h
+
+
+def test_disabled_thumbnails_make_nothing(
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    config: PipelineConfig,
+    clips: dict[str, Path],
+    start_job: StartJob,
+) -> None:
+    job = start_job(clips["landscape"])
+    plan = probe(ProbeRequest(job=JobRef(job_id=job.job_id)), repo, store, config)
+    request = ThumbnailsRequest(
+        job=JobRef(job_id=job.job_id), media=plan.media, thumbnails=ThumbnailPlan(enabled=False)
+    )
+    calls = len(store.calls)
+    assert not make_thumbnails(request, repo, store, config).enabled
+    assert len(store.calls) == calls
