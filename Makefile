@@ -44,13 +44,19 @@ synth: setup ## Synthesize the CDK app into cdk.out (offline; runs cdk-nag)
 	@$(VENV)/python -c "from pathlib import Path; from vodpipe.local.stack import synth; synth(Path('.').resolve(), Path('cdk.out').resolve())"
 
 deploy-local: up ## Deploy the CDK app to the local runtime; writes .state/outputs.json
-	@$(VENV)/vodpipe local deploy
+	@$(VENV)/vodpipe local deploy $(DEPLOY_FLAGS)
+
+# A second `make demo` reuses the running LocalStack, its deployment (when no source changed) and the clip.
+demo: DEPLOY_FLAGS = --if-changed
+demo: deploy-local ## Upload a generated sample clip to the local deployment, wait, print its playback URLs
+	@$(VENV)/vodpipe demo
 
 deploy: setup ## Deploy to the AWS account of your current credentials (pinned CDK CLI)
 	node_modules/.bin/cdk deploy --all --require-approval broadening
 
-bench: setup ## Print local-runtime numbers (start-up, invoke latency, memory)
+bench: deploy-local ## Print numbers: local runtime (start-up, latency, memory); pipeline vs direct ffmpeg
 	$(VENV)/python bench/local_runtime.py
+	$(VENV)/python bench/pipeline_vs_ffmpeg.py
 
 clean: down ## Remove build outputs (keeps the installed venvs)
 	rm -rf cdk.out layers/*/build .pytest_cache .mypy_cache .ruff_cache

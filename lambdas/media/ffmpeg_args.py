@@ -286,11 +286,19 @@ def plan_sprite(
     )
 
 
-def sprite_argv(source: Path, info: MediaInfo, policy: ValidationPolicy, plan: SpritePlan, out_dir: Path) -> list[str]:
-    """Sprite sheets from keyframes only (`-skip_frame nokey`): about a twentieth of a full decode."""
+def sprite_argv(
+    source: Path,
+    info: MediaInfo,
+    policy: ValidationPolicy,
+    plan: SpritePlan,
+    out_dir: Path,
+    *,
+    keyframes_only: bool = True,
+) -> list[str]:
+    """Sprite sheets, by default from keyframes only (`-skip_frame nokey`): about a twentieth of a full decode."""
     return [
         *_common(progress=False),
-        *input_args(source, info, policy, keyframes_only=True),
+        *input_args(source, info, policy, keyframes_only=keyframes_only),
         "-map",
         "0:v:0",
         "-vf",

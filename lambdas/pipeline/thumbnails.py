@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 from lambdas.jobs.model import JobStep, utc_now
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.errors import TranscodeFailed
-from lambdas.media.ffmpeg_args import poster_argv, sprite_argv, storyboard_vtt, thumbnails_argv
+from lambdas.media.ffmpeg_args import SpritePlan, poster_argv, sprite_argv, storyboard_vtt, thumbnails_argv
+from lambdas.media.policy import ValidationPolicy
 from lambdas.media.probe import MediaInfo
 from lambdas.media.runner import RunResult
 from lambdas.media.runner import run as run_ffmpeg
@@ -100,10 +102,7 @@ def make_thumbnails(
             run(poster_argv(source, info, policy, out / POSTER, at=plan.poster_at), cwd=tmp, timeout=timeout)
             if plan.times:
                 run(thumbnails_argv(source, info, policy, out, plan.times), cwd=tmp, timeout=timeout)
-            run(sprite_argv(source, info, policy, plan.sprite, out), cwd=tmp, timeout=timeout)
-            sheets = sorted(out.glob("sprite_*.jpg"))
-            if not sheets:
-                raise TranscodeFailed("Making the storyboard failed.")
+            sheets = _sprite(run, source, info, policy=policy, plan=plan.sprite, out=out, cwd=tmp, timeout=timeout)
             sprite = plan.sprite
             if len(sheets) < sprite.sheets:  # the last sheet had no frame left: its cues go too
                 sprite = sprite.model_copy(update={"count": len(sheets) * sprite.per_sheet})
@@ -134,3 +133,27 @@ def make_thumbnails(
                 interval_s=sprite.interval,
             )
     return result.model_copy(update={"seconds": round(time.monotonic() - started, 3)})
+
+
+def _sprite(
+    run: Callable[..., RunResult],
+    source: Path,
+    info: MediaInfo,
+    *,
+    policy: ValidationPolicy,
+    plan: SpritePlan,
+    out: Path,
+    cwd: Path,
+    timeout: float,
+) -> list[Path]:
+    """Sprite sheets from keyframes (cheap); a source with too few keyframes gets a full decode instead."""
+    # e.g. a single keyframe: the tile filter receives no frame and the encoder never opens.
+    with contextlib.suppress(TranscodeFailed):
+        run(sprite_argv(source, info, policy, plan, out, keyframes_only=True), cwd=cwd, timeout=timeout)
+    sheets = sorted(out.glob("sprite_*.jpg"))
+    if not sheets:
+        run(sprite_argv(source, info, policy, plan, out, keyframes_only=False), cwd=cwd, timeout=timeout)
+        sheets = sorted(out.glob("sprite_*.jpg"))
+    if not sheets:
+        raise TranscodeFailed("Making the storyboard failed.")
+    return sheets

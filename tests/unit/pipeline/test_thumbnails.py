@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.pipeline.common import JobRef, PipelineConfig
@@ -88,3 +91,28 @@ def test_disabled_thumbnails_make_nothing(
     calls = len(store.calls)
     assert not make_thumbnails(request, repo, store, config).enabled
     assert len(store.calls) == calls
+
+
+@needs_ffmpeg
+def test_a_source_with_a_single_keyframe_still_gets_a_storyboard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keyframes-only decoding yields no tile for such a source; the service falls back to a full decode."""
+    from lambdas.media.ffmpeg_args import plan_sprite
+    from lambdas.media.policy import ValidationPolicy
+    from lambdas.media.probe import probe_source
+    from lambdas.media.runner import run
+    from lambdas.pipeline.thumbnails import _sprite
+
+    monkeypatch.setenv("PATH", f"{LAYER_BIN}:{os.environ['PATH']}")
+    source = tmp_path / "source"
+    lavfi = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=6"]
+    one_gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "1000", "-pix_fmt", "yuv420p", "-f", "mp4"]
+    subprocess.run([str(LAYER_BIN / "ffmpeg"), "-v", "error", "-y", *lavfi, *one_gop, str(source)], check=True)
+    policy = ValidationPolicy()
+    info = probe_source(source, policy)
+    out = tmp_path / "out"
+    out.mkdir()
+    plan = plan_sprite(info, interval=1.0)
+    sheets = _sprite(run, source, info, policy=policy, plan=plan, out=out, cwd=tmp_path, timeout=60)
+    assert [p.name for p in sheets] == ["sprite_000.jpg"]

@@ -1,0 +1,90 @@
+"""A rendition whose Lambda is throttled is retried by the workflow and the job completes as usual."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdas.jobs.dynamodb import DynamoDBJobRepository
+from lambdas.jobs.model import JobStatus, new_job_id
+from lambdas.jobs.ports import JobNotFound
+from vodpipe.local.stack import LocalDeployment
+
+ROOT = Path(__file__).resolve().parents[3]
+FFMPEG = ROOT / "layers" / "ffmpeg" / "build" / "bin" / "ffmpeg"
+
+pytestmark = pytest.mark.skipif(not FFMPEG.is_file(), reason="ffmpeg layer not built")
+
+
+def _function(lam: Any, prefix: str) -> str:
+    for page in lam.get_paginator("list_functions").paginate():
+        for fn in page["Functions"]:
+            if fn["FunctionName"].startswith(prefix):
+                return str(fn["FunctionName"])
+    raise AssertionError(f"no function {prefix}*")
+
+
+def _execution_for(sfn: Any, state_machine: str, key: str) -> str | None:
+    for execution in sfn.list_executions(stateMachineArn=state_machine)["executions"]:
+        detail = sfn.describe_execution(executionArn=execution["executionArn"])
+        if key in detail["input"]:
+            return str(execution["executionArn"])
+    return None
+
+
+def test_a_throttled_rendition_is_retried_and_the_job_completes(
+    stack: LocalDeployment, aws_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    lam, sfn, s3 = aws_client("lambda"), aws_client("stepfunctions"), aws_client("s3")
+    repository = DynamoDBJobRepository(aws_client("dynamodb"), stack.jobs_table)
+    source = tmp_path / "clip.mp4"
+    lavfi = ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=8"]
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    subprocess.run([str(FFMPEG), "-v", "error", "-y", *lavfi, *encode, str(source)], check=True)
+    transcode = _function(lam, "VodpipePipeline-FunctionsTranscodeRendit")
+    job_id = new_job_id()
+    key = f"uploads/it-retry/{job_id}/source"
+
+    # No code path of ours is involved: Lambda itself refuses the invoke (reserved concurrency 0),
+    # exactly what a throttled account looks like to Step Functions.
+    lam.put_function_concurrency(FunctionName=transcode, ReservedConcurrentExecutions=0)
+    throttled = False
+    try:
+        s3.upload_file(str(source), stack.uploads_bucket, key)
+        deadline = time.monotonic() + 120
+        arn = None
+        while time.monotonic() < deadline and not throttled:
+            arn = arn or _execution_for(sfn, stack.state_machine_arn, key)
+            if arn:
+                history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                throttled = "TooManyRequestsException" in json.dumps(history, default=str)
+            time.sleep(0.2)
+    finally:
+        lam.delete_function_concurrency(FunctionName=transcode)
+    assert throttled, "the rendition was never throttled: the test proved nothing"
+
+    deadline = time.monotonic() + 300
+    job = None
+    while time.monotonic() < deadline:
+        try:
+            job = repository.get(job_id)
+        except JobNotFound:
+            job = None
+        if job is not None and job.status.terminal:
+            break
+        time.sleep(0.5)
+    assert job is not None
+    assert job.status is JobStatus.COMPLETED, (job.error_type, job.error_message)
+    assert job.retry_count == 0, "the workflow retried the task; the job itself was never retried"
+
+    prefix = f"outputs/{job_id}/hls/360p/"
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=stack.outputs_bucket, Prefix=prefix)["Contents"])
+    assert keys == [prefix + "index.m3u8", prefix + "init.mp4", prefix + "seg_00000.m4s", prefix + "seg_00001.m4s"]
+    master = s3.get_object(Bucket=stack.outputs_bucket, Key=f"outputs/{job_id}/hls/master.m3u8")["Body"].read()
+    assert b"360p/index.m3u8" in master
