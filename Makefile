@@ -43,7 +43,7 @@ test: setup lint typecheck ## The whole suite: lint, types, unit, infrastructure
 synth: setup ## Synthesize the CDK app into cdk.out (offline; runs cdk-nag)
 	@$(VENV)/python -c "from pathlib import Path; from vodpipe.local.stack import synth; synth(Path('.').resolve(), Path('cdk.out').resolve())"
 
-deploy-local: up ## Deploy the CDK app to the local runtime; writes .state/outputs.json
+deploy-local: up ## Deploy the CDK app to the local runtime; writes .state/localstack/outputs.json
 	@$(VENV)/vodpipe local deploy $(DEPLOY_FLAGS)
 
 # A second `make demo` reuses the running LocalStack, its deployment (when no source changed) and the clip.

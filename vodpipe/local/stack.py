@@ -45,7 +45,8 @@ class LocalDeployment:
 
 
 def outputs_file(runtime: LocalRuntime) -> Path:
-    return runtime.state / "outputs.json"
+    """Per instance: a deployment lives and dies with its LocalStack (`.state/localstack/outputs.json`)."""
+    return runtime.home / "outputs.json"
 
 
 def synth(
