@@ -101,6 +101,8 @@ def run_pipeline(deployment: LocalDeployment, source: Path) -> tuple[float, str,
 
 
 def main() -> None:
+    # The layer's binaries, as the Lambdas find them on PATH under /opt/bin.
+    os.environ["PATH"] = f"{BIN}:{os.environ['PATH']}"
     runtime = LocalRuntime.from_env()
     path = outputs_file(runtime)
     if not path.exists():
