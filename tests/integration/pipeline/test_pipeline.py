@@ -111,6 +111,7 @@ class Run:
     key: str
     job: Job | None = None
     progress: list[int] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -185,6 +186,8 @@ def pipeline(
             except JobNotFound:
                 continue  # the event is still on its way
             run.progress.append(job.progress)
+            if not run.steps or run.steps[-1] != job.current_step:
+                run.steps.append(str(job.current_step))
             if job.status.terminal:
                 run.job = job
                 pending.discard(name)
@@ -325,3 +328,68 @@ def test_progress_only_rises(pipeline: Pipeline) -> None:
         assert run.progress == sorted(run.progress), name
     assert pipeline.runs["hd"].progress[-1] == 100
     assert len(set(pipeline.runs["hd"].progress)) >= 3  # seen moving, not only 0 and 100
+
+
+def test_current_step_names_the_stage(pipeline: Pipeline) -> None:
+    # Transcode and thumbnails run side by side, so they share a rank.
+    rank = {"registered": 0, "probe": 1, "validate": 1, "plan": 1, "transcode": 2, "thumbnails": 2}
+    rank |= {"package": 3, "publish": 4}
+    steps = pipeline.runs["hd"].steps
+    ranks = [rank[s] for s in steps]
+    assert ranks == sorted(ranks), steps
+    assert steps[-1] == "publish", steps
+    assert len(set(ranks)) >= 3, steps  # seen on its way, not only at the end
+
+
+def _rung_file(pipeline: Pipeline, name: str, rung: str) -> tuple[Path, list[str]]:
+    """The rung's init segment and media segments concatenated into one playable fMP4, and the segment names."""
+    job_id = pipeline.runs[name].job_id
+    playlist = pipeline.text(f"outputs/{job_id}/hls/{rung}/index.m3u8")
+    segments = [line for line in playlist.splitlines() if line and not line.startswith("#")]
+    whole = pipeline.tmp / f"{name}-{rung}.mp4"
+    with whole.open("wb") as out:
+        for part in ["init.mp4", *segments]:
+            out.write(
+                pipeline.s3.get_object(Bucket=pipeline.outputs_bucket, Key=f"outputs/{job_id}/hls/{rung}/{part}")[
+                    "Body"
+                ].read()
+            )
+    return whole, segments
+
+
+def test_every_segment_starts_on_a_keyframe_and_audio_stays_in_sync(pipeline: Pipeline) -> None:
+    completed(pipeline, "hd")
+    for rung in LADDER:
+        whole, segments = _rung_file(pipeline, "hd", rung)
+        durations = pipeline.durations("hd", f"{rung}/index.m3u8")
+        frames = ffprobe(whole, "-select_streams", "v:0", "-show_entries", "frame=pts_time,key_frame")["frames"]
+        first = float(frames[0]["pts_time"])  # B-frame composition offset: the grid starts here
+        keyframe_times = [float(f["pts_time"]) - first for f in frames if f["key_frame"] == 1]
+        starts = [sum(durations[:i]) for i in range(len(segments))]
+        for start in starts:
+            assert any(abs(start - t) < 0.02 for t in keyframe_times), (rung, start, keyframe_times)
+        streams = ffprobe(whole, "-show_streams", "-show_format")
+        kinds = {s["codec_type"]: s for s in streams["streams"]}
+        assert set(kinds) == {"video", "audio"}, rung
+        video_end = float(frames[-1]["pts_time"]) + 1 / 30
+        audio = ffprobe(whole, "-select_streams", "a:0", "-show_entries", "packet=pts_time,duration_time")["packets"]
+        audio_start = float(audio[0]["pts_time"])
+        audio_end = float(audio[-1]["pts_time"]) + float(audio[-1]["duration_time"])
+        # In sync: both streams start together and end together (within 0.1 s).
+        assert abs(audio_start - first) < 0.1, (rung, audio_start, first)
+        assert abs(audio_end - video_end) < 0.1, (rung, audio_end, video_end)
+
+
+def test_the_mp4_fallback_plays(pipeline: Pipeline) -> None:
+    job = completed(pipeline, "hd")
+    assert job.outputs is not None
+    mp4 = [
+        k
+        for k in pipeline.s3.list_objects_v2(Bucket=pipeline.outputs_bucket, Prefix=f"outputs/{job.job_id}/mp4/")[
+            "Contents"
+        ]
+    ]
+    (key,) = [o["Key"] for o in mp4]
+    info = ffprobe(pipeline.fetch(key), "-show_streams", "-show_format")
+    assert {s["codec_type"] for s in info["streams"]} == {"video", "audio"}
+    assert float(info["format"]["duration"]) == pytest.approx(10.0, abs=0.1)
