@@ -24,6 +24,7 @@ from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.model import Job, JobStatus, new_job_id
 from lambdas.jobs.ports import JobNotFound
 from lambdas.storage.s3 import S3MediaStore
+from tests.media_tools import ffprobe_json as ffprobe
 
 ROOT = Path(__file__).resolve().parents[3]
 LAYER_BIN = ROOT / "layers" / "ffmpeg" / "build" / "bin"
@@ -37,17 +38,6 @@ pytestmark = pytest.mark.skipif(not (LAYER_BIN / "ffmpeg").is_file(), reason="ff
 
 def ffmpeg(*args: str) -> None:
     subprocess.run([str(LAYER_BIN / "ffmpeg"), "-hide_banner", "-v", "error", "-y", *args], check=True, timeout=300)
-
-
-def ffprobe(path: Path, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [str(LAYER_BIN / "ffprobe"), "-v", "error", "-print_format", "json", *args, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    data: dict[str, Any] = json.loads(out.stdout)
-    return data
 
 
 def clip(out: Path, size: str, seconds: float, *, audio: bool = True, extra: tuple[str, ...] = ()) -> Path:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +16,7 @@ from lambdas.media.ladder import plan_ladder
 from lambdas.media.policy import ValidationPolicy, validate
 from lambdas.media.probe import MediaInfo, probe_source
 from lambdas.media.runner import run
+from tests.media_tools import ffprobe_json
 from tests.unit.media.conftest import LAYER_BIN, make_clip
 
 pytestmark = [
@@ -57,17 +56,6 @@ def job_with(tmp_path: Path, content: bytes | Path, name: str = "job") -> Path:
     source = job / "source"
     source.write_bytes(content.read_bytes() if isinstance(content, Path) else content)
     return source
-
-
-def ffprobe_json(path: Path, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [str(LAYER_BIN / "ffprobe"), "-v", "error", "-print_format", "json", *args, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    data: dict[str, Any] = json.loads(out.stdout)
-    return data
 
 
 def encode(source: Path, info: MediaInfo, segment_seconds: float) -> tuple[Path, list[fa.Progress]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from lambdas.pipeline.errors import JobCancelled
 from lambdas.pipeline.probe import ProbeRequest, ProbeResult, probe
 from lambdas.pipeline.transcode import RenditionResult, TranscodeRequest, transcode
 from lambdas.storage.memory import DirectoryMediaStore
-from tests.unit.media.conftest import LAYER_BIN
+from tests.media_tools import ffprobe_json as ffprobe
 from tests.unit.pipeline.conftest import OUTPUTS, StartJob, needs_ffmpeg
 
 pytestmark = needs_ffmpeg
@@ -47,17 +46,6 @@ def ticking(step: float = 2.5) -> Any:
     """A monotonic clock that moves 2.5 s per reading, so every ffmpeg progress block is due for a write."""
     counter = itertools.count()
     return lambda: next(counter) * step
-
-
-def ffprobe(path: Path, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [str(LAYER_BIN / "ffprobe"), "-v", "error", "-print_format", "json", *args, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    data: dict[str, Any] = json.loads(out.stdout)
-    return data
 
 
 def planned(
