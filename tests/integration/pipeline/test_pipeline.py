@@ -233,6 +233,10 @@ def test_thumbnails_and_sprite_sizes(pipeline: Pipeline) -> None:
     assert (sheet["width"], sheet["height"]) == (10 * 160, 1 * 90)  # 10 s, a tile a second
     vtt = pipeline.text(prefix + "storyboard.vtt")
     assert vtt.count("#xywh=") == 10
+    for sheet_name, x, y, w, h in re.findall(r"(sprite_\d+\.jpg)#xywh=(\d+),(\d+),(\d+),(\d+)", vtt):
+        assert sheet_name == "sprite_000.jpg"
+        assert int(x) + int(w) <= sheet["width"]
+        assert int(y) + int(h) <= sheet["height"]
 
 
 @pytest.mark.parametrize("name", ["portrait", "rotated"])
@@ -243,6 +247,8 @@ def test_portrait_and_rotated_sources_get_portrait_rungs(pipeline: Pipeline, nam
     for attributes, _ in variants:
         width, height = map(int, re.search(r"RESOLUTION=(\d+)x(\d+)", attributes).groups())  # type: ignore[union-attr]
         assert width < height
+        # No padding: the rung keeps the 9:16 display shape of the (rotated) source.
+        assert width / height == pytest.approx(9 / 16, rel=0.01)
 
 
 def test_small_source_is_never_upscaled(pipeline: Pipeline) -> None:
