@@ -173,6 +173,7 @@ class PipelineStack(Stack):
 
         CfnOutput(self, "PlaybackBaseUrl", value=playback_base_url)
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "DispatcherArn", value=self.workflow.dispatcher.state_machine_arn)
         CfnOutput(self, "ApiId", value=self.api.api.rest_api_id)
         CfnOutput(self, "ApiStage", value=self.api.api.deployment_stage.stage_name)
         CfnOutput(self, "ApiUrl", value=self.api.url)

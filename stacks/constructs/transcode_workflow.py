@@ -19,6 +19,7 @@ from stacks.constructs.upload_buckets import UPLOAD_PREFIX
 from stacks.nag import acknowledge
 
 DEFINITION = ROOT / "statemachines" / "transcode.asl.json"
+DISPATCH_DEFINITION = ROOT / "statemachines" / "dispatch.asl.json"
 
 
 class TranscodeWorkflow(Construct):
@@ -58,6 +59,22 @@ class TranscodeWorkflow(Construct):
         # MarkFailed updates the job item directly.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
 
+        # EventBridge cannot name the executions it starts; a small dispatcher names each one after its
+        # object (job id + S3 sequencer), so a redelivered event cannot start a second transcode.
+        dispatch_logs = logs.LogGroup(self, "DispatchLogs", retention=log_retention, removal_policy=removal_policy)
+        self.dispatcher = sfn.StateMachine(
+            self,
+            "Dispatcher",
+            definition_body=sfn.DefinitionBody.from_file(str(DISPATCH_DEFINITION)),
+            definition_substitutions={"TranscodeStateMachine": self.state_machine.state_machine_arn},
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            logs=sfn.LogOptions(destination=dispatch_logs, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+        )
+        self.dispatcher.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn])
+        )
+
         # Events that cannot be delivered (state machine throttled or gone) are kept, not lost.
         self.dead_letters = sqs.Queue(self, "StartFailures", enforce_ssl=True)
         acknowledge(self.dead_letters, {"AwsSolutions-SQS3": "This queue is itself the rule's dead-letter queue."})
@@ -74,12 +91,13 @@ class TranscodeWorkflow(Construct):
                 },
             ),
             # The whole event goes in: an InputTransformer fails on LocalStack, and RegisterJob reshapes it.
-            targets=[targets.SfnStateMachine(self.state_machine, dead_letter_queue=self.dead_letters)],
+            targets=[targets.SfnStateMachine(self.dispatcher, dead_letter_queue=self.dead_letters)],
         )
-        acknowledge(
-            self.state_machine,
-            {
-                "AwsSolutions-IAM5[Resource::*]": "X-Ray and CloudWatch Logs delivery actions have no "
-                "resource-level permissions.",
-            },
-        )
+        for machine in (self.state_machine, self.dispatcher):
+            acknowledge(
+                machine,
+                {
+                    "AwsSolutions-IAM5[Resource::*]": "X-Ray and CloudWatch Logs delivery actions have no "
+                    "resource-level permissions.",
+                },
+            )

@@ -71,8 +71,9 @@ def test_ffmpeg_layer_records_its_licence(pipeline: Template) -> None:
     )
 
 
-def test_state_machine_logs_everything_and_traces(pipeline: Template) -> None:
-    pipeline.has_resource_properties(
+def test_state_machines_log_everything_and_trace(pipeline: Template) -> None:
+    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 2)  # transcode and its dispatcher
+    pipeline.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {
             "TracingConfiguration": {"Enabled": True},
@@ -93,6 +94,8 @@ def test_object_created_in_uploads_starts_the_workflow(
     (target,) = rule["Properties"]["Targets"]
     assert "InputTransformer" not in target, "LocalStack fails InputTransformers; RegisterJob reshapes the event"
     assert "DeadLetterConfig" in target
+    # Through the dispatcher, which names the execution after the object.
+    assert target["Arn"]["Ref"].startswith("WorkflowDispatcher")
 
 
 def test_api_is_rest_v1_with_a_token_authorizer(pipeline: Template) -> None:

@@ -7,7 +7,6 @@ with the layer's ffmpeg, uploaded at once, and the jobs are awaited together.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
@@ -284,39 +283,56 @@ def test_bad_sources_fail_readably(pipeline: Pipeline, name: str, error_type: st
     assert listed.get("KeyCount", 0) == 0
 
 
-def test_a_duplicate_event_leaves_one_job(pipeline: Pipeline) -> None:
+def test_a_duplicate_event_leaves_one_job_and_one_execution(pipeline: Pipeline) -> None:
     run = pipeline.runs["small"]
     before = completed(pipeline, "small")
-    head = pipeline.s3.head_object(Bucket=pipeline.outputs["UploadsBucketName"], Key=run.key)
-    event = {
-        "version": "0",
-        "id": "duplicate-delivery",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "000000000000",
-        "time": "2025-03-01T12:00:00Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{pipeline.outputs['UploadsBucketName']}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": pipeline.outputs["UploadsBucketName"]},
-            "object": {"key": run.key, "size": head["ContentLength"], "etag": head["ETag"].strip('"')},
-            "reason": "CompleteMultipartUpload",
-        },
-    }
-    arn = pipeline.sfn.start_execution(stateMachineArn=pipeline.outputs["StateMachineArn"], input=json.dumps(event))[
-        "executionArn"
-    ]
-    deadline = time.monotonic() + 60
-    status = "RUNNING"
-    while status == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = pipeline.sfn.describe_execution(executionArn=arn)["status"]
-    assert status == "SUCCEEDED"  # AlreadyRegistered: a no-op
+    machine = pipeline.outputs["StateMachineArn"]
+
+    def executions() -> list[dict[str, Any]]:
+        listed = pipeline.sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"]
+        return [e for e in listed if e["name"].startswith(f"{run.job_id}-")]
+
+    (original,) = executions()
+    event = pipeline.sfn.describe_execution(executionArn=original["executionArn"])["input"]
+    # EventBridge delivers at least once: hand the same event to the dispatcher twice more.
+    for _ in range(2):
+        arn = pipeline.sfn.start_execution(stateMachineArn=pipeline.outputs["DispatcherArn"], input=event)[
+            "executionArn"
+        ]
+        deadline = time.monotonic() + 60
+        status = "RUNNING"
+        while status == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            status = pipeline.sfn.describe_execution(executionArn=arn)["status"]
+        assert status == "SUCCEEDED"  # AlreadyStarted
+    assert [e["executionArn"] for e in executions()] == [original["executionArn"]]
     after = pipeline.repository.get(run.job_id)
     assert (after.status, after.version, after.execution_arn) == (before.status, before.version, before.execution_arn)
     jobs, _ = pipeline.repository.list_for_owner(OWNER, limit=100)
     assert len([j for j in jobs if j.source.key == run.key]) == 1
+
+
+def test_a_duplicate_reaching_the_workflow_itself_is_a_no_op(pipeline: Pipeline) -> None:
+    """Second line of defence: RegisterJob's conditional transition, should a duplicate bypass the dispatcher."""
+    run = pipeline.runs["silent"]
+    before = completed(pipeline, "silent")
+    (original,) = [
+        e
+        for e in pipeline.sfn.list_executions(stateMachineArn=pipeline.outputs["StateMachineArn"], maxResults=1000)[
+            "executions"
+        ]
+        if e["name"].startswith(f"{run.job_id}-")
+    ]
+    event = pipeline.sfn.describe_execution(executionArn=original["executionArn"])["input"]
+    arn = pipeline.sfn.start_execution(stateMachineArn=pipeline.outputs["StateMachineArn"], input=event)["executionArn"]
+    deadline = time.monotonic() + 60
+    status = "RUNNING"
+    while status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status = pipeline.sfn.describe_execution(executionArn=arn)["status"]
+    assert status == "SUCCEEDED"  # AlreadyRegistered
+    after = pipeline.repository.get(run.job_id)
+    assert (after.status, after.version, after.execution_arn) == (before.status, before.version, before.execution_arn)
 
 
 def test_progress_only_rises(pipeline: Pipeline) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -36,7 +37,8 @@ def test_an_upload_starts_the_workflow_within_five_seconds(
 ) -> None:
     sfn, s3 = aws_client("stepfunctions"), aws_client("s3")
     before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]}
-    key = f"uploads/infra-test/{uuid.uuid4().hex}/source"
+    job_id = uuid.uuid4().hex
+    key = f"uploads/infra-test/{job_id}/source"
     started = time.monotonic()
     s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"not a video")
     found: list[dict[str, Any]] = []
@@ -48,6 +50,9 @@ def test_an_upload_starts_the_workflow_within_five_seconds(
     (execution,) = found
     detail = sfn.describe_execution(executionArn=execution["executionArn"])
     assert key in detail["input"], "the workflow received the S3 event for this object"
+    # Named by the dispatcher after the object, so a redelivered event cannot start it twice.
+    sequencer = json.loads(detail["input"])["detail"]["object"]["sequencer"]
+    assert execution["name"] == f"{job_id}-{sequencer}"
 
 
 def test_uploads_outside_the_prefix_start_nothing(stack: LocalDeployment, aws_client: Callable[..., Any]) -> None:

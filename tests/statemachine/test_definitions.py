@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stacks.constructs.transcode_workflow import DEFINITION
+from stacks.constructs.transcode_workflow import DEFINITION, DISPATCH_DEFINITION
 from tests.conftest import resources_of
+
+DEFINITIONS = {"transcode": DEFINITION, "dispatch": DISPATCH_DEFINITION}
 
 TRANSIENT = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"}
 BAD_INPUT = {"UnsupportedInput", "NoVideoStream", "SourceUnreadable", "PolicyViolation"}
 
 
-def load(substitutions: dict[str, str] | None = None) -> dict[str, Any]:
-    text = DEFINITION.read_text()
+def load(substitutions: dict[str, str] | None = None, definition: Path = DEFINITION) -> dict[str, Any]:
+    text = definition.read_text()
     placeholders = set(re.findall(r"\$\{(\w+)\}", text))
     values = substitutions or {p: "1" if p == "TranscodeConcurrency" else f"arn:{p}" for p in placeholders}
     for name, value in values.items():
@@ -40,8 +43,13 @@ def machine() -> dict[str, Any]:
     return load()
 
 
-def test_every_transition_resolves_within_its_scope(machine: dict[str, Any]) -> None:
-    for path, name, state, scope in walk(machine):
+@pytest.fixture(params=sorted(DEFINITIONS), scope="module")
+def any_machine(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return load(definition=DEFINITIONS[request.param])
+
+
+def test_every_transition_resolves_within_its_scope(any_machine: dict[str, Any]) -> None:
+    for path, name, state, scope in walk(any_machine):
         targets = [state.get("Next"), state.get("Default")]
         targets += [c["Next"] for c in state.get("Choices", [])]
         targets += [c["Next"] for c in state.get("Catch", [])]
@@ -51,7 +59,7 @@ def test_every_transition_resolves_within_its_scope(machine: dict[str, Any]) -> 
         assert terminal or "Next" in state or state["Type"] == "Choice", f"{path}{name} leads nowhere"
 
 
-def test_every_state_is_reachable(machine: dict[str, Any]) -> None:
+def test_every_state_is_reachable(any_machine: dict[str, Any]) -> None:
     def check(sub: dict[str, Any], path: str) -> None:
         seen, todo = set(), [sub["StartAt"]]
         while todo:
@@ -68,12 +76,12 @@ def test_every_state_is_reachable(machine: dict[str, Any]) -> None:
                 check(state["ItemProcessor"], f"{path}{name}/")
         assert seen == set(sub["States"]), f"unreachable in {path or 'top'}: {set(sub['States']) - seen}"
 
-    check(machine, "")
+    check(any_machine, "")
 
 
-def test_every_task_retries_transient_errors_and_catches(machine: dict[str, Any]) -> None:
-    tasks = [(p + n, s) for p, n, s, _ in walk(machine) if s["Type"] == "Task"]
-    assert len(tasks) >= 7
+def test_every_task_retries_transient_errors_and_catches(any_machine: dict[str, Any]) -> None:
+    tasks = [(p + n, s) for p, n, s, _ in walk(any_machine) if s["Type"] == "Task"]
+    assert tasks
     for name, task in tasks:
         assert task.get("Retry"), f"{name} has no Retry"
         assert task.get("Catch"), f"{name} has no Catch"
@@ -107,13 +115,23 @@ def test_renditions_fan_out_with_bounded_concurrency(machine: dict[str, Any]) ->
 
 
 def test_placeholders_match_the_construct_substitutions(templates: dict[str, dict[str, Any]]) -> None:
-    placeholders = set(re.findall(r"\$\{(\w+)\}", DEFINITION.read_text()))
-    (sm,) = resources_of(templates["VodpipePipeline"], "AWS::StepFunctions::StateMachine").values()
-    assert set(sm["Properties"]["DefinitionSubstitutions"]) == placeholders
+    machines = resources_of(templates["VodpipePipeline"], "AWS::StepFunctions::StateMachine").values()
+    substituted = sorted(sorted(sm["Properties"]["DefinitionSubstitutions"]) for sm in machines)
+    placeholders = sorted(sorted(set(re.findall(r"\$\{(\w+)\}", d.read_text()))) for d in DEFINITIONS.values())
+    assert substituted == placeholders
 
 
-def test_no_jsonata_anywhere(machine: dict[str, Any]) -> None:
+def test_dispatch_names_each_execution_after_its_object() -> None:
+    start = load(definition=DISPATCH_DEFINITION)["States"]["StartTranscode"]
+    assert start["Resource"] == "arn:aws:states:::states:startExecution"  # fire and forget, no .sync
+    assert "$.detail.object.key" in start["Parameters"]["Name.$"]
+    assert "$.detail.object.sequencer" in start["Parameters"]["Name.$"]
+    (already,) = [c for c in start["Catch"] if c["Next"] == "AlreadyStarted"]
+    assert already["ErrorEquals"] == ["StepFunctions.ExecutionAlreadyExistsException"]
+
+
+def test_no_jsonata_anywhere(any_machine: dict[str, Any]) -> None:
     # JSONata needs a download LocalStack cannot do offline.
-    assert machine.get("QueryLanguage", "JSONPath") == "JSONPath"
-    for _, name, state, _ in walk(machine):
+    assert any_machine.get("QueryLanguage", "JSONPath") == "JSONPath"
+    for _, name, state, _ in walk(any_machine):
         assert state.get("QueryLanguage", "JSONPath") == "JSONPath", name
