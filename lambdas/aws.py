@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 
 @cache
@@ -17,3 +18,8 @@ def client(name: str) -> Any:
     Typed as Any so callers can annotate with the mypy_boto3 client type they pass on.
     """
     return boto3.client(name)  # type: ignore[call-overload]  # the stubs only type literal names
+
+
+def client_with(name: str, config: Config) -> Any:
+    """A new client of boto3's default session with its own configuration (callers cache it)."""
+    return boto3.client(name, config=config)  # type: ignore[call-overload]

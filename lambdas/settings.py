@@ -22,6 +22,10 @@ class Settings(BaseModel):
     hls_segment_seconds: float = Field(4.0, gt=0, le=10)
     thumbnail_count: int = Field(5, ge=0, le=50)
     ffmpeg_time_margin_s: float = Field(20.0, ge=0)
+    # The jobs API only (set on its function by the CDK app).
+    state_machine_arn: str = ""
+    max_upload_bytes: int = Field(5 * 2**30, ge=1)
+    presign_expiry_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

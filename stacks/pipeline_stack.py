@@ -88,7 +88,7 @@ class PipelineStack(Stack):
         publish = fns.add("PublishJob", handler="publish_job", description="job -> COMPLETED")
 
         # Least privilege, written out: sources are read under uploads/, outputs written under outputs/,
-        # job items read and written, nothing deleted by the workers.
+        # job items read and written; workers delete only outputs, never sources.
         sources = uploads.arn_for_objects(f"{UPLOAD_PREFIX}*")
         results = outputs.arn_for_objects(f"{OUTPUT_PREFIX}*")
         job_items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
@@ -98,6 +98,9 @@ class PipelineStack(Stack):
             _allow(fn, ["s3:GetObject"], sources)
         for fn in (transcode, thumbnails, package):
             _allow(fn, ["s3:PutObject", "s3:GetObject"], results)
+            # A step whose job was cancelled while it uploaded withdraws its own files (lambdas/pipeline/common.py).
+            _allow(fn, ["s3:DeleteObject"], results)
+            _allow(fn, ["s3:ListBucket"], outputs.bucket_arn)
 
         self.workflow = TranscodeWorkflow(
             self,

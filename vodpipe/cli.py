@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from vodpipe.local.runtime import LocalRuntime, LocalRuntimeError
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from vodpipe.client.api import ApiClient, Json
+    from vodpipe.client.errors import ClientError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="vodpipe: serverless video pipeline.")
 local = typer.Typer(no_args_is_help=True, help="The local AWS runtime (LocalStack on this host).")
@@ -40,7 +51,15 @@ def local_down() -> None:
 
 
 @local.command("deploy")
-def local_deploy() -> None:
+def local_deploy(
+    if_changed: Annotated[
+        bool,
+        typer.Option(
+            "--if-changed",
+            help="Skip when this LocalStack already runs a deployment of the same sources (used by `make demo`).",
+        ),
+    ] = False,
+) -> None:
     """Synthesize the CDK app and deploy it to the running local runtime."""
     from vodpipe.local.deploy import DeployError
     from vodpipe.local.stack import deploy_local
@@ -49,13 +68,87 @@ def local_deploy() -> None:
     if not runtime.healthy():
         typer.echo("vodpipe local deploy: LocalStack is not running: run `make up`", err=True)
         raise typer.Exit(1)
+    stamp_file = runtime.home / "deployed.stamp"
+    if if_changed:
+        stamp = _deploy_stamp(runtime)
+        if stamp_file.exists() and stamp_file.read_text() == stamp and _deployment_present(runtime):
+            typer.echo(
+                f"deploy-local: skipped, LocalStack at {runtime.endpoint} already runs these sources "
+                "(`make deploy-local` redeploys)"
+            )
+            return
     started = time.monotonic()
+    stamp_file.unlink(missing_ok=True)
     try:
         deploy_local(runtime)
     except DeployError as exc:
         typer.echo(f"vodpipe local deploy: {exc}", err=True)
         raise typer.Exit(1) from exc
+    stamp_file.write_text(_deploy_stamp(runtime))
     typer.echo(f"deploy-local took {time.monotonic() - started:.1f} s")
+
+
+# What a deployment is made of: a change to any of these means deploying again.
+_DEPLOY_SOURCES = ("app.py", "cdk.json", "pyproject.toml", "uv.lock", "stacks", "lambdas", "statemachines")
+_DEPLOY_BUILDS = ("layers/ffmpeg/build", "layers/deps/build")
+
+
+def _deploy_stamp(runtime: LocalRuntime) -> str:
+    """This LocalStack process (its state dies with it) and the deployment's inputs, as one hash."""
+    import hashlib
+    import os
+
+    import psutil
+
+    digest = hashlib.sha256()
+    pid = runtime.pid()
+    try:
+        started = psutil.Process(pid).create_time() if pid else 0.0
+    except psutil.Error:
+        started = 0.0
+    digest.update(f"{runtime.endpoint} {pid} {started}\n".encode())
+    root = runtime.root
+    for name in _DEPLOY_SOURCES:
+        path = root / name
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            if "__pycache__" in file.parts:
+                continue
+            digest.update(f"{file.relative_to(root)}\n".encode())
+            digest.update(file.read_bytes())
+    for name in _DEPLOY_BUILDS:
+        # Built artefacts: size and time are enough (hashing the binaries would cost seconds).
+        for directory, _, names in sorted(os.walk(root / name)):
+            for file_name in sorted(names):
+                stat = os.stat(os.path.join(directory, file_name))
+                digest.update(f"{directory}/{file_name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _deployment_present(runtime: LocalRuntime) -> bool:
+    """Both stacks deployed and the outputs file describing this LocalStack."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from vodpipe.local.stack import LocalDeployment, outputs_file
+
+    try:
+        if LocalDeployment.load(outputs_file(runtime)).endpoint != runtime.endpoint:
+            return False
+        cloudformation = boto3.client(
+            "cloudformation",
+            endpoint_url=runtime.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 (LocalStack's fixed test credentials)
+        )
+        for name in ("VodpipeStorage", "VodpipePipeline"):
+            status = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+            if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+                return False
+    except (OSError, ValueError, TypeError, BotoCoreError, ClientError):
+        return False
+    return True
 
 
 @local.command("status")
@@ -74,6 +167,264 @@ def local_status(as_json: bool = typer.Option(False, "--json", help="Print one J
         typer.echo("LocalStack is not running (start it with `make up`).")
     if not status["running"] or not status["healthy"]:
         raise typer.Exit(3)
+
+
+# -- the API client commands -----------------------------------------------------------------------------
+# Exit codes: 0 done; 1 an error (message on stderr; with --json also the error document on stdout);
+# 2 bad usage; 4 the job ended FAILED or CANCELLED (--wait, --watch); 130 interrupted (the upload resumes).
+EXIT_ERROR, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 1, 4, 130
+
+ApiUrl = Annotated[
+    str | None,
+    typer.Option("--api-url", envvar="VODPIPE_API_URL", help="API base URL [default: the local deployment]."),
+]
+Token = Annotated[
+    str | None,
+    typer.Option("--token", envvar="VODPIPE_TOKEN", help="API token [default: config.toml].", show_default=False),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+JobArg = Annotated[str, typer.Argument(help="The job id.", show_default=False)]
+
+
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _live_ok() -> bool:
+    """Progress displays only where someone watches: a terminal on stderr."""
+    return sys.stderr.isatty()
+
+
+def _emit(as_json: bool, document: Any, human: RenderableType | str | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(document, default=str))
+        return
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=True).print(human if human is not None else json.dumps(document, indent=2))
+
+
+def _fail(command: str, exc: ClientError | str, as_json: bool, code: int = EXIT_ERROR) -> typer.Exit:
+    from vodpipe.client.errors import ClientError
+
+    typer.echo(f"vodpipe {command}: {exc}", err=True)
+    if as_json:
+        document = exc.document() if isinstance(exc, ClientError) else {"error": "error", "message": exc}
+        typer.echo(json.dumps(document, default=str))
+    return typer.Exit(code)
+
+
+@contextmanager
+def _api(command: str, as_json: bool, api_url: str | None, token: str | None) -> Iterator[ApiClient]:
+    """An API client for the target the options name; client errors become one line and exit code 1."""
+    from vodpipe.client.api import ApiClient
+    from vodpipe.client.config import resolve_target
+    from vodpipe.client.errors import ClientError
+
+    try:
+        target = resolve_target(api_url, token)
+        with ApiClient(target.api_url, target.token) as api:
+            yield api
+    except ClientError as exc:
+        raise _fail(command, exc, as_json) from exc
+    except KeyboardInterrupt:
+        raise _fail(command, "interrupted", as_json, EXIT_INTERRUPTED) from None
+
+
+def _follow(api: ApiClient, job_id: str, *, timeout: float | None, interval: float = 1.0) -> Json:
+    """Follow a job to its end, with a live view on stderr when it is a terminal."""
+    from vodpipe.client.follow import follow_job
+
+    if not _live_ok():
+        return follow_job(api, job_id, timeout=timeout, interval=interval)
+    from rich.live import Live
+
+    from vodpipe.client.render import job_view
+
+    with Live(console=_stderr(), refresh_per_second=4, transient=True) as live:
+        return follow_job(
+            api, job_id, timeout=timeout, interval=interval, on_update=lambda job: live.update(job_view(job))
+        )
+
+
+def _job_ended_badly(command: str, job: Json, as_json: bool) -> None:
+    if job.get("status") in ("FAILED", "CANCELLED"):
+        reason = f"{job.get('error_type')}: {job.get('error_message')}" if job.get("error_type") else "no reason given"
+        typer.echo(f"vodpipe {command}: job {job.get('job_id')} {job.get('status')} ({reason})", err=True)
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@app.command("upload")
+def upload_cmd(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The video.", show_default=False)
+    ],
+    *,
+    priority: Annotated[int | None, typer.Option(min=1, max=10, help="1 (lowest) to 10 [server: 5].")] = None,
+    renditions: Annotated[str | None, typer.Option(help="Comma-separated, e.g. 720p,360p [server: all].")] = None,
+    outputs: Annotated[str | None, typer.Option(help="Comma-separated: hls,mp4,thumbnails [server default].")] = None,
+    part_size: Annotated[int | None, typer.Option("--part-size", min=5, help="Part size in MiB [server: 8].")] = None,
+    parallel: Annotated[int, typer.Option(min=1, max=32, help="Parts uploaded at once.")] = 4,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="With --wait: give up after this many seconds.")] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Upload a video (resumable: run the same command again after an interruption), then optionally wait."""
+    from vodpipe.client.config import config_dir
+    from vodpipe.client.errors import UploadInterrupted
+    from vodpipe.client.render import UploadDisplay
+    from vodpipe.client.resume import ResumeStore
+    from vodpipe.client.upload import Uploader, UploadHooks, UploadRequest
+
+    request = UploadRequest(
+        priority=priority,
+        renditions=_csv(renditions),
+        outputs=_csv(outputs),
+        part_size=part_size * 2**20 if part_size else None,
+    )
+    with _api("upload", as_json, api_url, token) as api:
+        display = UploadDisplay(_stderr(), file.name) if _live_ok() else None
+        notices = UploadHooks(on_notice=lambda m: typer.echo(m, err=True))
+        uploader = Uploader(
+            api, ResumeStore(config_dir() / "uploads"), parallel=parallel, hooks=display.hooks() if display else notices
+        )
+        try:
+            result = uploader.upload(file, request)
+        except UploadInterrupted as exc:
+            raise _fail("upload", exc, as_json, EXIT_INTERRUPTED) from None
+        finally:
+            if display:
+                display.close()
+        job = _follow(api, result.job_id, timeout=timeout) if wait else result.job
+    document = {"job": job, "upload": result.document()}
+    playback = (job.get("outputs") or {}).get("playback_url")
+    summary = (
+        f"uploaded {result.bytes_uploaded / 2**20:.1f} MiB in {result.parts_uploaded} parts "
+        f"({result.parts_skipped} already stored) at {result.mib_per_s:.1f} MiB/s: "
+        f"job {result.job_id} {job.get('status')}"
+    )
+    from vodpipe.client.render import job_view
+
+    if wait:
+        from rich.console import Group
+
+        _emit(as_json, document | {"playback_url": playback}, Group(summary, job_view(job)))
+        _job_ended_badly("upload", job, as_json)
+    else:
+        _emit(as_json, document, summary + f"\nfollow it with: vodpipe status {result.job_id} --watch")
+
+
+@app.command("status")
+def status_cmd(
+    job_id: JobArg,
+    *,
+    watch: Annotated[bool, typer.Option("--watch", help="Follow the job until it ends.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="With --watch: give up after this many seconds.")] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Show a job: status, current step, progress per rendition, playback URL."""
+    from vodpipe.client.render import job_view
+
+    with _api("status", as_json, api_url, token) as api:
+        job = _follow(api, job_id, timeout=timeout) if watch else api.get_job(job_id)
+    _emit(as_json, job, job_view(job))
+    if watch:
+        _job_ended_badly("status", job, as_json)
+
+
+@app.command("jobs")
+def jobs_cmd(
+    *,
+    status: Annotated[str | None, typer.Option(help="Only jobs in this status, e.g. PROCESSING.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=100, help="At most this many.")] = None,
+    cursor: Annotated[str | None, typer.Option(help="Continue a listing (its next_cursor).")] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """List your jobs, newest first."""
+    from rich.console import Group
+
+    from vodpipe.client.render import jobs_table
+
+    with _api("jobs", as_json, api_url, token) as api:
+        page = api.list_jobs(status=status.upper() if status else None, limit=limit, cursor=cursor)
+    more = f"more: vodpipe jobs --cursor {page['next_cursor']}" if page.get("next_cursor") else ""
+    _emit(as_json, page, Group(jobs_table(list(page.get("jobs") or [])), more))
+
+
+def _job_action(
+    command: str, action: Callable[[ApiClient], Json], as_json: bool, api_url: str | None, token: str | None
+) -> Json:
+    from vodpipe.client.render import job_view
+
+    with _api(command, as_json, api_url, token) as api:
+        job = action(api)
+    _emit(as_json, job, job_view(job))
+    return job
+
+
+@app.command("cancel")
+def cancel_cmd(job_id: JobArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None) -> None:
+    """Cancel a job (an unfinished upload too)."""
+    from vodpipe.client.config import config_dir
+    from vodpipe.client.resume import ResumeStore
+
+    _job_action("cancel", lambda api: api.cancel_job(job_id), as_json, api_url, token)
+    ResumeStore(config_dir() / "uploads").forget_job(job_id)
+
+
+@app.command("retry")
+def retry_cmd(job_id: JobArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None) -> None:
+    """Queue a FAILED job again."""
+    _job_action("retry", lambda api: api.retry_job(job_id), as_json, api_url, token)
+
+
+@app.command("events")
+def events_cmd(job_id: JobArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None) -> None:
+    """A job's history, oldest first."""
+    from vodpipe.client.render import events_table
+
+    with _api("events", as_json, api_url, token) as api:
+        answer = api.job_events(job_id)
+    _emit(as_json, answer, events_table(list(answer.get("events") or [])))
+
+
+@app.command("stats")
+def stats_cmd(
+    window_hours: Annotated[float | None, typer.Option("--window-hours", min=0, help="Look back this far.")] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Counts, durations and throughput over a recent window."""
+    from vodpipe.client.render import stats_view
+
+    with _api("stats", as_json, api_url, token) as api:
+        stats = api.stats(window_hours)
+    _emit(as_json, stats, stats_view(stats))
+
+
+@app.command("demo")
+def demo_cmd() -> None:
+    """Upload a generated sample clip to the local deployment, wait, print where to play it (`make demo`)."""
+    from vodpipe.demo import DemoError, run_demo
+
+    try:
+        run_demo()
+    except DemoError as exc:
+        typer.echo(f"vodpipe demo: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 if __name__ == "__main__":

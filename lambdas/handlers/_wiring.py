@@ -6,7 +6,15 @@ from datetime import timedelta
 from functools import cache
 from typing import Protocol
 
+from botocore.config import Config
+
 from lambdas import aws
+from lambdas.api.config import ApiConfig
+from lambdas.api.jobs import JobService
+from lambdas.api.s3_uploads import S3UploadStore
+from lambdas.api.stepfunctions import StepFunctionsWorkflow
+from lambdas.api.uploads import UploadService
+from lambdas.auth.tokens import DynamoDBTokenStore, TokenStore
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
 from lambdas.pipeline.common import PipelineConfig
@@ -43,6 +51,39 @@ def pipeline_config() -> PipelineConfig:
         thumbnail_count=settings.thumbnail_count,
         time_margin_s=settings.ffmpeg_time_margin_s,
     )
+
+
+@cache
+def token_store() -> TokenStore:
+    return DynamoDBTokenStore(aws.client("dynamodb"), get_settings().jobs_table)
+
+
+@cache
+def api_config() -> ApiConfig:
+    settings = get_settings()
+    # arn:aws:states:<region>:<account>:stateMachine:<name>: the retry's S3 event names both.
+    arn = settings.state_machine_arn.split(":")
+    return ApiConfig(
+        uploads_bucket=settings.uploads_bucket,
+        outputs_bucket=settings.outputs_bucket,
+        max_upload_bytes=settings.max_upload_bytes,
+        presign_expiry_seconds=settings.presign_expiry_seconds,
+        region=arn[3] if len(arn) > 4 else "",
+        account=arn[4] if len(arn) > 4 else "",
+    )
+
+
+@cache
+def upload_service() -> UploadService:
+    # Presigned URLs must be Signature Version 4 (the only kind S3 accepts in newer regions).
+    presigner = aws.client_with("s3", Config(signature_version="s3v4"))
+    return UploadService(job_repository(), S3UploadStore(aws.client("s3"), presigner), api_config())
+
+
+@cache
+def job_service() -> JobService:
+    workflow = StepFunctionsWorkflow(aws.client("stepfunctions"), get_settings().state_machine_arn)
+    return JobService(job_repository(), workflow, media_store(), S3UploadStore(aws.client("s3")), api_config())
 
 
 def time_budget(context: _Context) -> float:

@@ -129,6 +129,17 @@ class Source(_Frozen):
     etag: str | None = None
 
 
+class Upload(_Frozen):
+    """The multipart upload a job waits for (jobs created through the API): the client's plan to resume by."""
+
+    upload_id: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    file_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    size: Annotated[int, Field(ge=1)]  # as declared; checked against the uploaded parts on completion
+    content_type: str | None = None
+    part_size: Annotated[int, Field(ge=1)]
+    part_count: Annotated[int, Field(ge=1, le=10_000)]
+
+
 class OutputFile(_Frozen):
     kind: OutputKind
     key: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
@@ -179,6 +190,7 @@ class Job(_Frozen):
     outputs: JobOutputs | None = None
     metrics: dict[JobStep, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)  # seconds per step
     execution_arn: str | None = None
+    upload: Upload | None = None
     version: Annotated[int, Field(ge=1)] = 1
 
     @classmethod
@@ -193,6 +205,7 @@ class Job(_Frozen):
         priority: int = 5,
         max_retries: int = 3,
         job_id: str | None = None,
+        upload: Upload | None = None,
     ) -> Job:
         """A fresh job waiting for its upload."""
         return cls(
@@ -205,6 +218,7 @@ class Job(_Frozen):
             max_retries=max_retries,
             created_at=now,
             updated_at=now,
+            upload=upload,
         )
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from lambdas.media.errors import MediaError
 from lambdas.media.ladder import DEFAULT_LADDER, LadderConfig
 from lambdas.media.policy import ValidationPolicy
 from lambdas.pipeline.errors import JobCancelled
+from lambdas.storage.ports import MediaStore
 
 SOURCE_NAME = "source"  # the fixed local name of a download: never the uploader's extension
 PROGRESS_INTERVAL_S = 2.0
@@ -79,6 +80,26 @@ def running_job(repository: JobRepository, job_id: str) -> Job:
     if job.status is not JobStatus.PROCESSING:
         raise JobNotProcessing(job_id, job.status)
     return job
+
+
+@contextmanager
+def withdrawn_if_stopped(
+    repository: JobRepository, store: MediaStore, job_id: str, bucket: str, prefix: str
+) -> Iterator[None]:
+    """Uploads under `prefix` that stay only if the job is still PROCESSING once they are written.
+
+    A cancel deletes the job's outputs right after it marks the job CANCELLED; uploads already in flight
+    would land after that delete. Checking again after uploading (a consistent read) closes the gap: if
+    the check still sees PROCESSING, the cancel's delete comes later and removes these files; if not,
+    this step removes them itself.
+    """
+    running_job(repository, job_id)
+    yield
+    try:
+        running_job(repository, job_id)
+    except (JobCancelled, JobNotProcessing):
+        store.delete_prefix(bucket, prefix)
+        raise
 
 
 def stopped(error: JobNotProcessing) -> Exception:

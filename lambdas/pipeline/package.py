@@ -31,6 +31,7 @@ from lambdas.pipeline.common import (
     output_prefix,
     running_job,
     step_events,
+    withdrawn_if_stopped,
     workspace,
 )
 from lambdas.pipeline.errors import transient_errors
@@ -125,29 +126,31 @@ def package(
         with step_events(repository, job_id, JobStep.PACKAGE, clock=clock), workspace("package") as tmp:
             files: list[OutputFile] = []
             if OutputKind.MP4 in job.requested_outputs:
-                files.append(
-                    _mp4(
-                        fallback_rendition(renditions),
-                        job_id=job_id,
-                        store=store,
-                        bucket=bucket,
-                        tmp=tmp,
-                        timeout=timeout,
-                        run=run,
+                mp4_prefix = mp4_key(job_id, fallback_rendition(renditions).name)
+                with withdrawn_if_stopped(repository, store, job_id, bucket, mp4_prefix):
+                    files.append(
+                        _mp4(
+                            fallback_rendition(renditions),
+                            job_id=job_id,
+                            store=store,
+                            bucket=bucket,
+                            tmp=tmp,
+                            timeout=timeout,
+                            run=run,
+                        )
                     )
-                )
             text = master_playlist([r.rendition for r in renditions], {r.name: _measured(r) for r in renditions})
             master = tmp / MASTER
             master.write_text(text)
-            running_job(repository, job_id)  # cancelled meanwhile: do not publish a master playlist
             # Last: the master is what makes the job playable, and it points at playlists uploaded already.
-            stored = store.upload(
-                master,
-                bucket,
-                master_key(job_id),
-                content_type="application/vnd.apple.mpegurl",
-                cache_control=CACHE_PLAYLIST,
-            )
+            with withdrawn_if_stopped(repository, store, job_id, bucket, master_key(job_id)):
+                stored = store.upload(
+                    master,
+                    bucket,
+                    master_key(job_id),
+                    content_type="application/vnd.apple.mpegurl",
+                    cache_control=CACHE_PLAYLIST,
+                )
         duration = max(r.duration_s for r in renditions)
         files = [
             OutputFile(kind=OutputKind.HLS, key=stored.key, size_bytes=stored.size, duration_seconds=duration),

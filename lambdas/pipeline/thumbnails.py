@@ -26,6 +26,7 @@ from lambdas.pipeline.common import (
     output_prefix,
     running_job,
     step_events,
+    withdrawn_if_stopped,
     workspace,
 )
 from lambdas.pipeline.errors import transient_errors
@@ -107,7 +108,6 @@ def make_thumbnails(
             if len(sheets) < sprite.sheets:  # the last sheet had no frame left: its cues go too
                 sprite = sprite.model_copy(update={"count": len(sheets) * sprite.per_sheet})
             (out / STORYBOARD).write_text(storyboard_vtt(sprite, info.duration or sprite.interval))
-            running_job(repository, job_id)  # cancelled meanwhile: upload nothing
             prefix = thumbnails_prefix(job_id)
 
             def put(path: Path, content_type: str) -> StoredFile:
@@ -120,18 +120,19 @@ def make_thumbnails(
                 )
                 return StoredFile(key=stored.key, size_bytes=stored.size)
 
-            result = ThumbnailsResult(
-                enabled=True,
-                poster=put(out / POSTER, "image/jpeg"),
-                stills=tuple(put(p, "image/jpeg") for p in sorted(out.glob("thumb_*.jpg"))),
-                sprites=tuple(put(p, "image/jpeg") for p in sheets),
-                storyboard=put(out / STORYBOARD, "text/vtt"),
-                tile_width=sprite.tile_width,
-                tile_height=sprite.tile_height,
-                columns=sprite.columns,
-                rows=sprite.rows,
-                interval_s=sprite.interval,
-            )
+            with withdrawn_if_stopped(repository, store, job_id, config.outputs_bucket, prefix):
+                result = ThumbnailsResult(
+                    enabled=True,
+                    poster=put(out / POSTER, "image/jpeg"),
+                    stills=tuple(put(p, "image/jpeg") for p in sorted(out.glob("thumb_*.jpg"))),
+                    sprites=tuple(put(p, "image/jpeg") for p in sheets),
+                    storyboard=put(out / STORYBOARD, "text/vtt"),
+                    tile_width=sprite.tile_width,
+                    tile_height=sprite.tile_height,
+                    columns=sprite.columns,
+                    rows=sprite.rows,
+                    interval_s=sprite.interval,
+                )
     return result.model_copy(update={"seconds": round(time.monotonic() - started, 3)})
 
 

@@ -29,6 +29,7 @@ from lambdas.pipeline.common import (
     output_prefix,
     running_job,
     step_events,
+    withdrawn_if_stopped,
     workspace,
 )
 from lambdas.pipeline.errors import JobCancelled, transient_errors
@@ -122,7 +123,8 @@ def transcode(
             reporter.check_cancelled()
             measured = _measure(out, plan, config, run)
             prefix = rendition_prefix(job_id, plan.name)
-            _upload_rendition(store, config.outputs_bucket, prefix, out)
+            with withdrawn_if_stopped(repository, store, job_id, config.outputs_bucket, prefix):
+                _upload_rendition(store, config.outputs_bucket, prefix, out)
         reporter.report(100, force=True)
     return RenditionResult.model_validate(
         {

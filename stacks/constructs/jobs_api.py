@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
@@ -67,6 +69,21 @@ class JobsApi(Construct):
                 allow_origins=apigw.Cors.ALL_ORIGINS, allow_headers=["Authorization", "Content-Type"]
             ),
         )
+        # The gateway's own refusals in the function's error shape, so clients parse one format.
+        for name, response_type, status, message in (
+            ("Unauthorized", apigw.ResponseType.UNAUTHORIZED, "401", "Unauthorized"),
+            ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "403", "Forbidden"),
+        ):
+            self.api.add_gateway_response(
+                name,
+                type=response_type,
+                status_code=status,
+                templates={
+                    "application/json": json.dumps(
+                        {"error": "unauthorized", "message": message, "field": "Authorization"}
+                    )
+                },
+            )
         integration = apigw.LambdaIntegration(handler, proxy=True)
         self.api.root.add_method("ANY", integration)
         self.api.root.add_proxy(default_integration=integration, any_method=True)

@@ -124,7 +124,7 @@ def test_no_wildcard_actions_on_buckets_or_table(templates: dict[str, dict[str, 
                 assert "*" not in verb, f"wildcard action {action}"
 
 
-def test_workers_never_delete_and_only_touch_their_prefixes(templates: dict[str, dict[str, Any]]) -> None:
+def test_workers_never_delete_sources_and_only_touch_their_prefixes(templates: dict[str, dict[str, Any]]) -> None:
     roles = resources_of(templates["VodpipePipeline"], "AWS::IAM::Policy")
     for logical_id, policy in roles.items():
         if "JobsApi" in logical_id:
@@ -132,6 +132,11 @@ def test_workers_never_delete_and_only_touch_their_prefixes(templates: dict[str,
         for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
             data_actions = [a for a in actions if a.split(":")[0] in {"s3", "dynamodb"}]
-            assert not any("Delete" in a for a in data_actions), logical_id
-            if any(a.startswith("s3:") for a in actions):
-                assert any(p in dumps(stmt["Resource"]) for p in ("/uploads/*", "/outputs/*")), logical_id
+            resource = dumps(stmt["Resource"])
+            if any("Delete" in a for a in data_actions):
+                # Only a cancelled step withdrawing its own outputs; uploads are kept whatever happens.
+                assert [a for a in data_actions if "Delete" in a] == ["s3:DeleteObject"], logical_id
+                assert "/outputs/*" in resource, logical_id
+                assert "/uploads/" not in resource, logical_id
+            if any(a.startswith("s3:") and a != "s3:ListBucket" for a in actions):
+                assert any(p in resource for p in ("/uploads/*", "/outputs/*")), logical_id

@@ -1,0 +1,18 @@
+"""What the API services need to know besides their adapters (built from `Settings` by the wiring)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    uploads_bucket: str
+    outputs_bucket: str
+    max_upload_bytes: Annotated[int, Field(ge=1)] = 5 * 2**30
+    presign_expiry_seconds: Annotated[int, Field(ge=1)] = 900
+    region: str = "us-east-1"
+    account: str = ""

@@ -1,0 +1,66 @@
+"""What the API answers when a request cannot be served: typed, each with its HTTP status and error kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from http import HTTPStatus
+
+from lambdas.api.ports import UploadStoreUnavailable, WorkflowUnavailable
+from lambdas.jobs.ports import RepositoryUnavailable
+from lambdas.storage.ports import StoreUnavailable
+
+
+class ErrorKind(StrEnum):
+    VALIDATION_ERROR = "validation_error"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNAVAILABLE = "unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+class ApiError(Exception):
+    """Base of the errors the services raise for the caller to see; the message is shown as is."""
+
+    status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+    kind: ErrorKind = ErrorKind.INTERNAL_ERROR
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+class InvalidInput(ApiError):
+    """A request that is well-formed but asks for something not allowed (too large, wrong part number…)."""
+
+    status, kind = HTTPStatus.UNPROCESSABLE_ENTITY, ErrorKind.VALIDATION_ERROR
+
+
+class NotFound(ApiError):
+    """No such job for this caller (someone else's job is not found either)."""
+
+    status, kind = HTTPStatus.NOT_FOUND, ErrorKind.NOT_FOUND
+
+
+class Conflict(ApiError):
+    """The job's state does not allow it (already finished, retried too often, parts missing…)."""
+
+    status, kind = HTTPStatus.CONFLICT, ErrorKind.CONFLICT
+
+
+class Unavailable(ApiError):
+    """A backing service throttled or failed: the same request may succeed later."""
+
+    status, kind = HTTPStatus.SERVICE_UNAVAILABLE, ErrorKind.UNAVAILABLE
+
+
+@contextmanager
+def unavailable() -> Iterator[None]:
+    """Outages of the table, the buckets or the workflow become 503 answers; other errors pass through."""
+    try:
+        yield
+    except (RepositoryUnavailable, UploadStoreUnavailable, StoreUnavailable, WorkflowUnavailable) as error:
+        raise Unavailable(f"a backing service is unavailable ({error}); try again") from error

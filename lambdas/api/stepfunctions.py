@@ -1,0 +1,70 @@
+"""Workflow on Step Functions: executions by deterministic name; SDK errors become typed workflow errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as SdkConnectionError
+
+from lambdas.api.ports import Workflow, WorkflowUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+_TRANSIENT = frozenset({"ThrottlingException", "ServiceUnavailable", "InternalServerError", "InternalFailure"})
+_GONE = frozenset({"ExecutionDoesNotExist", "ExecutionNotFound"})
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except (HTTPClientError, SdkConnectionError) as error:
+        raise WorkflowUnavailable(f"{action}: connection failed ({type(error).__name__})") from error
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in _TRANSIENT:
+            raise WorkflowUnavailable(f"{action}: {code}") from error
+        raise
+
+
+class StepFunctionsWorkflow:
+    def __init__(self, client: SFNClient, state_machine_arn: str) -> None:
+        self._client, self._arn = client, state_machine_arn
+
+    def start(self, name: str, payload: Mapping[str, Any]) -> str:
+        document = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        with _translated(f"start {name}"):
+            try:
+                # Standard workflows: the same name with the same input returns the running execution.
+                return self._client.start_execution(stateMachineArn=self._arn, name=name, input=document)[
+                    "executionArn"
+                ]
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                    raise
+        # Already started (an earlier attempt of this request, possibly with another input): the same one.
+        return self._execution_arn(name)
+
+    def _execution_arn(self, name: str) -> str:
+        # arn:aws:states:<region>:<account>:stateMachine:<sm> -> ...:execution:<sm>:<name>
+        prefix, _, machine = self._arn.rpartition(":stateMachine:")
+        return f"{prefix}:execution:{machine}:{name}"
+
+    def stop(self, execution_arn: str, *, cause: str) -> None:
+        with _translated(f"stop {execution_arn}"):
+            try:
+                self._client.stop_execution(executionArn=execution_arn, cause=cause)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in _GONE:
+                    raise
+
+
+if TYPE_CHECKING:
+
+    def _implements_port(workflow: StepFunctionsWorkflow) -> Workflow:
+        return workflow

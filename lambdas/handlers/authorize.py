@@ -1,0 +1,30 @@
+"""Authorizer: the REST token authorizer. A known bearer token -> Allow for the whole API, as its owner."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerTokenEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.auth.policy import allow
+from lambdas.auth.tokens import authenticate
+from lambdas.handlers import _wiring as wiring
+
+logger = Logger()
+
+
+class Unauthorized(Exception):
+    """API Gateway answers 401 when a token authorizer fails with exactly this message."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = APIGatewayAuthorizerTokenEvent(event)
+    owner = authenticate(wiring.token_store(), request.authorization_token)
+    if owner is None:
+        raise Unauthorized
+    logger.append_keys(owner=owner)
+    return allow(request.method_arn, owner)

@@ -1,0 +1,29 @@
+"""JobsApi: the REST API (uploads and jobs) behind API Gateway's Lambda proxy; routes in lambdas/api/app.py."""
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.api.app import ApiServices, JobsApi
+from lambdas.handlers import _wiring as wiring
+
+logger = Logger()
+tracer = Tracer()
+
+
+def services() -> ApiServices:
+    return ApiServices(uploads=wiring.upload_service(), jobs=wiring.job_service())
+
+
+@cache
+def api() -> JobsApi:
+    return JobsApi(services)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return api()(event, context)

@@ -1,0 +1,202 @@
+"""The client commands against the fake API: one JSON document with --json, exit codes, errors, resume after Ctrl-C."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from tests.unit.client.conftest import make_file
+from tests.unit.client.fake_api import FakeVodpipe
+from vodpipe.cli import app
+
+MiB = 1 << 20
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def one_document(result: Result) -> Any:
+    """stdout must be exactly one JSON document and nothing else."""
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def target(fake: FakeVodpipe, config_dir: Path) -> dict[str, str]:
+    return {"VODPIPE_API_URL": fake.url, "VODPIPE_TOKEN": fake.token}
+
+
+def test_upload_json_is_one_document(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
+    video = make_file(tmp_path / "clip.mp4", 12 * MiB + 3)
+
+    result = run("upload", str(video), "--json", "--part-size", "5", "--renditions", "720p,360p", env=target)
+
+    assert result.exit_code == 0, result.stderr
+    document = one_document(result)
+    assert document["job"]["status"] == "QUEUED"
+    assert document["job"]["requested_renditions"] == ["720p", "360p"]
+    assert document["upload"]["part_count"] == 3
+    assert document["upload"]["parts_uploaded"] == 3
+    stored = fake.objects[fake.jobs[document["job"]["job_id"]].source.key]
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(video.read_bytes()).digest()
+
+
+def test_upload_wait_follows_the_job_to_its_playback_url(
+    fake: FakeVodpipe, target: dict[str, str], tmp_path: Path
+) -> None:
+    video = make_file(tmp_path / "clip.mp4", MiB)
+
+    result = run("upload", str(video), "--wait", "--json", env=target)
+
+    assert result.exit_code == 0, result.stderr
+    document = one_document(result)
+    assert document["job"]["status"] == "COMPLETED"
+    assert document["playback_url"].endswith("/master.m3u8")
+
+
+def test_upload_wait_exits_non_zero_with_the_reason_when_the_job_fails(
+    fake: FakeVodpipe, target: dict[str, str], tmp_path: Path
+) -> None:
+    fake.faults.final_status = "FAILED"
+    video = make_file(tmp_path / "clip.mp4", MiB)
+
+    result = run("upload", str(video), "--wait", "--json", env=target)
+
+    assert result.exit_code == 4
+    assert one_document(result)["job"]["status"] == "FAILED"
+    assert "FAILED (UnsupportedInput: no video stream)" in result.stderr
+
+
+def test_upload_without_json_prints_a_summary(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
+    video = make_file(tmp_path / "clip.mp4", MiB)
+    result = run("upload", str(video), "--wait", env=target)
+    assert result.exit_code == 0, result.stderr
+    assert "COMPLETED" in result.stdout
+    assert "master.m3u8" in result.stdout
+
+
+def test_every_job_command_prints_one_document(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
+    fake.faults.final_status = "FAILED"
+    video = make_file(tmp_path / "clip.mp4", MiB)
+    job_id = one_document(run("upload", str(video), "--json", "--wait", env=target))["job"]["job_id"]
+
+    assert one_document(run("status", job_id, "--json", env=target))["status"] == "FAILED"
+    assert one_document(run("events", job_id, "--json", env=target))["events"][0]["kind"] == "info"
+    assert one_document(run("stats", "--window-hours", "6", "--json", env=target))["window_hours"] == 6
+    listing = one_document(run("jobs", "--status", "failed", "--limit", "5", "--json", env=target))
+    assert [j["job_id"] for j in listing["jobs"]] == [job_id]
+    retried = one_document(run("retry", job_id, "--json", env=target))
+    assert (retried["status"], retried["retry_count"]) == ("QUEUED", 1)
+    assert one_document(run("cancel", job_id, "--json", env=target))["status"] == "CANCELLED"
+
+
+def test_status_watch_ends_with_the_final_state(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
+    video = make_file(tmp_path / "clip.mp4", MiB)
+    job_id = one_document(run("upload", str(video), "--json", env=target))["job"]["job_id"]
+    result = run("status", job_id, "--watch", "--json", env=target)
+    assert result.exit_code == 0
+    assert one_document(result)["status"] == "COMPLETED"
+
+
+def test_api_errors_print_message_and_field(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
+    video = make_file(tmp_path / "clip.mp4", MiB)
+
+    result = run("upload", str(video), "--renditions", "4k", "--json", env=target)
+
+    assert result.exit_code == 1
+    assert "renditions must be among" in result.stderr
+    assert "(field: renditions)" in result.stderr
+    assert one_document(result) == {
+        "error": "invalid_request",
+        "message": "renditions must be among ['1080p', '720p', '480p', '360p']",
+        "field": "renditions",
+        "status": 400,
+    }
+
+
+def test_a_missing_job_is_a_one_line_error(fake: FakeVodpipe, target: dict[str, str]) -> None:
+    result = run("status", "01JZZZZZZZZZZZZZZZZZZZZZZZ", env=target)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "no job 01JZZZZZZZZZZZZZZZZZZZZZZZ" in result.stderr
+
+
+def test_a_wrong_token_is_refused(fake: FakeVodpipe, target: dict[str, str]) -> None:
+    result = run("jobs", "--json", env=target | {"VODPIPE_TOKEN": "wrong"})
+    assert result.exit_code == 1
+    assert one_document(result)["status"] == 401
+    assert "Unauthorized" in result.stderr
+
+
+def test_a_missing_token_says_where_to_put_one(fake: FakeVodpipe, config_dir: Path) -> None:
+    result = run("jobs", env={"VODPIPE_API_URL": fake.url})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("vodpipe jobs: no API token: pass --token, set VODPIPE_TOKEN, or put token")
+    assert result.stderr.count("\n") == 1
+
+
+def test_the_config_file_provides_url_and_token(fake: FakeVodpipe, config_dir: Path) -> None:
+    config_dir.mkdir(parents=True)
+    (config_dir / "config.toml").write_text(f'api_url = "{fake.url}"\ntoken = "{fake.token}"\n')
+    result = run("jobs", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert one_document(result) == {"jobs": [], "next_cursor": None}
+
+
+def test_flags_win_over_the_environment(fake: FakeVodpipe, config_dir: Path) -> None:
+    env = {"VODPIPE_API_URL": "http://127.0.0.1:9/nowhere", "VODPIPE_TOKEN": "wrong"}
+    result = run("jobs", "--json", "--api-url", fake.url, "--token", fake.token, env=env)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_an_unreachable_api_is_a_transport_error(config_dir: Path) -> None:
+    result = run("jobs", "--json", "--api-url", "http://127.0.0.1:9/v1", "--token", "t")
+    assert result.exit_code == 1
+    assert one_document(result)["error"] == "TransportError"
+    assert "cannot reach http://127.0.0.1:9/v1" in result.stderr
+
+
+def test_ctrl_c_then_the_same_command_uploads_only_the_missing_parts(
+    fake: FakeVodpipe, target: dict[str, str], config_dir: Path, tmp_path: Path
+) -> None:
+    """The real process, a real SIGINT: the second run resumes where the first stopped."""
+    video = make_file(tmp_path / "clip.mp4", 16 * MiB)
+    fake.faults.put_delay_s = 0.3
+    upload = ["upload", str(video), "--json", "--part-size", "5", "--parallel", "1"]
+    command = [sys.executable, "-m", "vodpipe.cli", *upload]
+    env = os.environ | target | {"VODPIPE_CONFIG_DIR": str(config_dir)}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(fake.stored_parts) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 130, err
+    stopped = json.loads(out)
+    assert stopped["error"] == "UploadInterrupted"
+    assert "run the same command again" in err
+    stored_first = sorted(fake.stored_parts)
+    assert 1 <= len(stored_first) < 4
+
+    fake.faults.put_delay_s = 0
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    assert again.returncode == 0, again.stderr
+    document = json.loads(again.stdout)
+    assert document["upload"]["resumed"] is True
+    assert document["upload"]["parts_skipped"] == len(stored_first)
+    assert sorted(fake.stored_parts) == [1, 2, 3, 4]  # each part stored exactly once over both runs
+    stored = fake.objects[fake.jobs[document["job"]["job_id"]].source.key]
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(video.read_bytes()).digest()

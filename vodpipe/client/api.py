@@ -1,0 +1,231 @@
+"""The vodpipe REST API over HTTP: one method per route, the server's errors as ApiError, retries on network faults."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Self
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vodpipe.client.errors import ApiError, TransportError
+
+Json = dict[str, Any]
+# Worth another try on an idempotent call; 4xx (other than throttling) is the caller's problem.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = "vodpipe-cli/0.1"
+
+
+class _Response(BaseModel):
+    # The server may add fields; the client reads only what the contract promises.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PartUrl(_Response):
+    part_number: int = Field(ge=1, le=10_000)
+    url: str
+
+
+class StoredPart(_Response):
+    part_number: int = Field(ge=1, le=10_000)
+    etag: str
+    size: int = Field(ge=0)
+
+
+class UploadSession(_Response):
+    """POST /uploads → 201."""
+
+    job: Json
+    upload_id: str
+    key: str
+    part_size: int = Field(ge=1)
+    part_count: int = Field(ge=1, le=10_000)
+    parts: tuple[PartUrl, ...] = ()
+    expires_at: datetime | None = None
+
+
+class PartList(_Response):
+    """GET /uploads/{job_id}/parts: what S3 already holds."""
+
+    job_id: str
+    upload_id: str
+    part_size: int = Field(ge=1)
+    part_count: int = Field(ge=1, le=10_000)
+    parts: tuple[StoredPart, ...] = ()
+
+
+class PartUrls(_Response):
+    """POST /uploads/{job_id}/parts."""
+
+    parts: tuple[PartUrl, ...]
+    expires_at: datetime | None = None
+
+
+class ApiClient:
+    """A thread-safe client for one API base URL and bearer token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.attempts = attempts
+        self.backoff = backoff
+        self._http = httpx.Client(
+            base_url=self.base_url + "/",
+            headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT, "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+        self._sleeper = threading.Event()  # never set: an interruptible, testable sleep
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- uploads --------------------------------------------------------------------------------------
+    def create_upload(
+        self,
+        *,
+        file_name: str,
+        size: int,
+        content_type: str | None = None,
+        priority: int | None = None,
+        renditions: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+        part_size: int | None = None,
+    ) -> UploadSession:
+        body: Json = {"file_name": file_name, "size": size}
+        optional = {
+            "content_type": content_type,
+            "priority": priority,
+            "renditions": list(renditions) if renditions is not None else None,
+            "outputs": list(outputs) if outputs is not None else None,
+            "part_size": part_size,
+        }
+        body |= {k: v for k, v in optional.items() if v is not None}
+        # Not idempotent: a retry after the request went out could create a second job.
+        return _parse(UploadSession, self._call("POST", "uploads", json=body, idempotent=False))
+
+    def list_parts(self, job_id: str) -> PartList:
+        return _parse(PartList, self._call("GET", f"uploads/{job_id}/parts"))
+
+    def presign_parts(self, job_id: str, part_numbers: Sequence[int]) -> PartUrls:
+        body = {"part_numbers": list(part_numbers)}
+        return _parse(PartUrls, self._call("POST", f"uploads/{job_id}/parts", json=body))
+
+    def complete_upload(self, job_id: str, parts: Sequence[tuple[int, str]] | None = None) -> Json:
+        body: Json = {} if parts is None else {"parts": [{"part_number": n, "etag": e} for n, e in parts]}
+        return self._call("POST", f"uploads/{job_id}/complete", json=body)
+
+    def abort_upload(self, job_id: str) -> Json:
+        return self._call("DELETE", f"uploads/{job_id}")
+
+    # -- jobs -----------------------------------------------------------------------------------------
+    def get_job(self, job_id: str) -> Json:
+        return self._call("GET", f"jobs/{job_id}")
+
+    def list_jobs(self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None) -> Json:
+        params = {k: v for k, v in {"status": status, "limit": limit, "cursor": cursor}.items() if v is not None}
+        return self._call("GET", "jobs", params=params)
+
+    def cancel_job(self, job_id: str) -> Json:
+        return self._call("DELETE", f"jobs/{job_id}")
+
+    def retry_job(self, job_id: str) -> Json:
+        return self._call("POST", f"jobs/{job_id}/retry", json={})
+
+    def job_events(self, job_id: str) -> Json:
+        return self._call("GET", f"jobs/{job_id}/events")
+
+    def stats(self, window_hours: float | None = None) -> Json:
+        params = {} if window_hours is None else {"window_hours": window_hours}
+        return self._call("GET", "stats", params=params)
+
+    # -- plumbing -------------------------------------------------------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Json | None = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> Json:
+        for attempt in range(1, self.attempts + 1):
+            last = attempt == self.attempts
+            try:
+                response = self._http.request(method, path, json=json, params=params)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing reached the server: safe to repeat even a non-idempotent call.
+                if last:
+                    raise TransportError(f"cannot reach {self.base_url}: {exc}") from exc
+            except httpx.TransportError as exc:
+                if last or not idempotent:
+                    raise TransportError(f"{method} {path} failed: {exc!r}") from exc
+            else:
+                if response.status_code in RETRY_STATUSES and idempotent and not last:
+                    pass
+                elif response.is_success:
+                    return _json_body(response)
+                else:
+                    raise api_error(response)
+            self._sleeper.wait(backoff_delay(self.backoff, attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def backoff_delay(base: float, attempt: int, cap: float = 10.0) -> float:
+    """Exponential backoff with full jitter (attempt counts from 1)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # noqa: S311
+
+
+def api_error(response: httpx.Response) -> ApiError:
+    """The server's `{"error", "message", "field"}`; API Gateway's own answers (`{"message"}`) too."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("Message") or response.reason_phrase
+        error = body.get("error") or _default_error(response.status_code)
+        field = body.get("field")
+        return ApiError(response.status_code, str(error), str(message), str(field) if field else None)
+    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
+    return ApiError(response.status_code, _default_error(response.status_code), text)
+
+
+def _default_error(status: int) -> str:
+    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "throttled"}.get(status, f"http_{status}")
+
+
+def _json_body(response: httpx.Response) -> Json:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ApiError(response.status_code, "invalid_response", f"the API answered non-JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(response.status_code, "invalid_response", "the API answered JSON that is not an object")
+    return body
+
+
+def _parse[M: BaseModel](model: type[M], body: Json) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ApiError(200, "invalid_response", f"unexpected API answer: {where}: {first['msg']}") from exc

@@ -1,0 +1,188 @@
+"""How jobs, listings, events and stats look in a terminal, and the live displays on stderr."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from vodpipe.client.api import Json
+from vodpipe.client.upload import UploadHooks, UploadPlan
+
+STATUS_STYLE = {
+    "UPLOADING": "cyan",
+    "QUEUED": "yellow",
+    "PROCESSING": "blue",
+    "COMPLETED": "green",
+    "FAILED": "red",
+    "CANCELLED": "magenta",
+}
+
+
+def status_text(status: object) -> Text:
+    return Text(str(status), style=STATUS_STYLE.get(str(status), ""))
+
+
+def job_view(job: Json) -> RenderableType:
+    """A job in a few lines: status, step, progress per rendition, error, playback URL."""
+    head = Text.assemble(
+        ("job ", "dim"),
+        (str(job.get("job_id")), "bold"),
+        "  ",
+        status_text(job.get("status")),
+        f"  {job.get('progress', 0)} %",
+        ("  step ", "dim"),
+        str(job.get("current_step", "-")),
+        ("  priority ", "dim"),
+        str(job.get("priority", "-")),
+    )
+    parts: list[RenderableType] = [head]
+    progress = job.get("rendition_progress") or {}
+    renditions = list(job.get("requested_renditions") or progress)
+    if renditions:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=8)
+        grid.add_column(width=30)
+        grid.add_column(justify="right", width=5)
+        for name in renditions:
+            pct = int(progress.get(name, 100 if job.get("status") == "COMPLETED" else 0))
+            grid.add_row(f"  {name}", ProgressBar(total=100, completed=pct, width=30), f"{pct} %")
+        parts.append(grid)
+    if job.get("retry_count"):
+        parts.append(Text(f"  retries: {job['retry_count']}/{job.get('max_retries', '?')}", style="dim"))
+    if job.get("error_type") or job.get("error_message"):
+        parts.append(Text(f"  error: {job.get('error_type')}: {job.get('error_message')}", style="red"))
+    playback = (job.get("outputs") or {}).get("playback_url")
+    if playback:
+        parts.append(Text.assemble(("  playback: ", "dim"), (str(playback), "link " + str(playback))))
+    return Group(*parts)
+
+
+def jobs_table(jobs: list[Json]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    # The id is what every other command takes: never cut it; the file name gives way first.
+    table.add_column("job", no_wrap=True, min_width=26)
+    table.add_column("status", no_wrap=True, min_width=10)
+    table.add_column("progress", justify="right", no_wrap=True, min_width=8)
+    table.add_column("step", no_wrap=True, min_width=10)
+    table.add_column("prio", justify="right", no_wrap=True, min_width=4)
+    table.add_column("created (UTC)", no_wrap=True, min_width=14)
+    table.add_column("file", overflow="ellipsis", no_wrap=True, max_width=40)
+    for job in jobs:
+        upload = job.get("upload") or {}
+        table.add_row(
+            str(job.get("job_id")),
+            status_text(job.get("status")),
+            f"{job.get('progress', 0)} %",
+            str(job.get("current_step", "")),
+            str(job.get("priority", "")),
+            str(job.get("created_at", ""))[5:19].replace("T", " "),
+            str(upload.get("file_name") or ""),
+        )
+    return table
+
+
+def events_table(events: list[Json]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("time", "step", "kind", "message"):
+        table.add_column(column)
+    for event in events:
+        table.add_row(
+            str(event.get("time", ""))[:23].replace("T", " "),
+            str(event.get("step", "")),
+            str(event.get("kind", "")),
+            str(event.get("message", "")),
+        )
+    return table
+
+
+def stats_view(stats: Json) -> Table:
+    """Any stats object, flattened to dotted keys (the server decides its shape)."""
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(style="dim")
+    table.add_column()
+    for key, value in _flatten(stats):
+        table.add_row(key, value)
+    return table
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        rows: list[tuple[str, str]] = []
+        for key, inner in value.items():
+            rows += _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    if isinstance(value, float):
+        return [(prefix, f"{value:.2f}")]
+    return [(prefix, "-" if value is None else str(value))]
+
+
+class UploadDisplay:
+    """A bytes / speed / ETA progress bar on stderr, fed by the engine's hooks (thread-safe)."""
+
+    def __init__(self, console: Console, file_name: str) -> None:
+        self.console = console
+        self.file_name = file_name
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[parts]}"),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+        self._lock = threading.Lock()
+        self._parts_done = 0
+        self._part_count = 0
+
+    def hooks(self, base: UploadHooks | None = None) -> UploadHooks:
+        base = base or UploadHooks()
+
+        def on_plan(plan: UploadPlan) -> None:
+            self._parts_done, self._part_count = plan.parts_stored, plan.part_count
+            self._task = self.progress.add_task(
+                self.file_name, total=plan.size, completed=plan.bytes_stored, parts=self._parts_label()
+            )
+            self.progress.start()
+            base.on_plan(plan)
+
+        def on_bytes(delta: int) -> None:
+            if self._task is not None:
+                self.progress.advance(self._task, delta)
+            base.on_bytes(delta)
+
+        def on_part(number: int) -> None:
+            with self._lock:
+                self._parts_done += 1
+                label = self._parts_label()
+            if self._task is not None:
+                self.progress.update(self._task, parts=label)
+            base.on_part(number)
+
+        def on_notice(message: str) -> None:
+            self.progress.console.print(Text(message, style="dim"))
+            base.on_notice(message)
+
+        return UploadHooks(on_plan=on_plan, on_bytes=on_bytes, on_part=on_part, on_notice=on_notice)
+
+    def _parts_label(self) -> str:
+        return f"parts {self._parts_done}/{self._part_count}"
+
+    def close(self) -> None:
+        self.progress.stop()
