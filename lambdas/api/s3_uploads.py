@@ -17,24 +17,13 @@ from lambdas.api.ports import (
     UploadStore,
     UploadStoreUnavailable,
 )
+from lambdas.storage.s3 import TRANSIENT_CODES
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _NOT_FOUND = frozenset({"NoSuchUpload", "NoSuchKey", "NoSuchBucket", "404"})
 _REJECTED = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "EntityTooLarge", "MalformedXML"})
-_TRANSIENT = frozenset(
-    {
-        "SlowDown",
-        "ServiceUnavailable",
-        "503",
-        "InternalError",
-        "500",
-        "RequestTimeout",
-        "Throttling",
-        "ThrottlingException",
-    }
-)
 
 
 def _etag(value: str) -> str:
@@ -54,7 +43,7 @@ def _translated(where: str) -> Iterator[None]:
             raise UploadNotFound(f"{where}: {message}") from error
         if code in _REJECTED:
             raise PartsRejected(message) from error
-        if code in _TRANSIENT:
+        if code in TRANSIENT_CODES:
             raise UploadStoreUnavailable(f"{where}: {code}") from error
         raise
 

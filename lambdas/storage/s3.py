@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 # Error codes as S3 (and HeadObject, which has no body, as bare HTTP statuses) report them.
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 _DENIED = frozenset({"AccessDenied", "Forbidden", "403", "AllAccessDisabled", "InvalidAccessKeyId"})
-_TRANSIENT = frozenset(
+# Throttling and server-side failures: worth retrying (shared with the API's upload store).
+TRANSIENT_CODES = frozenset(
     {
         "SlowDown",
         "ServiceUnavailable",
@@ -66,7 +67,7 @@ def translate(error: BaseException, bucket: str, key: str) -> StoreError | None:
         return ObjectNotFound(f"{where} does not exist", bucket=bucket, key=key)
     if code in _DENIED:
         return StoreAccessDenied(f"{where}: access denied ({code})", bucket=bucket, key=key)
-    if code in _TRANSIENT:
+    if code in TRANSIENT_CODES:
         return StoreUnavailable(f"{where}: S3 is unavailable ({code})", bucket=bucket, key=key)
     return None
 
