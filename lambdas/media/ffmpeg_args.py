@@ -123,8 +123,8 @@ def _maps(rendition: Rendition) -> list[str]:
     return [*maps, "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"]
 
 
-def hls_argv(source: Path, info: MediaInfo, rendition: Rendition, policy: ValidationPolicy, out_dir: Path) -> list[str]:
-    """One rendition as VOD HLS with CMAF (fMP4) segments, keyframes exactly on segment boundaries."""
+def _encode(source: Path, info: MediaInfo, rendition: Rendition, policy: ValidationPolicy) -> list[str]:
+    """Everything up to the muxer: the hardened input, one rendition's x264/AAC encode, time and size limits."""
     total_kbps = rendition.maxrate_kbps + (rendition.audio_bitrate_kbps if rendition.audio else 0)
     return [
         *_common(progress=True),
@@ -138,6 +138,13 @@ def hls_argv(source: Path, info: MediaInfo, rendition: Rendition, policy: Valida
         _time_limit(info, policy),
         "-fs",
         _size_limit(info, policy, total_kbps),
+    ]
+
+
+def hls_argv(source: Path, info: MediaInfo, rendition: Rendition, policy: ValidationPolicy, out_dir: Path) -> list[str]:
+    """One rendition as VOD HLS with CMAF (fMP4) segments, keyframes exactly on segment boundaries."""
+    return [
+        *_encode(source, info, rendition, policy),
         "-f",
         "hls",
         "-hls_segment_type",
@@ -160,19 +167,8 @@ def mp4_argv(
     source: Path, info: MediaInfo, rendition: Rendition, policy: ValidationPolicy, out_file: Path
 ) -> list[str]:
     """Progressive MP4 fallback for players without HLS; moov first so playback starts at once."""
-    total_kbps = rendition.maxrate_kbps + (rendition.audio_bitrate_kbps if rendition.audio else 0)
     return [
-        *_common(progress=True),
-        *input_args(source, info, policy),
-        *_maps(rendition),
-        "-vf",
-        _video_filter(rendition),
-        *_x264(rendition),
-        *_audio(rendition),
-        "-t",
-        _time_limit(info, policy),
-        "-fs",
-        _size_limit(info, policy, total_kbps),
+        *_encode(source, info, rendition, policy),
         "-movflags",
         "+faststart",
         "-f",

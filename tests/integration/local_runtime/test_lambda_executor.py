@@ -173,18 +173,6 @@ def make_function(
         lambda_client.delete_function(FunctionName=name)
 
 
-@pytest.fixture
-def bucket(aws_client: Callable[..., Any]) -> Iterator[str]:
-    s3 = aws_client("s3")
-    name = f"vodpipe-exec-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for item in page.get("Contents", []):
-            s3.delete_object(Bucket=name, Key=item["Key"])
-    s3.delete_bucket(Bucket=name)
-
-
 def invoke(client: Any, name: str, event: dict[str, Any], **kwargs: Any) -> tuple[dict[str, Any], Any]:
     response = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **kwargs)
     return response, json.loads(response["Payload"].read() or b"null")

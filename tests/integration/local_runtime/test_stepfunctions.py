@@ -123,18 +123,6 @@ def role_arn(aws_client: Callable[..., Any]) -> Iterator[str]:
 
 
 @pytest.fixture
-def bucket(aws_client: Callable[..., Any]) -> Iterator[str]:
-    s3 = aws_client("s3")
-    name = f"vodpipe-sfn-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for item in page.get("Contents", []):
-            s3.delete_object(Bucket=name, Key=item["Key"])
-    s3.delete_bucket(Bucket=name)
-
-
-@pytest.fixture
 def function_arn(aws_client: Callable[..., Any], role_arn: str, tmp_path: Any) -> Iterator[str]:
     client = aws_client("lambda")
     archive = tmp_path / "code.zip"
