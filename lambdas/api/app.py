@@ -48,6 +48,8 @@ from lambdas.jobs.transitions import QueueStats
 logger = Logger(child=True)
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+# A listing cursor is unpadded base64url (see jobs.dynamodb); anything else is refused by validation.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 OPENAPI_PATH = "/openapi.json"
 TITLE = "vodpipe"
 API_VERSION = "1.0.0"
@@ -290,7 +292,10 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
     def list_jobs(
         status: Annotated[JobStatus | None, Query(description="Only jobs with this status")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Query(max_length=2048, description="`next_cursor` of the page before")] = None,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=1024, pattern=CURSOR_PATTERN, description="`next_cursor` of the page before"),
+        ] = None,
     ) -> JobPage:
         jobs, next_cursor = api.services.jobs.list_jobs(api.owner, status=status, limit=limit, cursor=cursor)
         return JobPage(jobs=[public_job(job) for job in jobs], next_cursor=next_cursor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import schemathesis
 
@@ -14,3 +15,16 @@ GATEWAY_CRASH = "Error in apigateway invocation"
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     return GATEWAY_CRASH not in (response.text or "")
+
+
+# API Gateway answers an over-long request line itself (414, before any function runs; its URL limit is
+# 8192 characters), and LocalStack's HTTP server simply drops the connection. Requests that long test the
+# gateway, not the API, so the fuzzer does not send them.
+GATEWAY_URL_LIMIT = 8192
+
+
+@schemathesis.hook
+def filter_query(context: Any, query: dict[str, Any] | None) -> bool:
+    if not query:
+        return True
+    return len(urlencode(query, doseq=True)) < GATEWAY_URL_LIMIT // 2
