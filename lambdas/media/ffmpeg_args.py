@@ -163,17 +163,33 @@ def hls_argv(source: Path, info: MediaInfo, rendition: Rendition, policy: Valida
     ]
 
 
-def mp4_argv(
-    source: Path, info: MediaInfo, rendition: Rendition, policy: ValidationPolicy, out_file: Path
-) -> list[str]:
-    """Progressive MP4 fallback for players without HLS; moov first so playback starts at once."""
+# The demuxer our own fMP4 rendition output is read back with, and nothing else.
+OWN_FMP4_DEMUXER = "mov"
+
+
+def mp4_remux_argv(joined: Path, out_file: Path) -> list[str]:
+    """Fragmented MP4 (init + segments) -> progressive MP4 by stream copy, index (moov) first."""
     return [
-        *_encode(source, info, rendition, policy),
+        *_common(progress=False),
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        "mov,mp4,m4a,3gp,3g2,mj2",
+        "-f",
+        OWN_FMP4_DEMUXER,
+        "-i",
+        f"file:{joined}",
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-map_metadata",
+        "-1",
         "-movflags",
         "+faststart",
         "-f",
         "mp4",
-        str(out_file),
+        f"file:{out_file}",
     ]
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from lambdas.jobs.model import JobStep, OutputFile, OutputKind, utc_now
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.errors import TranscodeFailed
-from lambdas.media.ffmpeg_args import FFMPEG, MeasuredRendition, master_playlist
+from lambdas.media.ffmpeg_args import MeasuredRendition, master_playlist, mp4_remux_argv
 from lambdas.media.probe import MediaInfo
 from lambdas.media.runner import RunResult
 from lambdas.media.runner import run as run_ffmpeg
@@ -40,7 +40,6 @@ from lambdas.pipeline.transcode import INIT, RenditionResult, segment_uris
 from lambdas.storage.ports import MediaStore
 
 MASTER = "master.m3u8"
-MP4_CONTAINER = "mov"  # the demuxer our own fMP4 output is read with, and nothing else
 
 
 class PackageRequest(BaseModel):
@@ -68,37 +67,6 @@ def master_key(job_id: str) -> str:
 
 def mp4_key(job_id: str, rendition: str) -> str:
     return f"{output_prefix(job_id)}mp4/{rendition}.mp4"
-
-
-def remux_argv(joined: Path, out_file: Path) -> list[str]:
-    """Fragmented MP4 (init + segments) -> progressive MP4 by stream copy, index (moov) first."""
-    return [
-        FFMPEG,
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-format_whitelist",
-        "mov,mp4,m4a,3gp,3g2,mj2",
-        "-f",
-        MP4_CONTAINER,
-        "-i",
-        f"file:{joined}",
-        "-map",
-        "0",
-        "-c",
-        "copy",
-        "-map_metadata",
-        "-1",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        f"file:{out_file}",
-    ]
 
 
 def fallback_rendition(renditions: tuple[RenditionResult, ...]) -> RenditionResult:
@@ -212,7 +180,7 @@ def _mp4(
             sink.write(part.read_bytes())
             part.unlink()
     out = tmp / f"{rendition.name}.mp4"
-    run(remux_argv(joined, out), cwd=tmp, timeout=timeout)
+    run(mp4_remux_argv(joined, out), cwd=tmp, timeout=timeout)
     joined.unlink()
     stored = store.upload(
         out, bucket, mp4_key(job_id, rendition.name), content_type="video/mp4", cache_control=CACHE_MEDIA

@@ -1,7 +1,7 @@
 """The jobs API deployed to LocalStack, over real HTTP: uploads through presigned URLs, jobs, auth, fuzzing.
 
-LocalStack community does not run Lambda authorizers, so here the API function checks the bearer token
-itself (lambdas/api/app.py); the authorizer function is invoked directly to show it answers the same.
+Requests pass the REST API's TOKEN authorizer (run on LocalStack by localruntime/apigateway_authorizer.py);
+the authorizer function is also invoked directly to show what it answers.
 Sources are made with the layer's ffmpeg. The module shares one deployed stack (fixture `stack`).
 """
 

@@ -91,10 +91,13 @@ def test_fps_filter_goes_first() -> None:
     assert opt(fa.hls_argv(SRC, INFO, rendition, POLICY, Path("/o")), "-vf") == "fps=59.94,scale=320:240,setsar=1"
 
 
-def test_mp4_fallback_is_faststart() -> None:
-    argv = fa.mp4_argv(SRC, INFO, plan_ladder(INFO)[0], POLICY, Path("/o/fallback.mp4"))
+def test_mp4_fallback_is_a_stream_copy_of_our_own_fmp4_only() -> None:
+    argv = fa.mp4_remux_argv(Path("/tmp/j/joined.mp4"), Path("/tmp/j/out.mp4"))
+    assert opt(argv, "-c") == "copy"
+    assert opt(argv, "-f") == "mov"  # the input demuxer is fixed, not guessed
+    assert opt(argv, "-protocol_whitelist") == "file"
     assert opt(argv, "-movflags") == "+faststart"
-    assert argv[-3:] == ["-f", "mp4", "/o/fallback.mp4"]
+    assert argv[-3:] == ["-f", "mp4", "file:/tmp/j/out.mp4"]
 
 
 def test_poster_seeks_on_the_input() -> None:

@@ -240,11 +240,6 @@ def test_thumbnails_sprite_and_fallback(tmp_path: Path, clips: dict[str, Path]) 
     sheet = ffprobe_json(out / "sprite_000.jpg", "-show_streams")["streams"][0]
     assert (sheet["width"], sheet["height"]) == (4 * 80, 2 * 60)
 
-    rendition = plan_ladder(info)[0]
-    run(fa.mp4_argv(source, info, rendition, POLICY, out / "fallback.mp4"), cwd=source.parent, timeout=30)
-    head = (out / "fallback.mp4").read_bytes()
-    assert head.index(b"moov") < head.index(b"mdat")
-
 
 def test_master_playlist_from_measured_output(tmp_path: Path, clips: dict[str, Path]) -> None:
     source = job_with(tmp_path, clips["landscape"])
@@ -288,3 +283,20 @@ def test_codec_whitelist_and_max_pixels_bind_the_decoder(tmp_path: Path, clips: 
             run(fa.hls_argv(source, info, rendition, policy, out), cwd=source.parent, timeout=30)
         assert any("Error while opening decoder" in line for line in caught.value.stderr_tail), name
         assert not list(out.glob("*.m4s"))
+
+
+def test_mp4_fallback_remux_of_hls_segments_is_progressive_and_complete(tmp_path: Path, clips: dict[str, Path]) -> None:
+    source = job_with(tmp_path, clips["landscape"])
+    info = probe_source(source, POLICY)
+    out, _ = encode(source, info, segment_seconds=1)
+    joined = tmp_path / "joined.mp4"
+    segments = sorted(out.glob("seg_*.m4s"))
+    joined.write_bytes(b"".join(p.read_bytes() for p in [out / "init.mp4", *segments]))
+    fallback = tmp_path / "fallback.mp4"
+    run(fa.mp4_remux_argv(joined, fallback), cwd=tmp_path, timeout=30)
+    head = fallback.read_bytes()
+    assert head.index(b"moov") < head.index(b"mdat")  # faststart: the index first
+    assert b"moof" not in head  # no longer fragmented
+    probed = ffprobe_json(fallback, "-show_format", "-show_streams")
+    assert float(probed["format"]["duration"]) == pytest.approx(info.duration, abs=0.1)
+    assert sorted(s["codec_type"] for s in probed["streams"]) == ["audio", "video"]

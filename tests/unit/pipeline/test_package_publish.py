@@ -14,7 +14,7 @@ from lambdas.jobs.model import Job, JobStatus, JobStep, OutputKind, utc_now
 from lambdas.jobs.transitions import transition
 from lambdas.pipeline.common import JobRef, PipelineConfig
 from lambdas.pipeline.errors import JobCancelled
-from lambdas.pipeline.package import PackageRequest, PackageResult, package, remux_argv
+from lambdas.pipeline.package import PackageRequest, PackageResult, package
 from lambdas.pipeline.probe import ProbeRequest, probe
 from lambdas.pipeline.publish import PublishRequest, publish
 from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
@@ -104,14 +104,6 @@ def test_master_lists_every_rung_with_its_attributes(
     assert kinds.count(OutputKind.HLS) == 4  # master + 3 media playlists
     assert kinds.count(OutputKind.THUMBNAILS) == 6  # poster, storyboard, 3 stills, 1 sheet
     assert repo.get(job_id).current_step is JobStep.PACKAGE
-
-
-def test_remux_is_a_stream_copy_of_our_own_mp4_only() -> None:
-    argv = remux_argv(Path("/tmp/j/joined.mp4"), Path("/tmp/j/out.mp4"))
-    assert argv[argv.index("-c") + 1] == "copy"
-    assert argv[argv.index("-f") + 1] == "mov"
-    assert "-format_whitelist" in argv
-    assert argv[argv.index("-movflags") + 1] == "+faststart"
 
 
 def test_publish_completes_the_job(
