@@ -20,6 +20,17 @@ VIDEO_EXTENSIONS = frozenset(
     {"mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "m2ts", "mpg", "mpeg", "ogv", "flv", "3gp"}
 )
 
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+# The same rule as CreateUpload's validator, for the OpenAPI document (JSON Schema regexes have no (?i)).
+# The validator enforces it, so a bad name gets a readable message rather than a regex.
+FILE_NAME_PATTERN = (
+    r"^[^/\\\u0000-\u001f\u007f]+\.(?:" + "|".join(_any_case(e) for e in sorted(VIDEO_EXTENSIONS)) + ")$"
+)
+
 RenditionChoice = Literal["1080p", "720p", "480p", "360p"]
 OutputChoice = Literal["hls", "mp4", "thumbnails"]
 # type/subtype with the characters RFC 6838 allows; parameters (charset…) mean nothing for video.
@@ -41,7 +52,8 @@ class CreateUpload(_Request):
     """A new job and the multipart upload of its source."""
 
     file_name: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
-        description="The uploader's file name; its extension must be a video container (mp4, mov, mkv, webm…)."
+        description="The uploader's file name; its extension must be a video container (mp4, mov, mkv, webm…).",
+        json_schema_extra={"pattern": FILE_NAME_PATTERN},
     )
     size: Annotated[int, Field(gt=0, description="Exact size of the file in bytes (at most the deployment's limit).")]
     content_type: ContentType | None = None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from lambdas.api.models import FILE_NAME_PATTERN, CreateUpload
 from lambdas.api.ports import MAX_PARTS, UploadStoreUnavailable
 from lambdas.api.uploads import plan_parts
 from tests.unit.api.conftest import ALICE, MAX_UPLOAD, MIB, UPLOADS, Api, payload
@@ -235,3 +240,21 @@ def test_a_store_outage_is_503_and_leaves_no_job(api: Api) -> None:
     answer = api.call("POST", "/uploads", {"file_name": "a.mp4", "size": 10})
     assert (answer.status, answer.body["error"]) == (503, "unavailable")
     assert api.repo.list_for_owner(ALICE)[0] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.one_of(
+        st.from_regex(FILE_NAME_PATTERN, fullmatch=True),
+        st.text(max_size=40).map(lambda stem: stem + ".mp4"),
+        st.text(max_size=40),
+    )
+)
+def test_the_documented_file_name_pattern_is_the_rule_the_validator_enforces(name: str) -> None:
+    documented = re.fullmatch(FILE_NAME_PATTERN, name) is not None and len(name) <= 255
+    try:
+        CreateUpload(file_name=name, size=1)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == documented, name
