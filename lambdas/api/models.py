@@ -58,12 +58,13 @@ class CreateUpload(_Request):
     size: Annotated[int, Field(gt=0, description="Exact size of the file in bytes (at most the deployment's limit).")]
     content_type: ContentType | None = None
     priority: Annotated[int, Field(ge=1, le=10)] = 5
-    renditions: Annotated[list[RenditionChoice], Field(min_length=1, max_length=4)] | None = Field(
-        None, description="Rungs of the ladder to produce (never above the source's resolution); null: all."
-    )
-    outputs: Annotated[list[OutputChoice], Field(min_length=1, max_length=3)] | None = Field(
-        None, description="What to produce; null: hls, mp4 and thumbnails."
-    )
+    renditions: (
+        Annotated[list[RenditionChoice], Field(min_length=1, max_length=4, json_schema_extra={"uniqueItems": True})]
+        | None
+    ) = Field(None, description="Rungs of the ladder to produce (never above the source's resolution); null: all.")
+    outputs: (
+        Annotated[list[OutputChoice], Field(min_length=1, max_length=3, json_schema_extra={"uniqueItems": True})] | None
+    ) = Field(None, description="What to produce; null: hls, mp4 and thumbnails.")
     part_size: Annotated[int, Field(ge=MIN_PART_SIZE, le=MAX_PART_SIZE)] | None = Field(
         None, description="Bytes per part (default 8 MiB); raised if the file would need more than 10,000 parts."
     )

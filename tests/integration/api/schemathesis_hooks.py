@@ -23,8 +23,15 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
 GATEWAY_URL_LIMIT = 8192
 
 
+def _fits_in_a_url(values: dict[str, Any] | None) -> bool:
+    return not values or len(urlencode(values, doseq=True)) < GATEWAY_URL_LIMIT // 2
+
+
 @schemathesis.hook
 def filter_query(context: Any, query: dict[str, Any] | None) -> bool:
-    if not query:
-        return True
-    return len(urlencode(query, doseq=True)) < GATEWAY_URL_LIMIT // 2
+    return _fits_in_a_url(query)
+
+
+@schemathesis.hook
+def filter_path_parameters(context: Any, path_parameters: dict[str, Any] | None) -> bool:
+    return _fits_in_a_url(path_parameters)
