@@ -38,7 +38,7 @@ integration: setup ## Tests against LocalStack (started for the session if not r
 	$(VENV)/pytest tests/integration -q
 
 test: setup lint typecheck ## The whole suite: lint, types, unit, infrastructure, state machine, integration
-	$(VENV)/pytest tests -q
+	VODPIPE_FORBID_SKIPS=1 $(VENV)/pytest tests -q
 
 synth: setup ## Synthesize the CDK app into cdk.out (offline; runs cdk-nag)
 	@$(VENV)/python -c "from pathlib import Path; from vodpipe.local.stack import synth; synth(Path('.').resolve(), Path('cdk.out').resolve())"

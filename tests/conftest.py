@@ -13,6 +13,23 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_DISABLE_VERSION_CHECK", "1")
 
+# `make test` sets this: there, a skipped test is a missing part of the set-up, not something to shrug off.
+FORBID_SKIPS = os.environ.get("VODPIPE_FORBID_SKIPS") == "1"
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if FORBID_SKIPS and _skipped and exitstatus == pytest.ExitCode.OK:
+        print(f"\n{len(_skipped)} test(s) skipped under VODPIPE_FORBID_SKIPS=1 (run `make setup`?):")
+        print("\n".join(f"  {nodeid}" for nodeid in _skipped))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 if TYPE_CHECKING:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template

@@ -50,6 +50,7 @@ def pipeline_config() -> PipelineConfig:
         segment_seconds=settings.hls_segment_seconds,
         thumbnail_count=settings.thumbnail_count,
         time_margin_s=settings.ffmpeg_time_margin_s,
+        retention_days=settings.job_ttl_days,
     )
 
 

@@ -1,4 +1,4 @@
-"""RegisterJob: the S3 "Object Created" event -> the job, PROCESSING for this execution."""
+"""RegisterJob: the S3 "Object Created" event -> the job, PROCESSING for this execution, and its expiry."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.handlers import _wiring as wiring
-from lambdas.pipeline.register import RegisterRequest, register
+from lambdas.pipeline.register import RegisterRequest, register, registration
 
 logger = Logger()
 tracer = Tracer()
@@ -17,5 +17,6 @@ tracer = Tracer()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = RegisterRequest.model_validate(event)
     logger.append_keys(object_key=request.event.detail.object.key, execution_arn=request.execution_arn)
-    job = register(request, wiring.job_repository(), wiring.media_store(), wiring.pipeline_config())
-    return job.model_dump(mode="json")
+    config = wiring.pipeline_config()
+    job = register(request, wiring.job_repository(), wiring.media_store(), config)
+    return registration(job, config).model_dump(mode="json")

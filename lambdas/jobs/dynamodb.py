@@ -13,7 +13,8 @@ Table (on-demand billing), every key attribute a string:
     Both GSIs project ALL. Only job items carry gsi* attributes, so events stay out of the indexes.
 
     TTL attribute   expires_at (epoch seconds): on jobs in a terminal state, completed_at + 90 days
-                    (removed again by a retry); on events, their time + 90 days.
+                    (the workflow's MarkFailed writes start of processing + 90 days, computed by RegisterJob;
+                    removed again by a retry); on events, their time + 90 days.
 
 Times in keys are fixed-width UTC ISO (`model.utc_iso`), so they sort as instants. `table_definition()`
 is this design as `create_table` arguments (tests use it; the CDK construct must match it).

@@ -48,6 +48,8 @@ class PipelineConfig(BaseModel):
     # Kept back from the invocation's remaining time when bounding an ffmpeg run, so a slow encode
     # ends as a readable TranscodeFailed rather than a Sandbox.Timedout.
     time_margin_s: Annotated[float, Field(ge=0)] = 20.0
+    # How long a job's record is kept once it has ended (the table's TTL); see register.registration().
+    retention_days: Annotated[int, Field(ge=1)] = 90
 
     def ffmpeg_timeout(self, remaining_s: float | None) -> float:
         """Seconds one ffmpeg run may take, given the invocation's remaining time (None: unknown)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,25 @@ DEFAULT_PRIORITY = 5
 # Jobs created here (the upload did not go through the API) get every output.
 DEFAULT_OUTPUTS = (OutputKind.HLS, OutputKind.MP4, OutputKind.THUMBNAILS)
 _ATTEMPTS = 5
+
+
+class Registration(BaseModel):
+    """What RegisterJob hands on to the workflow.
+
+    `expires_at` (epoch seconds) is when the job's record may be dropped if the workflow ends it as FAILED:
+    MarkFailed writes the job straight to DynamoDB and JSONPath has no date arithmetic, so the TTL is
+    computed here, from the start of processing (a job runs minutes, the retention is days).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    job: Job
+    expires_at: int
+
+
+def registration(job: Job, config: PipelineConfig, clock: Clock = utc_now) -> Registration:
+    deadline = clock() + timedelta(days=config.retention_days)
+    return Registration(job=job, expires_at=int(deadline.timestamp()))
 
 
 class _Loose(BaseModel):

@@ -24,6 +24,7 @@ from lambdas.jobs.model import Job, JobStatus, new_job_id
 from lambdas.jobs.ports import JobNotFound
 from lambdas.storage.s3 import S3MediaStore
 from tests.media_tools import ffprobe_json as ffprobe
+from vodpipe.local.stack import LocalDeployment
 
 ROOT = Path(__file__).resolve().parents[3]
 LAYER_BIN = ROOT / "layers" / "ffmpeg" / "build" / "bin"
@@ -108,6 +109,7 @@ class Pipeline:
     outputs: dict[str, str]
     s3: Any
     sfn: Any
+    dynamodb: Any
     repository: DynamoDBJobRepository
     runs: dict[str, Run]
     tmp: Path
@@ -136,26 +138,20 @@ class Pipeline:
         return [float(m) for m in re.findall(r"#EXTINF:([\d.]+),", playlist)]
 
 
-def _stack_outputs(request: pytest.FixtureRequest) -> dict[str, str]:
-    try:
-        stack = request.getfixturevalue("stack")
-    except pytest.FixtureLookupError:
-        pytest.skip("the `stack` session fixture (deployed stack outputs) is not in tests/integration/conftest.py yet")
-    # A plain outputs dict, or vodpipe.local.stack.LocalDeployment whose `raw` holds each stack's outputs.
-    raw = getattr(stack, "raw", None)
-    if raw is None:
-        return dict(stack)
-    return {name: value for outputs in raw.values() for name, value in outputs.items()}
+def _stack_outputs(stack: LocalDeployment) -> dict[str, str]:
+    """Every stack's outputs in one dict."""
+    return {name: value for outputs in stack.raw.values() for name, value in outputs.items()}
 
 
 @pytest.fixture(scope="module")
 def pipeline(
-    request: pytest.FixtureRequest, aws_client: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
+    stack: LocalDeployment, aws_client: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    outputs = _stack_outputs(request)
+    outputs = _stack_outputs(stack)
     s3, sfn = aws_client("s3"), aws_client("stepfunctions")
     presigner = aws_client("s3", config=Config(signature_version="s3v4"))
-    repository = DynamoDBJobRepository(aws_client("dynamodb"), outputs["JobsTableName"])
+    dynamodb = aws_client("dynamodb")
+    repository = DynamoDBJobRepository(dynamodb, outputs["JobsTableName"])
     sources = make_sources(tmp_path_factory.mktemp("sources"))
     uploads = outputs["UploadsBucketName"]
     runs: dict[str, Run] = {}
@@ -183,7 +179,7 @@ def pipeline(
         time.sleep(0.5)
     assert not pending, f"jobs not finished after {DEADLINE_S} s: {sorted(pending)}"
 
-    yield Pipeline(outputs, s3, sfn, repository, runs, tmp_path_factory.mktemp("fetched"))
+    yield Pipeline(outputs, s3, sfn, dynamodb, repository, runs, tmp_path_factory.mktemp("fetched"))
 
     store = S3MediaStore(s3)
     for run in runs.values():
@@ -277,6 +273,13 @@ def test_bad_sources_fail_readably(pipeline: Pipeline, name: str, error_type: st
     assert job.error_message is not None
     assert reason in job.error_message
     assert not job.error_message.lstrip().startswith("{")  # the reason, not the raw Cause document
+    # MarkFailed gave the record its TTL (90 days from the start of processing), so failed jobs expire too.
+    item = pipeline.dynamodb.get_item(
+        TableName=pipeline.outputs["JobsTableName"], Key={"pk": {"S": f"JOB#{job.job_id}"}, "sk": {"S": "JOB"}}
+    )["Item"]
+    assert job.started_at is not None
+    retained = int(item["expires_at"]["N"]) - job.started_at.timestamp()
+    assert 90 * 86400 - 60 < retained < 90 * 86400 + 60
     # The upload is kept (for support and a retry); nothing was published.
     pipeline.s3.head_object(Bucket=pipeline.outputs["UploadsBucketName"], Key=pipeline.runs[name].key)
     listed = pipeline.s3.list_objects_v2(Bucket=pipeline.outputs_bucket, Prefix=f"outputs/{job.job_id}/hls/master")

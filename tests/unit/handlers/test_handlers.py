@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,9 @@ def test_the_whole_workflow_through_the_handlers(
 
     # The state machine's data flow, state by state (statemachines/transcode.asl.json).
     state: dict[str, Any] = dict(event)
-    state["registered"] = {"job": invoke(register_job.handler, {"event": event, "execution_arn": EXECUTION})}
-    state = {"job": state["registered"]["job"]}
+    state["registered"] = invoke(register_job.handler, {"event": event, "execution_arn": EXECUTION})
+    state = {"job": state["registered"]["job"], "expires_at": state["registered"]["expires_at"]}
+    assert state["expires_at"] > time.time() + 89 * 86400  # settings.job_ttl_days, 90 by default
     payload = invoke(probe_source.handler, {"job": state["job"]})
     state["plan"] = {k: payload[k] for k in ("media", "renditions", "thumbnails")}
     renditions = [
