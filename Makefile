@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv/bin
+# A skipped test means a missing part of the set-up: every test target fails on one (tests/conftest.py).
+PYTEST := VODPIPE_FORBID_SKIPS=1 $(VENV)/pytest
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
@@ -32,13 +34,13 @@ typecheck: setup ## mypy
 	$(VENV)/mypy
 
 unit: setup ## Fast tests only (no LocalStack)
-	$(VENV)/pytest tests --ignore=tests/integration -q
+	$(PYTEST) tests --ignore=tests/integration -q
 
 integration: setup ## Tests against LocalStack (started for the session if not running)
-	$(VENV)/pytest tests/integration -q
+	$(PYTEST) tests/integration -q
 
 test: setup lint typecheck ## The whole suite: lint, types, unit, infrastructure, state machine, integration
-	VODPIPE_FORBID_SKIPS=1 $(VENV)/pytest tests -q
+	$(PYTEST) tests -q
 
 synth: setup ## Synthesize the CDK app into cdk.out (offline; runs cdk-nag)
 	@$(VENV)/python -c "from pathlib import Path; from vodpipe.local.stack import synth; synth(Path('.').resolve(), Path('cdk.out').resolve())"

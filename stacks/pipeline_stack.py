@@ -138,23 +138,19 @@ class PipelineStack(Stack):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         owner_index = f"{table.table_arn}/index/*"
-        _allow(
-            api_fn,
-            [*job_items, "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
-            table.table_arn,
-            owner_index,
-        )
+        # Exactly the calls the API makes: items read and written on the table, listings and statistics
+        # queried on its indexes.
+        _allow(api_fn, job_items, table.table_arn)
+        _allow(api_fn, ["dynamodb:Query"], owner_index)
         _allow(authorizer_fn, ["dynamodb:GetItem"], table.table_arn)
-        # Presigning needs the caller to hold the permissions the URL grants; the key prefix scopes it.
-        _allow(
-            api_fn,
-            ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-            sources,
-        )
-        _allow(api_fn, ["s3:GetObject", "s3:DeleteObject"], results)
+        # Presigning needs the caller to hold the permissions the URL grants (UploadPart is s3:PutObject);
+        # create/complete/abort/list of the multipart upload are the API's own calls. No read of sources.
+        _allow(api_fn, ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], sources)
+        # Cancel removes a job's partial outputs: list them, delete them.
+        _allow(api_fn, ["s3:DeleteObject"], results)
         _allow(api_fn, ["s3:ListBucket"], outputs.bucket_arn)
         _allow(api_fn, ["states:StartExecution"], self.workflow.state_machine.state_machine_arn)
-        _allow(api_fn, ["states:StopExecution", "states:DescribeExecution"], executions)
+        _allow(api_fn, ["states:StopExecution"], executions)
         self.api = JobsApi(
             self,
             "JobsApi",
@@ -169,7 +165,7 @@ class PipelineStack(Stack):
             {
                 resource_finding(self, sources): "Object keys are per job: access is scoped to the uploads/ prefix.",
                 resource_finding(self, results): "Object keys are per job: access is scoped to the outputs/ prefix.",
-                resource_finding(self, owner_index): "The API queries the jobs table's own indexes.",
+                resource_finding(self, owner_index): "Query only, on the jobs table's indexes (owner, status).",
                 resource_finding(self, executions): "Cancel stops executions of this state machine only.",
             },
         )

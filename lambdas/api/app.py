@@ -200,6 +200,12 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         # Powertools decodes a base64 body (binary media) as UTF-8 before it parses the JSON.
         return _error(HTTPStatus.BAD_REQUEST, ErrorKind.VALIDATION_ERROR, "the body is not valid JSON: not UTF-8")
 
+    @app.exception_handler(RecursionError)
+    def _too_deep(error: RecursionError) -> Response[dict[str, Any]]:
+        # json.loads of a body like "[[[[…" (~100k levels) in Powertools' validation: bad input, not a bug.
+        message = "the body is not valid JSON: nested too deeply"
+        return _error(HTTPStatus.BAD_REQUEST, ErrorKind.VALIDATION_ERROR, message)
+
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(error: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
         return _error(

@@ -140,3 +140,45 @@ def test_workers_never_delete_sources_and_only_touch_their_prefixes(templates: d
                 assert "/uploads/" not in resource, logical_id
             if any(a.startswith("s3:") and a != "s3:ListBucket" for a in actions):
                 assert any(p in resource for p in ("/uploads/*", "/outputs/*")), logical_id
+
+
+def _grants(template: dict[str, Any], function_id: str) -> dict[str, set[str]]:
+    """Data-plane actions (s3, dynamodb, states) a function's role allows, by resource."""
+    grants: dict[str, set[str]] = {}
+    for logical_id, policy in resources_of(template, "AWS::IAM::Policy").items():
+        if not logical_id.startswith(function_id):
+            continue
+        for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+            for resource in resources:
+                kept = {a for a in actions if a.split(":")[0] in {"s3", "dynamodb", "states"}}
+                if kept:
+                    grants.setdefault(dumps(resource), set()).update(kept)
+    return grants
+
+
+def test_the_api_may_make_exactly_the_calls_it_makes(templates: dict[str, dict[str, Any]]) -> None:
+    grants = _grants(templates["VodpipePipeline"], "FunctionsJobsApi")
+    assert grants, "no policy found for the API function"
+
+    def on(fragment: str) -> set[str]:
+        return set().union(*(actions for resource, actions in grants.items() if fragment in resource))
+
+    assert on("/index/*") == {"dynamodb:Query"}  # listings and statistics only: no writes through an index
+    assert on("/uploads/*") == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+    assert on("/outputs/*") == {"s3:DeleteObject"}  # cancel removes partial outputs; nothing is read
+    every = set().union(*grants.values())
+    assert every <= {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "states:StartExecution",
+        "states:StopExecution",
+    }, every

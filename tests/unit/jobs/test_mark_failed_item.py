@@ -12,6 +12,7 @@ import pytest
 
 from lambdas.jobs.dynamodb import (
     ERROR_CAUSE_ATTRIBUTE,
+    TTL_ATTRIBUTE,
     DynamoDBJobRepository,
     _job_from_item,
     _to_wire,
@@ -52,6 +53,7 @@ def marked_failed_item(error_type: str, cause: str) -> dict[str, Any]:
         "updated_at": {"S": "2025-03-01T12:05:00.123Z"},  # $$.State.EnteredTime: milliseconds only
         "completed_at": {"S": "2025-03-01T12:05:00.123Z"},
         "gsi2pk": {"S": "STATUS#FAILED"},
+        TTL_ATTRIBUTE: {"N": "1748779200"},  # RegisterJob's expires_at
         "version": {"N": str(job.version + 1)},
     }
     return item
@@ -62,12 +64,23 @@ def test_mark_failed_writes_only_attributes_the_adapter_knows() -> None:
     names = params["ExpressionAttributeNames"]
     written = re.findall(r"(#?\w+) = :|ADD (\w+) :", params["UpdateExpression"])
     attributes = {names.get(a or b, a or b) for a, b in written}
-    assert attributes == {"status", "error_type", "error_cause", "updated_at", "completed_at", "gsi2pk", "version"}
+    assert attributes == {
+        "status",
+        "error_type",
+        "error_cause",
+        "updated_at",
+        "completed_at",
+        "gsi2pk",
+        TTL_ATTRIBUTE,
+        "version",
+    }
     stored = set(job_attributes(transition(make_job(), JobStatus.FAILED, T0, error_type="X")))
     assert attributes - {ERROR_CAUSE_ATTRIBUTE} <= stored
     assert params["Key"]["sk"] == {"S": "JOB"}
     assert params["Key"]["pk"]["S.$"] == "States.Format('JOB#{}', $.job.job_id)"
     assert params["ExpressionAttributeValues"][":gsi2pk"] == {"S": f"STATUS#{JobStatus.FAILED}"}
+    # The TTL comes from RegisterJob's result, kept at the top of the state by Prepare.
+    assert params["ExpressionAttributeValues"][":expires"] == {"N.$": "States.Format('{}', $.expires_at)"}
 
 
 @pytest.mark.parametrize(
@@ -102,7 +115,7 @@ class _Client:
         return {"Attributes": _to_wire(self.after)}
 
 
-def test_retrying_a_marked_failed_job_removes_the_cause() -> None:
+def test_retrying_a_marked_failed_job_removes_the_cause_and_the_ttl() -> None:
     client = _Client(marked_failed_item("NoVideoStream", LAMBDA_CAUSE))
     repository = DynamoDBJobRepository(client, "jobs")  # type: ignore[arg-type]
     failed = repository.get(_job_from_item(client.item).job_id)
@@ -111,4 +124,4 @@ def test_retrying_a_marked_failed_job_removes_the_cause() -> None:
     repository.save_transition(failed, queued)
     update = client.updates[0]
     removed = update["UpdateExpression"].split(" REMOVE ")[1].split(", ")
-    assert ERROR_CAUSE_ATTRIBUTE in {update["ExpressionAttributeNames"][n] for n in removed}
+    assert {ERROR_CAUSE_ATTRIBUTE, TTL_ATTRIBUTE} <= {update["ExpressionAttributeNames"][n] for n in removed}
