@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from lambdas.api.config import ApiConfig
 from lambdas.api.errors import Conflict, InvalidInput, NotFound, Unavailable, unavailable
-from lambdas.api.ports import UploadStore, Workflow, WorkflowUnavailable
+from lambdas.api.ports import UploadStore, Workflow, WorkflowError, WorkflowRefused
 from lambdas.jobs.model import EventKind, Job, JobEvent, JobStatus, JobStep, utc_now
 from lambdas.jobs.ports import (
     MAX_PAGE_SIZE,
@@ -22,6 +24,8 @@ from lambdas.jobs.ports import (
 from lambdas.jobs.transitions import QueueStats, RetryLimitReached, compute_stats, retry, transition
 from lambdas.pipeline.common import Clock, output_prefix
 from lambdas.storage.ports import MediaStore
+
+logger = Logger(child=True)
 
 _ATTEMPTS = 5
 # Statistics read the caller's jobs page by page; past this many the figures cover the newest only.
@@ -112,8 +116,13 @@ class JobService:
             if job.execution_arn:
                 # Stopped before the status changes: steps that see CANCELLED fail their branch, so an
                 # execution still running then would end FAILED (through MarkFailed), not ABORTED.
-                with unavailable():
-                    self._workflow.stop(job.execution_arn, cause="cancelled by the user")
+                try:
+                    with unavailable():
+                        self._workflow.stop(job.execution_arn, cause="cancelled by the user")
+                except WorkflowRefused:
+                    # Not the caller's fault and not worth failing the cancel over: the job still becomes
+                    # CANCELLED below, and every step checks that before it writes, so the run ends on its own.
+                    logger.exception("stopping the execution was refused; cancelling the job anyway")
             try:
                 with unavailable():
                     job = self._repository.save_transition(job, transition(job, JobStatus.CANCELLED, self._clock()))
@@ -147,20 +156,36 @@ class JobService:
             raise Conflict(f"job {job_id} changed meanwhile; read it and try again") from None
         try:
             self._workflow.start(execution_name(queued), object_created_event(queued, self._config))
-        except WorkflowUnavailable as error:
-            # Never leave a QUEUED job that nothing will pick up: fail it, so it can be retried again.
-            failed = transition(
-                queued,
-                JobStatus.FAILED,
-                self._clock(),
-                error_type="RetryNotStarted",
-                error_message=f"the workflow could not be started: {error}",
-            )
-            with unavailable():
-                self._repository.save_transition(queued, failed)
+        except WorkflowError as error:
+            self._not_started(queued, error)
+            if isinstance(error, WorkflowRefused):
+                # Not the caller's doing and not transient: someone has to look at the deployment.
+                logger.exception("the workflow refused to start a retry", extra={"job_id": job_id})
+                raise Unavailable(
+                    f"the workflow refused to start job {job_id} (a fault on our side); "
+                    "the job is FAILED again and can be retried later"
+                ) from error
             raise Unavailable(f"the workflow could not be started for job {job_id}; try again") from error
         self._event(job_id, f"retry {queued.retry_count} of {queued.max_retries} requested by the user")
         return queued
+
+    def _not_started(self, queued: Job, error: WorkflowError) -> None:
+        """Never leave a QUEUED job that nothing will pick up: FAILED, so it can be retried again.
+
+        If something moved it meanwhile (cancelled, or taken by an execution that did start), that move stands.
+        """
+        failed = transition(
+            queued,
+            JobStatus.FAILED,
+            self._clock(),
+            error_type="RetryNotStarted",
+            error_message=f"the workflow could not be started: {error}",
+        )
+        try:
+            with unavailable():
+                self._repository.save_transition(queued, failed)
+        except (ConcurrentUpdate, IllegalTransition):
+            return
 
     def stats(self, owner: str, window: timedelta) -> QueueStats:
         """`compute_stats` over the caller's own jobs (never other users': their volume is theirs to see)."""

@@ -120,6 +120,10 @@ class Execution:
 
 
 class InMemoryWorkflow:
+    """Executions held in memory. `fail_next` holds errors the next calls of `start` or `stop` raise, one each:
+    WorkflowUnavailable for an outage, WorkflowRefused for a request Step Functions refuses (as the adapter types
+    them)."""
+
     def __init__(self, state_machine_arn: str = "arn:aws:states:us-east-1:000000000000:stateMachine:transcode") -> None:
         self._arn = state_machine_arn
         self.executions: dict[str, Execution] = {}

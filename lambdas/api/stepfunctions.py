@@ -7,10 +7,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as SdkConnectionError
 
-from lambdas.api.ports import Workflow, WorkflowUnavailable
+from lambdas.api.ports import Workflow, WorkflowRefused, WorkflowUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -21,15 +21,21 @@ _GONE = frozenset({"ExecutionDoesNotExist", "ExecutionNotFound"})
 
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
+    """Every SDK failure becomes a typed workflow error: throttling, 5xx answers and lost connections are
+    WorkflowUnavailable; anything else the service or the SDK refused is WorkflowRefused. By error code, never by
+    message; the service's message (which may name ARNs) stays on the chained exception, for the logs."""
     try:
         yield
     except (HTTPClientError, SdkConnectionError) as error:
         raise WorkflowUnavailable(f"{action}: connection failed ({type(error).__name__})") from error
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in _TRANSIENT:
+        code = str(error.response.get("Error", {}).get("Code", "")) or "unknown error"
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _TRANSIENT or status >= 500:
             raise WorkflowUnavailable(f"{action}: {code}") from error
-        raise
+        raise WorkflowRefused(f"{action}: {code}") from error
+    except BotoCoreError as error:  # refused before sending: parameter validation, missing credentials…
+        raise WorkflowRefused(f"{action}: {type(error).__name__}") from error
 
 
 class StepFunctionsWorkflow:

@@ -260,22 +260,23 @@ class UploadService:
     def _move(self, job: Job, status: JobStatus, **changes: object) -> Job:
         """`job` moved to `status`, read again and redone if the workflow touched it meanwhile."""
         for _ in range(_ATTEMPTS):
-            try:
-                with unavailable():
+            with unavailable():  # every read and write here: a table outage is a 503, not a 500
+                try:
                     return self._repository.save_transition(job, transition(job, status, self._clock(), **changes))
-            except ConcurrentUpdate:
-                job = self._repository.get(job.job_id)
-            except IllegalTransition:
-                stored = self._repository.get(job.job_id)
-                if status is JobStatus.QUEUED and stored.queued_at is not None:
-                    return stored  # RegisterJob took it from UPLOADING already: the upload did complete
-                raise Conflict(f"job {job.job_id} is {stored.status}: it cannot become {status}") from None
+                except ConcurrentUpdate:
+                    job = self._repository.get(job.job_id)
+                except IllegalTransition:
+                    stored = self._repository.get(job.job_id)
+                    if status is JobStatus.QUEUED and stored.queued_at is not None:
+                        return stored  # RegisterJob took it from UPLOADING already: the upload did complete
+                    raise Conflict(f"job {job.job_id} is {stored.status}: it cannot become {status}") from None
         raise Unavailable(f"job {job.job_id} kept changing; try again")
 
     def _event(self, job_id: str, message: str, *, kind: EventKind = EventKind.INFO) -> None:
-        self._repository.append_event(
-            job_id, JobEvent(time=self._clock(), step=JobStep.REGISTERED, kind=kind, message=message)
-        )
+        with unavailable():
+            self._repository.append_event(
+                job_id, JobEvent(time=self._clock(), step=JobStep.REGISTERED, kind=kind, message=message)
+            )
 
 
 def _upload_of(job: Job) -> Upload:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -91,6 +92,21 @@ def aws_client(aws_endpoint: str) -> Callable[..., Any]:
         return cache[service]
 
     return make
+
+
+@pytest.fixture
+def bucket(aws_client: Callable[..., Any]) -> Iterator[str]:
+    """A fresh bucket; open multipart uploads aborted, objects deleted and the bucket removed afterwards."""
+    s3 = aws_client("s3")
+    name = f"vodpipe-test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    yield name
+    for upload in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for item in page.get("Contents", []):
+            s3.delete_object(Bucket=name, Key=item["Key"])
+    s3.delete_bucket(Bucket=name)
 
 
 @pytest.fixture(scope="session")

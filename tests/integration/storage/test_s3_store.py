@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,19 +15,6 @@ from tests.contract.media_store_contract import MediaStoreContract, Seed
 @pytest.fixture(scope="module")
 def s3(aws_client: Callable[..., Any]) -> Any:
     return aws_client("s3")
-
-
-@pytest.fixture
-def bucket(s3: Any) -> Iterator[str]:
-    name = f"vodpipe-store-test-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    try:
-        yield name
-    finally:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for item in page.get("Contents", []):
-                s3.delete_object(Bucket=name, Key=item["Key"])
-        s3.delete_bucket(Bucket=name)
 
 
 class TestS3MediaStore(MediaStoreContract):

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -18,6 +18,7 @@ from lambdas.api.memory import InMemoryUploadStore, InMemoryWorkflow
 from lambdas.api.uploads import UploadService
 from lambdas.auth.tokens import InMemoryTokenStore, authenticate
 from lambdas.jobs.memory import InMemoryJobRepository
+from lambdas.jobs.model import Job, JobEvent, JobStatus, JobStep
 from lambdas.storage.memory import DirectoryMediaStore
 
 UPLOADS, OUTPUTS = "vodpipe-uploads", "vodpipe-outputs"
@@ -38,6 +39,56 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+class FlakyJobRepository(InMemoryJobRepository):
+    """The in-memory repository with failures on order: `fail_next["append_event"].append(error)` makes the next
+    call of `append_event` raise `error` (RepositoryUnavailable is what the DynamoDB adapter raises when throttled
+    or unreachable). Only the caller's calls fail, not the ones the repository makes to itself."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.fail_next: dict[str, list[Exception]] = {}
+        self._depth = 0
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        failures = self.fail_next.get(name)
+        if self._depth == 0 and failures:
+            raise failures.pop(0)
+        self._depth += 1
+        try:
+            return getattr(super(), name)(*args, **kwargs)
+        finally:
+            self._depth -= 1
+
+    def create(self, job: Job) -> None:
+        self._call("create", job)
+
+    def get(self, job_id: str) -> Job:
+        return cast(Job, self._call("get", job_id))
+
+    def get_for_owner(self, owner: str, job_id: str) -> Job:
+        return cast(Job, self._call("get_for_owner", owner, job_id))
+
+    def save_transition(self, job_before: Job, job_after: Job) -> Job:
+        return cast(Job, self._call("save_transition", job_before, job_after))
+
+    def update_progress(self, job_id: str, step: JobStep, percent: int, rendition: str | None = None) -> bool:
+        return bool(self._call("update_progress", job_id, step, percent, rendition))
+
+    def append_event(self, job_id: str, event: JobEvent) -> None:
+        self._call("append_event", job_id, event)
+
+    def list_events(self, job_id: str) -> list[JobEvent]:
+        return cast(list[JobEvent], self._call("list_events", job_id))
+
+    def list_for_owner(
+        self, owner: str, status: JobStatus | None = None, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        return cast(tuple[list[Job], str | None], self._call("list_for_owner", owner, status, limit, cursor))
+
+    def list_by_status(self, status: JobStatus, limit: int = 20) -> list[Job]:
+        return cast(list[Job], self._call("list_by_status", status, limit))
+
+
 @dataclass
 class Answer:
     status: int
@@ -53,7 +104,7 @@ class Api:
     """The deployed function as a client sees it, with its fakes at hand."""
 
     handler: JobsApi
-    repo: InMemoryJobRepository
+    repo: FlakyJobRepository
     uploads: InMemoryUploadStore
     workflow: InMemoryWorkflow
     outputs: DirectoryMediaStore
@@ -121,23 +172,30 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def api(tmp_path: Path, clock: Clock) -> Api:
-    repo = InMemoryJobRepository(clock=clock)
+def build_api(
+    root: Path, clock: Clock, *, max_upload_bytes: int = MAX_UPLOAD, workflow: InMemoryWorkflow | None = None
+) -> Api:
+    """The API over fresh fakes (output objects under `root`), configured as the `api` fixture unless told."""
+    repo = FlakyJobRepository(clock)
     uploads = InMemoryUploadStore()
-    workflow = InMemoryWorkflow()
-    outputs = DirectoryMediaStore(tmp_path / "s3")
+    workflow = workflow or InMemoryWorkflow()
+    outputs = DirectoryMediaStore(root / "s3")
     tokens = InMemoryTokenStore()
     for owner, token in TOKENS.items():
         tokens.add(token, owner)
     config = ApiConfig(
-        uploads_bucket=UPLOADS, outputs_bucket=OUTPUTS, max_upload_bytes=MAX_UPLOAD, presign_expiry_seconds=900
+        uploads_bucket=UPLOADS, outputs_bucket=OUTPUTS, max_upload_bytes=max_upload_bytes, presign_expiry_seconds=900
     )
     services = ApiServices(
         uploads=UploadService(repo, uploads, config, clock=clock),
         jobs=JobService(repo, workflow, outputs, uploads, config, clock=clock),
     )
     return Api(JobsApi(lambda: services), repo, uploads, workflow, outputs, tokens, clock)
+
+
+@pytest.fixture
+def api(tmp_path: Path, clock: Clock) -> Api:
+    return build_api(tmp_path, clock)
 
 
 def payload(size: int, seed: int = 7) -> bytes:

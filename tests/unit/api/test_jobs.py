@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError, ParamValidationError
+from botocore.stub import Stubber
 
-from lambdas.api.ports import WorkflowUnavailable
+from lambdas.api.memory import InMemoryWorkflow
+from lambdas.api.ports import WorkflowError, WorkflowRefused, WorkflowUnavailable
+from lambdas.api.stepfunctions import StepFunctionsWorkflow
 from lambdas.jobs.model import Job, JobStatus, new_job_id
 from lambdas.jobs.transitions import transition
 from lambdas.pipeline.common import PipelineConfig
 from lambdas.pipeline.register import RegisterRequest, register
 from lambdas.storage.memory import DirectoryMediaStore
-from tests.unit.api.conftest import ALICE, BOB, MIB, OUTPUTS, UPLOADS, Api, payload
+from tests.unit.api.conftest import ALICE, BOB, MIB, OUTPUTS, UPLOADS, Api, Clock, build_api, payload
 
 EXECUTION = "arn:aws:states:us-east-1:000000000000:execution:transcode:upload-1"
+MACHINE = "arn:aws:states:us-east-1:000000000000:stateMachine:transcode"
 
 
 def queued(api: Api, *, user: str = ALICE, **fields: Any) -> str:
@@ -139,6 +146,20 @@ def test_cancelling_a_processing_job_stops_its_execution_and_deletes_its_outputs
     assert (again.status, again.body["status"]) == (200, "CANCELLED")
 
 
+def test_a_refused_stop_still_cancels_the_job_and_an_unavailable_one_answers_503(api: Api) -> None:
+    refused, down = queued(api), queued(api)
+    processing(api, refused)
+    processing(api, down)
+    api.workflow.fail_next.append(WorkflowRefused("stop: AccessDeniedException"))
+    answer = api.call("DELETE", f"/jobs/{refused}")
+    assert (answer.status, answer.body["status"]) == (200, "CANCELLED")  # steps see CANCELLED and stop writing
+    assert not api.workflow.fail_next, "the stop was attempted"
+    api.workflow.fail_next.append(WorkflowUnavailable("stop: ThrottlingException"))
+    answer = api.call("DELETE", f"/jobs/{down}")
+    assert (answer.status, answer.body["error"]) == (503, "unavailable")
+    assert api.repo.get(down).status is JobStatus.PROCESSING  # nothing changed: the client can repeat it
+
+
 def test_cancelling_an_uploading_job_aborts_its_upload(api: Api) -> None:
     created = api.upload(size=10)
     answer = api.call("DELETE", f"/jobs/{created['job']['job_id']}")
@@ -224,6 +245,112 @@ def test_a_retry_the_workflow_cannot_start_fails_the_job_and_answers_503(api: Ap
     stored = api.repo.get(job_id)
     assert (stored.status, stored.error_type, stored.retry_count) == (JobStatus.FAILED, "RetryNotStarted", 1)
     assert api.call("POST", f"/jobs/{job_id}/retry").status == 202, "and it can be retried again"
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        WorkflowRefused("start J-r1: StateMachineDoesNotExist"),
+        WorkflowRefused("start J-r1: ExecutionLimitExceeded"),
+        WorkflowRefused("start J-r1: InvalidExecutionInput"),
+    ],
+)
+def test_a_retry_the_workflow_refuses_fails_the_job_and_answers_503(api: Api, refusal: WorkflowRefused) -> None:
+    job_id = queued(api)
+    api.call("DELETE", f"/jobs/{job_id}")
+    api.workflow.fail_next.append(refusal)
+    answer = api.call("POST", f"/jobs/{job_id}/retry")
+    assert answer.status == 503, answer.body
+    assert (answer.body["error"], answer.body["field"]) == ("unavailable", None)
+    assert job_id in answer.body["message"]
+    assert "refused" in answer.body["message"]
+    stored = api.repo.get(job_id)
+    assert (stored.status, stored.error_type, stored.retry_count) == (JobStatus.FAILED, "RetryNotStarted", 1)
+    assert str(refusal) in (stored.error_message or "")
+    assert f"{job_id}-r1" not in api.workflow.executions
+    shown = api.call("GET", f"/jobs/{job_id}").body
+    assert (shown["status"], shown["error_type"]) == ("FAILED", "RetryNotStarted"), "not QUEUED with nothing running"
+    again = api.call("POST", f"/jobs/{job_id}/retry")
+    assert (again.status, again.body["retry_count"]) == (202, 2), "once fixed, it can be retried again"
+    assert f"{job_id}-r2" in api.workflow.executions
+
+
+class _CancelledWhileStarting(InMemoryWorkflow):
+    """Step Functions refuses the start; meanwhile another request cancels the job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Callable[[], object] = lambda: None
+
+    def start(self, name: str, payload: Mapping[str, Any]) -> str:
+        self.meanwhile()
+        raise WorkflowRefused(f"start {name}: ExecutionLimitExceeded")
+
+
+def test_a_job_cancelled_while_its_retry_was_refused_stays_cancelled(tmp_path: Path, clock: Clock) -> None:
+    workflow = _CancelledWhileStarting()
+    api = build_api(tmp_path, clock, workflow=workflow)
+    job_id = queued(api)
+    api.call("DELETE", f"/jobs/{job_id}")
+    workflow.meanwhile = lambda: finish(api, job_id, JobStatus.CANCELLED)
+    answer = api.call("POST", f"/jobs/{job_id}/retry")
+    assert (answer.status, answer.body["error"]) == (503, "unavailable"), answer.body
+    stored = api.repo.get(job_id)
+    assert (stored.status, stored.retry_count) == (JobStatus.CANCELLED, 1), "the other request's cancel stands"
+
+
+# --- the Step Functions adapter: every SDK failure is a typed workflow error ---------------------------
+
+
+def _sfn() -> Any:
+    return boto3.client("stepfunctions", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "raised"),
+    [
+        ("ExecutionLimitExceeded", 400, WorkflowRefused),
+        ("StateMachineDoesNotExist", 400, WorkflowRefused),
+        ("StateMachineDeleting", 400, WorkflowRefused),
+        ("InvalidExecutionInput", 400, WorkflowRefused),
+        ("InvalidName", 400, WorkflowRefused),
+        ("InvalidArn", 400, WorkflowRefused),
+        ("AccessDeniedException", 400, WorkflowRefused),
+        ("ThrottlingException", 400, WorkflowUnavailable),
+        ("ServiceUnavailable", 503, WorkflowUnavailable),
+        ("SomethingNew", 500, WorkflowUnavailable),
+    ],
+)
+def test_start_failures_are_typed(code: str, status: int, raised: type[WorkflowError]) -> None:
+    client = _sfn()
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "start_execution", service_error_code=code, service_message="arn:aws:states:…", http_status_code=status
+        )
+        with pytest.raises(raised) as caught:
+            StepFunctionsWorkflow(client, MACHINE).start("J-r1", {"a": 1})
+    assert type(caught.value) is raised
+    assert str(caught.value) == f"start J-r1: {code}", "the code, not the service's message"
+
+
+def test_stop_failures_are_typed_and_sdk_refusals_too() -> None:
+    client = _sfn()
+    with Stubber(client) as stub:
+        stub.add_client_error("stop_execution", service_error_code="AccessDeniedException", http_status_code=400)
+        with pytest.raises(WorkflowRefused):
+            StepFunctionsWorkflow(client, MACHINE).stop(f"{MACHINE}:x", cause="test")
+    with pytest.raises(WorkflowRefused) as caught:
+        StepFunctionsWorkflow(client, MACHINE).start("", {})  # an empty name: refused by the SDK's validation
+    assert isinstance(caught.value.__cause__, ParamValidationError)
+
+
+def test_a_lost_connection_is_unavailable() -> None:
+    class Unreachable:
+        def start_execution(self, **_: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com")
+
+    with pytest.raises(WorkflowUnavailable):
+        StepFunctionsWorkflow(Unreachable(), MACHINE).start("J-r1", {})  # type: ignore[arg-type]
 
 
 def test_events_are_the_jobs_history(api: Api) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -11,10 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from lambdas.api.memory import InMemoryUploadStore
 from lambdas.api.models import FILE_NAME_PATTERN, CreateUpload
 from lambdas.api.ports import MAX_PARTS, UploadStoreUnavailable
 from lambdas.api.uploads import plan_parts
-from tests.unit.api.conftest import ALICE, MAX_UPLOAD, MIB, UPLOADS, Api, payload
+from lambdas.jobs.ports import ConcurrentUpdate, RepositoryUnavailable
+from tests.contract.upload_store_contract import UploadStoreContract, UploadStoreUnderTest
+from tests.unit.api.conftest import ALICE, MAX_UPLOAD, MIB, UPLOADS, Api, Clock, build_api, payload
 
 
 def test_creating_an_upload_answers_the_job_and_the_plan(api: Api) -> None:
@@ -44,18 +48,16 @@ def test_creating_an_upload_answers_the_job_and_the_plan(api: Api) -> None:
     assert stored.upload.upload_id == created["upload_id"]
 
 
-def test_only_the_first_100_parts_are_presigned_and_more_on_request(api: Api) -> None:
-    created = api.upload(size=MAX_UPLOAD, part_size=5 * MIB - 0 + 0)
+def test_only_the_first_100_parts_are_presigned_and_more_on_request(api: Api, tmp_path: Path, clock: Clock) -> None:
+    created = api.upload(size=MAX_UPLOAD, part_size=5 * MIB)
     assert created["part_count"] == 20
     big = api.call("POST", "/uploads", {"file_name": "a.mkv", "size": 101 * 5 * MIB, "part_size": 5 * MIB})
     assert big.status == 422, "over the 100 MiB limit of this configuration"
-    api.handler.services.uploads._config = api.handler.services.uploads._config.model_copy(
-        update={"max_upload_bytes": 10 * 2**30}
-    )
-    many = api.upload(size=101 * 5 * MIB, part_size=5 * MIB)
+    roomier = build_api(tmp_path / "roomier", clock, max_upload_bytes=10 * 2**30)
+    many = roomier.upload(size=101 * 5 * MIB, part_size=5 * MIB)
     assert many["part_count"] == 101
     assert len(many["parts"]) == 100
-    more = api.call("POST", f"/uploads/{many['job']['job_id']}/parts", {"part_numbers": [101, 7, 7]})
+    more = roomier.call("POST", f"/uploads/{many['job']['job_id']}/parts", {"part_numbers": [101, 7, 7]})
     assert more.status == 200, more.body
     assert [p["part_number"] for p in more.body["parts"]] == [7, 101]
 
@@ -240,6 +242,55 @@ def test_a_store_outage_is_503_and_leaves_no_job(api: Api) -> None:
     answer = api.call("POST", "/uploads", {"file_name": "a.mp4", "size": 10})
     assert (answer.status, answer.body["error"]) == (503, "unavailable")
     assert api.repo.list_for_owner(ALICE)[0] == []
+
+
+class TestInMemoryUploadStore(UploadStoreContract):
+    """The fake the API tests run on passes the same contract as the S3 adapter."""
+
+    @pytest.fixture
+    def upload_store(self) -> UploadStoreUnderTest:
+        store = InMemoryUploadStore()
+
+        def read(bucket: str, key: str) -> tuple[bytes, dict[str, str]]:
+            return store.objects[(bucket, key)]
+
+        return UploadStoreUnderTest(store, UPLOADS, put=store.put_part, read=read)
+
+
+def _ready(api: Api) -> str:
+    """An upload whose parts have all arrived: the job is UPLOADING, ready to complete."""
+    data = payload(6 * MIB)
+    created = api.upload(size=len(data))
+    api.put_all(created, data)
+    return str(created["job"]["job_id"])
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "complete"), ("DELETE", "")])
+@pytest.mark.parametrize(
+    "outage",
+    [
+        {"append_event": ["ProvisionedThroughputExceededException"]},
+        {"save_transition": ["ThrottlingException"]},
+        {"save_transition": ["changed meanwhile"], "get": ["ThrottlingException"]},  # and reading it again fails
+    ],
+    ids=["event", "write", "read-again"],
+)
+def test_a_table_outage_while_completing_or_cancelling_is_503(
+    api: Api, method: str, path: str, outage: dict[str, list[str]]
+) -> None:
+    job_id = _ready(api)
+    api.repo.fail_next = {
+        name: [
+            ConcurrentUpdate(job_id, 1, 2) if code == "changed meanwhile" else RepositoryUnavailable(code)
+            for code in codes
+        ]
+        for name, codes in outage.items()
+    }
+    url = f"/uploads/{job_id}/{path}".rstrip("/")
+    answer = api.call(method, url, {} if method == "POST" else None)
+    assert (answer.status, answer.body["error"], answer.body["field"]) == (503, "unavailable", None), answer.body
+    assert "try again" in answer.body["message"]
+    assert not any(api.repo.fail_next.values()), "every failure ordered was met"
 
 
 @settings(max_examples=300, deadline=None)
