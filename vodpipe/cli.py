@@ -402,12 +402,15 @@ def events_cmd(job_id: JobArg, as_json: AsJson = False, api_url: ApiUrl = None, 
 
 @app.command("stats")
 def stats_cmd(
-    window_hours: Annotated[float | None, typer.Option("--window-hours", min=0, help="Look back this far.")] = None,
+    window_hours: Annotated[
+        int | None,
+        typer.Option("--window-hours", min=1, max=720, help="Look back this many hours (1 to 720) [server: 24]."),
+    ] = None,
     as_json: AsJson = False,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
-    """Counts, durations and throughput over a recent window."""
+    """Your jobs over a recent window: counts by status and priority, processing times, success rate."""
     from vodpipe.client.render import stats_view
 
     with _api("stats", as_json, api_url, token) as api:

@@ -152,7 +152,8 @@ class ApiClient:
     def job_events(self, job_id: str) -> Json:
         return self._call("GET", f"jobs/{job_id}/events")
 
-    def stats(self, window_hours: float | None = None) -> Json:
+    def stats(self, window_hours: int | None = None) -> Json:
+        """GET /stats: the server's QueueStats over the last `window_hours` (whole hours, 1 to 720; server: 24)."""
         params = {} if window_hours is None else {"window_hours": window_hours}
         return self._call("GET", "stats", params=params)
 

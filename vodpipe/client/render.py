@@ -109,14 +109,47 @@ def events_table(events: list[Json]) -> Table:
     return table
 
 
+_DURATIONS = (
+    ("mean_processing_seconds", "processing, mean"),
+    ("p95_processing_seconds", "processing, p95"),
+    ("mean_queue_wait_seconds", "queue wait, mean"),
+)
+
+
 def stats_view(stats: Json) -> Table:
-    """Any stats object, flattened to dotted keys (the server decides its shape)."""
+    """GET /stats (the API's QueueStats): the window, job counts by status and by priority class, processing
+    and queue-wait times, success rate. Fields this client does not know follow, flattened to dotted keys."""
     table = Table(box=None, pad_edge=False, show_header=False)
-    table.add_column(style="dim")
+    table.add_column(style="dim", no_wrap=True)
     table.add_column()
-    for key, value in _flatten(stats):
+    rest = dict(stats)
+    since, until = rest.pop("since", None), rest.pop("until", None)
+    if since is not None or until is not None:
+        table.add_row("window (UTC)", f"{_moment(since)} to {_moment(until)}")
+    if "jobs" in rest:
+        table.add_row("jobs", str(rest.pop("jobs")))
+    by_status = rest.pop("by_status", None)
+    if isinstance(by_status, dict):
+        for status, count in by_status.items():
+            table.add_row(f"  {status}", Text(str(count), style=STATUS_STYLE.get(str(status), "") if count else ""))
+    by_class = rest.pop("by_priority_class", None)
+    if isinstance(by_class, dict):
+        for name, count in by_class.items():
+            table.add_row(f"  priority {name}", str(count))
+    for key, label in _DURATIONS:
+        if key in rest:
+            seconds = rest.pop(key)
+            table.add_row(label, "-" if seconds is None else f"{float(seconds):.1f} s")
+    if "success_rate" in rest:
+        rate = rest.pop("success_rate")
+        table.add_row("success rate", "-" if rate is None else f"{float(rate) * 100:.1f} %")
+    for key, value in _flatten(rest):
         table.add_row(key, value)
     return table
+
+
+def _moment(value: object) -> str:
+    return "-" if value is None else str(value)[:19].replace("T", " ")
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:

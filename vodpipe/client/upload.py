@@ -369,6 +369,9 @@ class Uploader:
                 self.stop.set()
                 for future in futures:
                     future.cancel()
+                # Said once no further part can start: what is still running is all there is to wait for.
+                running = sum(not future.done() for future in futures)
+                self.hooks.on_notice(f"interrupted: stopping after the {running} part(s) in flight")
                 wait(futures)
                 for future, number in futures.items():
                     if not future.cancelled() and future.exception() is None and future.result() is not None:

@@ -2,7 +2,7 @@
 
 It implements the subset of the REST contract the client uses, with the same documents (jobs are the real
 `Job` model, serialized), presigned-like part URLs (HMAC-signed, expiring, refused with 403 otherwise), and
-faults to inject: a connection dropped halfway through a part, a 503, revoked URLs, slow parts.
+faults to inject: a connection dropped halfway through a part, a 503, revoked URLs, parts held at a known point.
 """
 
 from __future__ import annotations
@@ -19,14 +19,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
+from pydantic import Field, TypeAdapter, ValidationError
+
 from lambdas.jobs.model import Job, JobOutputs, JobStatus, JobStep, OutputFile, OutputKind, Source, utc_now
+from lambdas.jobs.transitions import QueueStats, compute_stats
 
 MiB = 1 << 20
 PREFIX = "/_aws/execute-api/fake/v1"  # like the local API URL: a base path the client must keep
 RENDITIONS = ("1080p", "720p", "480p", "360p")
+WINDOW_HOURS: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=720)])  # GET /stats, as the real API
 
 
 @dataclass
@@ -45,7 +49,12 @@ class FakeUpload:
 class Faults:
     drop_once: set[int] = field(default_factory=set)  # part numbers: first PUT dropped halfway through the body
     status_once: dict[int, int] = field(default_factory=dict)  # part number -> status of its first PUT
-    put_delay_s: float = 0.0  # before answering each part PUT (lets a test interrupt mid-upload)
+    # Once this many parts are stored, every further part PUT is read in full, then held (not stored, not
+    # answered) until `release` is set, and stored then; `held` says one is waiting. For interrupting at a
+    # known point, without sleeps.
+    hold_after: int | None = None
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
     final_status: str = "COMPLETED"  # where a queued job ends when followed
 
 
@@ -298,9 +307,16 @@ class FakeVodpipe:
         return 200, {"events": [event]}
 
     def stats(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
-        counts = Counter(str(j.status) for j in self.jobs.values())
-        window = float(query.get("window_hours", ["24"])[0])
-        return 200, {"window_hours": window, "jobs": dict(counts), "average_seconds": {"transcode": 1.5}}
+        """As lambdas/api/app.py: window_hours a whole number of hours in 1..720 (422 otherwise), the answer
+        the real `compute_stats` gives over the caller's jobs."""
+        try:
+            hours = WINDOW_HOURS.validate_python(query.get("window_hours", ["24"])[0])
+        except ValidationError as exc:
+            message = f"window_hours: {exc.errors()[0]['msg']}"
+            return _error(422, "validation_error", message, "window_hours")
+        owned = [job for job in self.jobs.values() if job.owner == self.owner]
+        stats: QueueStats = compute_stats(owned, utc_now(), timedelta(hours=hours))
+        return 200, stats.model_dump(mode="json")
 
     # -- storage --------------------------------------------------------------------------------------
     def put_part(self, handler: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]) -> None:
@@ -332,8 +348,9 @@ class FakeVodpipe:
         upload = self.uploads.get(job_id)
         if upload is None or not upload.open:
             return _send(handler, 404, b"<Error><Code>NoSuchUpload</Code></Error>")
-        if self.faults.put_delay_s:
-            time.sleep(self.faults.put_delay_s)
+        if self.faults.hold_after is not None and len(self.stored_parts) >= self.faults.hold_after:
+            self.faults.held.set()
+            self.faults.release.wait(timeout=60)  # a bound, so a broken test cannot leave the thread behind
         etag = '"' + hashlib.md5(data).hexdigest() + '"'  # what S3 does
         with self._lock:
             upload.parts[number] = (data, etag)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from lambdas.jobs.model import JobStatus
+from lambdas.jobs.transitions import PriorityClass, QueueStats
+from tests.unit.api.conftest import Api, api, clock  # noqa: F401 - the real API, to hold the fake to
 from tests.unit.client.conftest import make_file
 from tests.unit.client.fake_api import FakeVodpipe
 from vodpipe.cli import app
@@ -92,12 +97,80 @@ def test_every_job_command_prints_one_document(fake: FakeVodpipe, target: dict[s
 
     assert one_document(run("status", job_id, "--json", env=target))["status"] == "FAILED"
     assert one_document(run("events", job_id, "--json", env=target))["events"][0]["kind"] == "info"
-    assert one_document(run("stats", "--window-hours", "6", "--json", env=target))["window_hours"] == 6
+    stats = QueueStats.model_validate(one_document(run("stats", "--window-hours", "6", "--json", env=target)))
+    assert (stats.until - stats.since, stats.by_status[JobStatus.FAILED]) == (timedelta(hours=6), 1)
     listing = one_document(run("jobs", "--status", "failed", "--limit", "5", "--json", env=target))
     assert [j["job_id"] for j in listing["jobs"]] == [job_id]
     retried = one_document(run("retry", job_id, "--json", env=target))
     assert (retried["status"], retried["retry_count"]) == ("QUEUED", 1)
     assert one_document(run("cancel", job_id, "--json", env=target))["status"] == "CANCELLED"
+
+
+def test_stats_shows_the_queue_stats_the_api_answers(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
+    assert run("upload", str(make_file(tmp_path / "a.mp4", MiB)), "--wait", "--json", env=target).exit_code == 0
+    fake.faults.final_status = "FAILED"
+    assert run("upload", str(make_file(tmp_path / "b.mp4", MiB, seed=9)), "--wait", "--json", env=target).exit_code == 4
+
+    stats = QueueStats.model_validate(one_document(run("stats", "--window-hours", "6", "--json", env=target)))
+    assert stats.until - stats.since == timedelta(hours=6)
+    assert stats.jobs == 2
+    assert {status: n for status, n in stats.by_status.items() if n} == {JobStatus.COMPLETED: 1, JobStatus.FAILED: 1}
+    assert stats.by_priority_class[PriorityClass.NORMAL] == 2
+    assert stats.success_rate == 0.5
+    assert stats.mean_processing_seconds is not None
+
+    result = run("stats", "--window-hours", "6", env=target)
+
+    assert result.exit_code == 0, result.stderr
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in result.stdout.splitlines() if line.strip())
+    since, until = (datetime.fromisoformat(moment + "+00:00") for moment in rows.pop("window (UTC)").split(" to "))
+    assert until - since == timedelta(hours=6)
+    assert (rows["jobs"], rows["COMPLETED"], rows["FAILED"], rows["QUEUED"]) == ("2", "1", "1", "0")
+    assert (rows["priority normal"], rows["priority high"]) == ("2", "0")
+    assert rows["success rate"] == "50.0 %"
+    for label in ("processing, mean", "processing, p95", "queue wait, mean"):
+        assert re.fullmatch(r"\d+\.\d s", rows[label]), rows
+    # Every QueueStats field has its named rows: none is left to the dotted fallback for unknown fields.
+    statuses = {str(status) for status in JobStatus}
+    classes = {f"priority {name}" for name in PriorityClass}
+    assert (
+        set(rows)
+        == {"jobs", "success rate", "processing, mean", "processing, p95", "queue wait, mean"} | statuses | classes
+    )
+
+
+@pytest.mark.parametrize(("window", "exit_code"), [("1", 0), ("720", 0), ("0", 2), ("721", 2), ("1.5", 2)])
+def test_the_stats_window_is_whole_hours_up_to_thirty_days(
+    fake: FakeVodpipe, target: dict[str, str], window: str, exit_code: int
+) -> None:
+    result = run("stats", "--window-hours", window, "--json", env=target)
+    assert result.exit_code == exit_code, result.stderr
+    if exit_code == 0:
+        stats = QueueStats.model_validate(one_document(result))
+        assert stats.until - stats.since == timedelta(hours=int(window))
+    else:
+        assert "--window-hours" in result.stderr
+
+
+@pytest.mark.parametrize("window", ["1", "720", "24.0", "0", "721", "-3", "1.5", "six"])
+def test_the_fakes_stats_answer_as_the_real_api_does(
+    fake: FakeVodpipe,
+    api: Api,  # noqa: F811
+    window: str,
+) -> None:
+    real = api.call("GET", "/stats", query={"window_hours": window})
+
+    answer = httpx.get(
+        f"{fake.url}/stats", params={"window_hours": window}, headers={"Authorization": f"Bearer {fake.token}"}
+    )
+
+    assert answer.status_code == real.status
+    if real.status != 200:
+        assert answer.json() == real.body  # the same {error, message, field}
+        return
+    ours, theirs = QueueStats.model_validate(answer.json()), QueueStats.model_validate(real.body)
+    assert set(answer.json()) == set(real.body)
+    assert ours.until - ours.since == theirs.until - theirs.since
 
 
 def test_status_watch_ends_with_the_final_state(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
@@ -170,33 +243,49 @@ def test_an_unreachable_api_is_a_transport_error(config_dir: Path) -> None:
 def test_ctrl_c_then_the_same_command_uploads_only_the_missing_parts(
     fake: FakeVodpipe, target: dict[str, str], config_dir: Path, tmp_path: Path
 ) -> None:
-    """The real process, a real SIGINT: the second run resumes where the first stopped."""
+    """The real process, a real SIGINT at a known point: part 1 stored, part 2 in flight, parts 3 and 4 not
+    started. The in-flight part finishes, the rest wait; the second run resumes where the first stopped."""
     video = make_file(tmp_path / "clip.mp4", 16 * MiB)
-    fake.faults.put_delay_s = 0.3
+    fake.faults.hold_after = 1  # part 2 reaches storage, then waits for `release`
     upload = ["upload", str(video), "--json", "--part-size", "5", "--parallel", "1"]
     command = [sys.executable, "-m", "vodpipe.cli", *upload]
     env = os.environ | target | {"VODPIPE_CONFIG_DIR": str(config_dir)}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while len(fake.stored_parts) < 1 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        assert fake.faults.held.wait(timeout=30), "part 2 never reached storage"
+        assert sorted(fake.stored_parts) == [1]
+        proc.send_signal(signal.SIGINT)
+        # The client says when it has stopped starting parts; only then is the held part let through.
+        said: list[str] = []
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            said.append(line)
+            if line.startswith("interrupted:"):
+                break
+        assert said[-1:] == ["interrupted: stopping after the 1 part(s) in flight\n"], said
+        fake.faults.release.set()
+        out, rest = proc.communicate(timeout=30)
+    finally:
+        fake.faults.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    err = "".join(said) + rest
 
     assert proc.returncode == 130, err
     stopped = json.loads(out)
-    assert stopped["error"] == "UploadInterrupted"
+    assert (stopped["error"], stopped["parts_done"], stopped["part_count"]) == ("UploadInterrupted", 2, 4)
     assert "run the same command again" in err
-    stored_first = sorted(fake.stored_parts)
-    assert 1 <= len(stored_first) < 4
+    assert sorted(fake.stored_parts) == [1, 2]
 
-    fake.faults.put_delay_s = 0
+    fake.faults.hold_after = None
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
     assert again.returncode == 0, again.stderr
     document = json.loads(again.stdout)
+    assert document["job"]["job_id"] == stopped["job_id"]
     assert document["upload"]["resumed"] is True
-    assert document["upload"]["parts_skipped"] == len(stored_first)
-    assert sorted(fake.stored_parts) == [1, 2, 3, 4]  # each part stored exactly once over both runs
+    assert (document["upload"]["parts_skipped"], document["upload"]["parts_uploaded"]) == (2, 2)
+    assert fake.stored_parts == [1, 2, 3, 4]  # each part stored exactly once over both runs
     stored = fake.objects[fake.jobs[document["job"]["job_id"]].source.key]
     assert hashlib.sha256(stored).digest() == hashlib.sha256(video.read_bytes()).digest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,14 +23,17 @@ from lambdas.handlers import (
 )
 from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import JobStatus, new_job_id
-from lambdas.pipeline.errors import UnrecognisedUpload
+from lambdas.pipeline.errors import DuplicateEvent, TransientError, UnrecognisedUpload
 from lambdas.settings import Settings, get_settings
 from lambdas.storage.memory import DirectoryMediaStore
+from lambdas.storage.ports import StoreUnavailable
 from tests.unit.handlers.conftest import FakeContext
 from tests.unit.pipeline.conftest import UPLOADS, needs_ffmpeg, s3_event, upload_key
 
 EXECUTION = "arn:aws:states:us-east-1:000000000000:execution:transcode:abc"
 ROOT = Path(__file__).resolve().parents[3]
+ASL = ROOT / "statemachines" / "transcode.asl.json"
+MATCH_ALL = {"States.ALL", "States.TaskFailed"}  # States.TaskFailed: every error but States.Timeout
 
 
 def invoke(handler: Any, payload: dict[str, Any]) -> dict[str, Any]:
@@ -80,12 +84,51 @@ def test_the_whole_workflow_through_the_handlers(
     assert [r["name"] for r in renditions] == ["240p", "180p", "120p"]
 
 
+def register_job_state() -> dict[str, Any]:
+    """The RegisterJob state of the deployed definition; its ${...} placeholders (ARNs, a table name, a number)
+    all become 0, which keeps the document valid JSON."""
+    definition = json.loads(re.sub(r"\$\{\w+\}", "0", ASL.read_text()))
+    state: dict[str, Any] = definition["States"]["RegisterJob"]
+    return state
+
+
+def first_rule(rules: list[dict[str, Any]], error: str) -> dict[str, Any] | None:
+    """The Retry or Catch rule Step Functions applies to an error of that name: the first that names it or all."""
+    return next((rule for rule in rules if error in rule["ErrorEquals"] or MATCH_ALL & set(rule["ErrorEquals"])), None)
+
+
 @pytest.mark.usefixtures("wired")
-def test_domain_errors_keep_their_class_name(store: DirectoryMediaStore) -> None:
-    """Lambda reports type(error).__name__ as errorType: the name the state machine's Catch matches."""
-    with pytest.raises(UnrecognisedUpload) as caught:
-        register_job.handler({"event": s3_event("uploads/bad-key"), "execution_arn": EXECUTION}, FakeContext())
-    assert type(caught.value).__name__ == "UnrecognisedUpload"
+@pytest.mark.parametrize(
+    ("fault", "raised", "retried", "then"),
+    [
+        # Bad input: matched only by States.ALL, so retrying would never help and must not happen.
+        ("unrecognised", UnrecognisedUpload, False, "RegistrationFailed"),
+        ("duplicate", DuplicateEvent, False, "AlreadyRegistered"),
+        ("transient", TransientError, True, "RegistrationFailed"),  # once the retries are spent
+    ],
+)
+def test_register_errors_take_the_route_the_state_machine_gives_their_class_name(
+    store: DirectoryMediaStore, fault: str, raised: type[Exception], retried: bool, then: str
+) -> None:
+    """Lambda reports type(error).__name__ as errorType: the name RegisterJob's Retry and Catch match."""
+    key = upload_key(new_job_id())
+    store.put_bytes(UPLOADS, key, b"x")
+    if fault == "unrecognised":
+        key = "uploads/bad-key"
+    elif fault == "duplicate":
+        invoke(register_job.handler, {"event": s3_event(key), "execution_arn": f"{EXECUTION}-earlier"})
+    else:
+        store.fail_next.append(StoreUnavailable("SlowDown"))
+
+    with pytest.raises(raised) as caught:
+        register_job.handler({"event": s3_event(key), "execution_arn": EXECUTION}, FakeContext())
+
+    error_type = type(caught.value).__name__
+    state = register_job_state()
+    assert (first_rule(state["Retry"], error_type) is not None) is retried, state["Retry"]
+    catcher = first_rule(state["Catch"], error_type)
+    assert catcher is not None
+    assert catcher["Next"] == then
 
 
 def test_tracer_degrades_without_an_xray_daemon(tmp_path: Path) -> None:
