@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.api.errors import ApiError, ErrorKind
@@ -42,7 +43,7 @@ from lambdas.api.models import (
 )
 from lambdas.api.uploads import UploadService
 from lambdas.auth.tokens import OWNER_PATTERN
-from lambdas.jobs.model import JobStatus
+from lambdas.jobs.model import JOB_ID_PATTERN, JobStatus
 from lambdas.jobs.transitions import QueueStats
 
 logger = Logger(child=True)
@@ -50,6 +51,8 @@ logger = Logger(child=True)
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 # A listing cursor is unpadded base64url (see jobs.dynamodb); anything else is refused by validation.
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+# Path parameter of every job route: a ULID as POST /uploads handed it out; anything else is refused (422).
+JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN, description="The job's id (a ULID, from POST /uploads)")]
 OPENAPI_PATH = "/openapi.json"
 TITLE = "vodpipe"
 API_VERSION = "1.0.0"
@@ -252,7 +255,7 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         tags=["uploads"],
         operation_id="list_parts",
     )
-    def list_parts(job_id: str) -> UploadParts:
+    def list_parts(job_id: JobId) -> UploadParts:
         return api.services.uploads.list_parts(api.owner, job_id)
 
     @app.post(
@@ -262,7 +265,7 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         tags=["uploads"],
         operation_id="presign_parts",
     )
-    def presign_parts(job_id: str, request: Annotated[PartNumbers, Body()]) -> PresignedParts:
+    def presign_parts(job_id: JobId, request: Annotated[PartNumbers, Body()]) -> PresignedParts:
         return api.services.uploads.presign_parts(api.owner, job_id, request.part_numbers)
 
     @app.post(
@@ -273,7 +276,7 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         tags=["uploads"],
         operation_id="complete_upload",
     )
-    def complete_upload(job_id: str, request: Annotated[CompleteUpload | None, Body()] = None) -> PublicJob:
+    def complete_upload(job_id: JobId, request: Annotated[CompleteUpload | None, Body()] = None) -> PublicJob:
         return public_job(api.services.uploads.complete(api.owner, job_id, request or CompleteUpload()))
 
     @app.delete(
@@ -283,7 +286,7 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         tags=["uploads"],
         operation_id="cancel_upload",
     )
-    def cancel_upload(job_id: str) -> PublicJob:
+    def cancel_upload(job_id: JobId) -> PublicJob:
         return public_job(api.services.uploads.cancel(api.owner, job_id))
 
     # --- jobs ----------------------------------------------------------------------------------------
@@ -313,7 +316,7 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         tags=["jobs"],
         operation_id="get_job",
     )
-    def get_job(job_id: str) -> PublicJob:
+    def get_job(job_id: JobId) -> PublicJob:
         return public_job(api.services.jobs.get(api.owner, job_id))
 
     @app.delete(
@@ -323,7 +326,7 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         tags=["jobs"],
         operation_id="cancel_job",
     )
-    def cancel_job(job_id: str) -> PublicJob:
+    def cancel_job(job_id: JobId) -> PublicJob:
         return public_job(api.services.jobs.cancel(api.owner, job_id))
 
     @app.post(
@@ -336,7 +339,7 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         tags=["jobs"],
         operation_id="retry_job",
     )
-    def retry_job(job_id: str) -> PublicJob:
+    def retry_job(job_id: JobId) -> PublicJob:
         return public_job(api.services.jobs.retry(api.owner, job_id))
 
     @app.get(
@@ -346,7 +349,7 @@ def build_resolver(api: JobsApi) -> APIGatewayRestResolver:
         tags=["jobs"],
         operation_id="job_events",
     )
-    def job_events(job_id: str) -> JobEvents:
+    def job_events(job_id: JobId) -> JobEvents:
         return JobEvents(events=api.services.jobs.events(api.owner, job_id))
 
     @app.get(

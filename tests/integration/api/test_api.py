@@ -464,7 +464,8 @@ def test_malformed_requests_and_credentials_are_4xx(api: Api) -> None:
         assert (answer.status, answer.body["error"], answer.body["field"]) == (401, "unauthorized", "Authorization")
     assert api.alice("GET", "/jobs?limit=0").field == "limit"
     assert api.alice("GET", "/jobs?cursor=forged").field == "cursor"
-    assert api.alice("GET", "/jobs/NOT-A-JOB").status == 404
+    not_an_id = api.alice("GET", "/jobs/NOT-A-JOB")
+    assert (not_an_id.status, not_an_id.field) == (422, "job_id")
     document = http("GET", f"{api.stack.api_url}/openapi.json")
     assert (document.status, document.body["info"]["title"]) == (200, "vodpipe"), "the document needs no token"
 

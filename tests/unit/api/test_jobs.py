@@ -77,8 +77,9 @@ def test_another_users_job_is_404_everywhere(api: Api, method: str, path: str, b
     assert job_id in answer.body["message"]
     unknown = api.call(method, path.format(id=new_job_id()), body)
     assert unknown.status == 404
+    # Not an id at all: refused by validation, naming the path parameter.
     garbage = api.call(method, path.format(id="not-a-job-id"), body)
-    assert garbage.status == 404
+    assert (garbage.status, garbage.body["error"], garbage.body["field"]) == (422, "validation_error", "job_id")
     assert api.repo.get(job_id).status is JobStatus.UPLOADING
     assert api.uploads.is_open(created["upload_id"])
 
