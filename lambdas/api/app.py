@@ -111,6 +111,13 @@ def field_path(location: tuple[Any, ...]) -> str | None:
     return path or None
 
 
+# A pattern mismatch quotes the regex; for these fields, say what is expected instead.
+_PATTERN_MESSAGES = {
+    "job_id": "not a job id (job ids are the 26-character ids POST /uploads answers)",
+    "cursor": "not a cursor (pass the next_cursor of the page before, unchanged)",
+}
+
+
 def _validation_answer(error: RequestValidationError) -> Response[dict[str, Any]]:
     problems = list(error.errors())
     if not problems:
@@ -123,6 +130,8 @@ def _validation_answer(error: RequestValidationError) -> Response[dict[str, Any]
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "missing" and field is None:
         message = "a JSON body is required"
+    if first.get("type") == "string_pattern_mismatch" and field in _PATTERN_MESSAGES:
+        message = _PATTERN_MESSAGES[field]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return _error(
         HTTPStatus.UNPROCESSABLE_ENTITY,

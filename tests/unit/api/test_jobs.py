@@ -80,6 +80,7 @@ def test_another_users_job_is_404_everywhere(api: Api, method: str, path: str, b
     # Not an id at all: refused by validation, naming the path parameter.
     garbage = api.call(method, path.format(id="not-a-job-id"), body)
     assert (garbage.status, garbage.body["error"], garbage.body["field"]) == (422, "validation_error", "job_id")
+    assert garbage.body["message"].startswith("job_id: not a job id")
     assert api.repo.get(job_id).status is JobStatus.UPLOADING
     assert api.uploads.is_open(created["upload_id"])
 
@@ -113,6 +114,8 @@ def test_listing_shows_the_callers_jobs_newest_first_page_by_page(api: Api) -> N
         ({"limit": "ten"}, "limit"),
         ({"status": "DONE"}, "status"),
         ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor"),
+        ({"cursor": "not/base64url="}, "cursor"),
+        ({"cursor": "A" * 1025}, "cursor"),
     ],
 )
 def test_bad_listing_queries_are_422_naming_the_parameter(api: Api, query: dict[str, str], field: str) -> None:
