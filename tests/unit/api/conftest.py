@@ -15,6 +15,7 @@ from lambdas.api.app import ApiServices, JobsApi
 from lambdas.api.config import ApiConfig
 from lambdas.api.jobs import JobService
 from lambdas.api.memory import InMemoryUploadStore, InMemoryWorkflow
+from lambdas.api.models import CreateUpload, UploadCreated
 from lambdas.api.uploads import UploadService
 from lambdas.auth.tokens import InMemoryTokenStore, authenticate
 from lambdas.jobs.memory import InMemoryJobRepository
@@ -172,12 +173,32 @@ def clock() -> Clock:
     return Clock()
 
 
+class DefaultPartSize(UploadService):
+    """The upload service with `default_part_size` instead of 8 MiB for uploads that ask for no part size (the
+    client's tests use small files); a part size asked for is validated as ever."""
+
+    def __init__(self, *args: Any, default_part_size: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_part_size = default_part_size
+
+    def create(self, owner: str, request: CreateUpload) -> UploadCreated:
+        if request.part_size is None:
+            request = request.model_copy(update={"part_size": self.default_part_size})
+        return super().create(owner, request)
+
+
 def build_api(
-    root: Path, clock: Clock, *, max_upload_bytes: int = MAX_UPLOAD, workflow: InMemoryWorkflow | None = None
+    root: Path,
+    clock: Clock,
+    *,
+    max_upload_bytes: int = MAX_UPLOAD,
+    workflow: InMemoryWorkflow | None = None,
+    uploads: InMemoryUploadStore | None = None,
+    default_part_size: int | None = None,
 ) -> Api:
     """The API over fresh fakes (output objects under `root`), configured as the `api` fixture unless told."""
     repo = FlakyJobRepository(clock)
-    uploads = InMemoryUploadStore()
+    uploads = InMemoryUploadStore() if uploads is None else uploads
     workflow = workflow or InMemoryWorkflow()
     outputs = DirectoryMediaStore(root / "s3")
     tokens = InMemoryTokenStore()
@@ -186,8 +207,13 @@ def build_api(
     config = ApiConfig(
         uploads_bucket=UPLOADS, outputs_bucket=OUTPUTS, max_upload_bytes=max_upload_bytes, presign_expiry_seconds=900
     )
+    upload_service = (
+        UploadService(repo, uploads, config, clock=clock)
+        if default_part_size is None
+        else DefaultPartSize(repo, uploads, config, clock=clock, default_part_size=default_part_size)
+    )
     services = ApiServices(
-        uploads=UploadService(repo, uploads, config, clock=clock),
+        uploads=upload_service,
         jobs=JobService(repo, workflow, outputs, uploads, config, clock=clock),
     )
     return Api(JobsApi(lambda: services), repo, uploads, workflow, outputs, tokens, clock)

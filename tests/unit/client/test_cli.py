@@ -50,7 +50,7 @@ def test_upload_json_is_one_document(fake: FakeVodpipe, target: dict[str, str], 
     assert document["job"]["requested_renditions"] == ["720p", "360p"]
     assert document["upload"]["part_count"] == 3
     assert document["upload"]["parts_uploaded"] == 3
-    stored = fake.objects[fake.jobs[document["job"]["job_id"]].source.key]
+    stored = fake.stored(document["job"]["job_id"])
     assert hashlib.sha256(stored).digest() == hashlib.sha256(video.read_bytes()).digest()
 
 
@@ -264,5 +264,5 @@ def test_ctrl_c_then_the_same_command_uploads_only_the_missing_parts(
     assert document["upload"]["resumed"] is True
     assert (document["upload"]["parts_skipped"], document["upload"]["parts_uploaded"]) == (2, 2)
     assert fake.stored_parts == [1, 2, 3, 4]  # each part stored exactly once over both runs
-    stored = fake.objects[fake.jobs[document["job"]["job_id"]].source.key]
+    stored = fake.stored(document["job"]["job_id"])
     assert hashlib.sha256(stored).digest() == hashlib.sha256(video.read_bytes()).digest()

@@ -29,7 +29,7 @@ def uploader(fake: FakeVodpipe, store_dir: Path, **kwargs: object) -> Uploader:
 
 
 def stored_object(fake: FakeVodpipe, job_id: str) -> bytes:
-    return fake.objects[fake.jobs[job_id].source.key]
+    return fake.stored(job_id)
 
 
 def test_parallel_upload_assembles_the_file_byte_for_byte(fake: FakeVodpipe, tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_parallel_upload_assembles_the_file_byte_for_byte(fake: FakeVodpipe, tmp
 
     assert sha(stored_object(fake, result.job_id)) == sha(video.read_bytes())
     assert result.job["status"] == "QUEUED"
-    assert fake.jobs[result.job_id].priority == 7
+    assert fake.job(result.job_id).priority == 7
     assert (result.part_count, result.parts_uploaded, result.parts_skipped) == (11, 11, 0)
     assert result.bytes_uploaded == video.stat().st_size
     assert sum(progress) == video.stat().st_size
@@ -63,7 +63,7 @@ def test_interrupted_upload_resumes_with_only_the_missing_parts(fake: FakeVodpip
         first.upload(video)
     job_id = interrupted.value.job_id
     assert (interrupted.value.parts_done, interrupted.value.part_count) == (2, 7)
-    assert sorted(fake.uploads[job_id].parts) == [1, 2]
+    assert fake.parts(job_id) == [1, 2]
     before = len(fake.stored_parts)
 
     result = uploader(fake, tmp_path / "resume", parallel=3).upload(video)
@@ -73,7 +73,7 @@ def test_interrupted_upload_resumes_with_only_the_missing_parts(fake: FakeVodpip
     assert sorted(fake.stored_parts[before:]) == [3, 4, 5, 6, 7]
     assert (result.parts_uploaded, result.parts_skipped) == (5, 2)
     assert sha(stored_object(fake, job_id)) == sha(video.read_bytes())
-    assert len(fake.jobs) == 1
+    assert len(fake.jobs()) == 1
 
 
 def test_a_connection_dropped_mid_part_is_retried(fake: FakeVodpipe, tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_a_changed_file_starts_a_new_job_and_abandons_the_old_one(fake: FakeVodp
 
     assert result.job_id != interrupted.value.job_id
     assert not result.resumed
-    assert fake.jobs[interrupted.value.job_id].status == "CANCELLED"
+    assert fake.job(interrupted.value.job_id).status == "CANCELLED"
     assert sha(stored_object(fake, result.job_id)) == sha(video.read_bytes())
 
 
@@ -150,7 +150,7 @@ def test_different_options_start_a_new_job(fake: FakeVodpipe, tmp_path: Path) ->
     result = uploader(fake, tmp_path / "resume").upload(video, UploadRequest(renditions=("360p",)))
 
     assert not result.resumed
-    assert fake.jobs[result.job_id].requested_renditions == ("360p",)
+    assert fake.job(result.job_id).requested_renditions == ("360p",)
 
 
 def test_a_record_of_an_upload_completed_earlier_returns_that_job(fake: FakeVodpipe, tmp_path: Path) -> None:
