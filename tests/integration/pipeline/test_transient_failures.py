@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
-from lambdas.jobs.model import JobStatus, new_job_id
+from lambdas.jobs.model import Job, JobStatus, Source, new_job_id, utc_now
 from lambdas.jobs.ports import JobNotFound
+from lambdas.jobs.transitions import transition
 from vodpipe.local.stack import LocalDeployment
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -88,3 +89,37 @@ def test_a_throttled_rendition_is_retried_and_the_job_completes(
     assert keys == [prefix + "index.m3u8", prefix + "init.mp4", prefix + "seg_00000.m4s", prefix + "seg_00001.m4s"]
     master = s3.get_object(Bucket=stack.outputs_bucket, Key=f"outputs/{job_id}/hls/master.m3u8")["Body"].read()
     assert b"360p/index.m3u8" in master
+
+
+def test_a_job_registerjob_gives_up_on_ends_failed_not_stuck_queued(
+    stack: LocalDeployment, aws_client: Callable[..., Any]
+) -> None:
+    lam, s3 = aws_client("lambda"), aws_client("s3")
+    repository = DynamoDBJobRepository(aws_client("dynamodb"), stack.jobs_table)
+    job_id = new_job_id()
+    key = f"uploads/it-register/{job_id}/source"
+    # The job as the API leaves it after POST /uploads/{id}/complete: QUEUED, waiting for RegisterJob.
+    now = utc_now()
+    source = Source(bucket=stack.uploads_bucket, key=key)
+    job = Job.new(job_id=job_id, owner="it-register", source=source, requested_renditions=("360p",), now=now)
+    repository.create(job)
+    repository.save_transition(job, transition(job, JobStatus.QUEUED, now))
+    register = _function(lam, "VodpipePipeline-FunctionsRegisterJob")
+
+    # RegisterJob refused by Lambda on every attempt (reserved concurrency 0): its retries run out.
+    lam.put_function_concurrency(FunctionName=register, ReservedConcurrentExecutions=0)
+    try:
+        s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"never probed")
+        deadline = time.monotonic() + 90
+        stored = repository.get(job_id)
+        while time.monotonic() < deadline and stored.status is JobStatus.QUEUED:
+            time.sleep(0.5)
+            stored = repository.get(job_id)
+    finally:
+        lam.delete_function_concurrency(FunctionName=register)
+
+    assert stored.status is JobStatus.FAILED, stored.status
+    assert stored.error_type == "Lambda.TooManyRequestsException"
+    assert stored.error_message
+    assert stored.retry_count < stored.max_retries, "the user can retry it"
+    s3.head_object(Bucket=stack.uploads_bucket, Key=key)  # the source is kept

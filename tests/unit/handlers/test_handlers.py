@@ -101,10 +101,10 @@ def first_rule(rules: list[dict[str, Any]], error: str) -> dict[str, Any] | None
 @pytest.mark.parametrize(
     ("fault", "raised", "retried", "then"),
     [
-        # Bad input: matched only by States.ALL, so retrying would never help and must not happen.
+        # Bad input: retrying would never help and must not happen; no job to mark either.
         ("unrecognised", UnrecognisedUpload, False, "RegistrationFailed"),
         ("duplicate", DuplicateEvent, False, "AlreadyRegistered"),
-        ("transient", TransientError, True, "RegistrationFailed"),  # once the retries are spent
+        ("transient", TransientError, True, "MarkRegistrationFailed"),  # once the retries are spent
     ],
 )
 def test_register_errors_take_the_route_the_state_machine_gives_their_class_name(

@@ -35,9 +35,9 @@ LAMBDA_CAUSE = json.dumps(
 )
 
 
-def mark_failed() -> dict[str, Any]:
+def mark_failed(name: str = "MarkFailed") -> dict[str, Any]:
     text = re.sub(r"\$\{TranscodeConcurrency\}", "1", DEFINITION.read_text())
-    state: dict[str, Any] = json.loads(text)["States"]["MarkFailed"]
+    state: dict[str, Any] = json.loads(text)["States"][name]
     return state
 
 
@@ -81,6 +81,22 @@ def test_mark_failed_writes_only_attributes_the_adapter_knows() -> None:
     assert params["ExpressionAttributeValues"][":gsi2pk"] == {"S": f"STATUS#{JobStatus.FAILED}"}
     # The TTL comes from RegisterJob's result, kept at the top of the state by Prepare.
     assert params["ExpressionAttributeValues"][":expires"] == {"N.$": "States.Format('{}', $.expires_at)"}
+
+
+def test_mark_registration_failed_writes_a_subset_and_only_fails_queued_jobs() -> None:
+    """RegisterJob gave up: the job named by the object key, if still QUEUED, becomes FAILED (without a TTL)."""
+    params = mark_failed("MarkRegistrationFailed")["Parameters"]
+    names = params["ExpressionAttributeNames"]
+    written = re.findall(r"(#?\w+) = :|ADD (\w+) :", params["UpdateExpression"])
+    attributes = {names.get(a or b, a or b) for a, b in written}
+    assert attributes == {"status", "error_type", "error_cause", "updated_at", "completed_at", "gsi2pk", "version"}
+    stored = set(job_attributes(transition(make_job(), JobStatus.FAILED, T0, error_type="X")))
+    assert attributes - {ERROR_CAUSE_ATTRIBUTE} <= stored
+    assert params["ConditionExpression"] == "#status = :queued"
+    assert params["ExpressionAttributeValues"][":queued"] == {"S": "QUEUED"}
+    # uploads/{owner}/{job_id}/source (register.KEY_PATTERN): the third part of the key is the job id.
+    key = params["Key"]["pk"]["S.$"]
+    assert key == "States.Format('JOB#{}', States.ArrayGetItem(States.StringSplit($.detail.object.key, '/'), 2))"
 
 
 @pytest.mark.parametrize(
