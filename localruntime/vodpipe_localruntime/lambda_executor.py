@@ -101,8 +101,21 @@ def _kill_tree(pid: int) -> None:
     for proc in descendants:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-    # Wait so callers can rely on "nothing of this invoke is alive" once we return.
-    psutil.wait_procs(descendants, timeout=3)
+    # Wait so callers can rely on "nothing of this invoke is alive" once we return. A killed process that left
+    # our tree is reparented to PID 1, which may reap it late: as a zombie it runs nothing, so it counts as gone.
+    deadline = time.monotonic() + 3
+    alive = descendants
+    while alive and time.monotonic() < deadline:
+        alive = [proc for proc in alive if _still_running(proc)]
+        if alive:
+            time.sleep(0.01)
+
+
+def _still_running(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class HostRuntimeExecutor(RuntimeExecutor):
