@@ -22,6 +22,11 @@ class Settings(BaseModel):
     hls_segment_seconds: float = Field(4.0, gt=0, le=10)
     thumbnail_count: int = Field(5, ge=0, le=50)
     ffmpeg_time_margin_s: float = Field(20.0, ge=0)
+    # Segment-parallel planning (ProbeSource): the Map's concurrency, the longest chunk, one worker's limits.
+    transcode_concurrency: int = Field(4, ge=1)
+    max_chunk_segments: int = Field(15, ge=1)
+    worker_timeout_s: float = Field(900, gt=0)
+    worker_vcpus: float = Field(1.7, gt=0)
     # The jobs API only (set on its function by the CDK app).
     state_machine_arn: str = ""
     max_upload_bytes: int = Field(5 * 2**30, ge=1)

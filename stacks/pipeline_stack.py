@@ -10,16 +10,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from lambdas import keys
 from stacks.config import PipelineConfig
 from stacks.constructs.jobs_api import JobsApi
 from stacks.constructs.media_layers import MediaLayers
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.constructs.transcode_workflow import TranscodeWorkflow
-from stacks.constructs.upload_buckets import UPLOAD_PREFIX
 from stacks.nag import acknowledge, resource_finding
 from stacks.storage_stack import StorageStack
-
-OUTPUT_PREFIX = "outputs/"
 
 
 class PipelineStack(Stack):
@@ -54,6 +52,13 @@ class PipelineStack(Stack):
                 "OUTPUTS_BUCKET": outputs.bucket_name,
                 "PLAYBACK_BASE_URL": playback_base_url,
                 "JOB_TTL_DAYS": str(config.job_ttl_days),
+                "HLS_SEGMENT_SECONDS": f"{config.segment_seconds:g}",
+                "MAX_UPLOAD_BYTES": str(config.max_upload_bytes),
+                "MAX_DURATION_S": f"{config.max_duration_s:g}",
+                "TRANSCODE_CONCURRENCY": str(config.transcode_concurrency),
+                "MAX_CHUNK_SEGMENTS": str(config.max_chunk_segments),
+                "WORKER_TIMEOUT_S": str(config.transcode_timeout_s),
+                "WORKER_VCPUS": f"{config.vcpus:.3f}",
                 "POWERTOOLS_METRICS_NAMESPACE": config.project,
                 "LOG_LEVEL": "INFO",
             },
@@ -69,36 +74,43 @@ class PipelineStack(Stack):
             "layers": ffmpeg,
         }
         register = fns.add("RegisterJob", handler="register_job", description="S3 event -> job PROCESSING")
+        # Downloads the whole source once and cuts it by stream copy: I/O, not CPU; its disk holds the source.
         probe = fns.add(
             "ProbeSource",
             handler="probe_source",
-            description="ffprobe, validate and plan the ladder",
-            memory_mb=1024,
-            timeout=Duration.minutes(2),
+            description="probe, validate, plan chunks, cut pieces",
+            memory_mb=1769,
+            timeout=Duration.seconds(900),
             ephemeral_mb=config.transcode_ephemeral_mb,
             layers=ffmpeg,
         )
-        transcode = fns.add(
-            "TranscodeRendition", handler="transcode_rendition", description="one HLS rendition", **heavy
-        )
+        encode = fns.add("EncodeChunk", handler="encode_chunk", description="one work item -> CMAF segments", **heavy)
         thumbnails = fns.add(
             "MakeThumbnails", handler="make_thumbnails", description="poster, thumbnails, sprite", **heavy
         )
-        package = fns.add("PackageOutputs", handler="package_outputs", description="master playlist and MP4", **heavy)
+        package = fns.add("PackageOutputs", handler="package_outputs", description="HLS, DASH and MP4", **heavy)
         publish = fns.add("PublishJob", handler="publish_job", description="job -> COMPLETED")
 
-        # Least privilege, written out: sources are read under uploads/, outputs written under outputs/,
-        # job items read and written; workers delete only outputs, never sources.
-        sources = uploads.arn_for_objects(f"{UPLOAD_PREFIX}*")
-        results = outputs.arn_for_objects(f"{OUTPUT_PREFIX}*")
+        # Least privilege, written out: sources are read under uploads/, pieces and plans live under work/
+        # (uploads bucket, never served), outputs are written under outputs/, job items read and written;
+        # nothing deletes a source.
+        sources = uploads.arn_for_objects(f"{keys.UPLOAD_PREFIX}*")
+        work = uploads.arn_for_objects(f"{keys.WORK_PREFIX}*")
+        results = outputs.arn_for_objects(f"{keys.OUTPUT_PREFIX}*")
         job_items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
-        for fn in (register, probe, transcode, thumbnails, package, publish):
+        for fn in (register, probe, encode, thumbnails, package, publish):
             _allow(fn, job_items, table.table_arn)
-        for fn in (register, probe, transcode, thumbnails, package):
+        for fn in (register, probe, thumbnails):
             _allow(fn, ["s3:GetObject"], sources)
-        for fn in (transcode, thumbnails, package):
+        _allow(probe, ["s3:PutObject", "s3:DeleteObject"], work)  # pieces and the plan; a new attempt starts clean
+        _allow(encode, ["s3:GetObject", "s3:PutObject"], work)  # its piece and the plan in, its result out
+        _allow(package, ["s3:GetObject", "s3:DeleteObject"], work)  # results in; the attempt's work removed
+        for fn in (probe, package):
+            _allow(fn, ["s3:ListBucket"], uploads.bucket_arn)
+        for fn in (probe, encode, thumbnails, package):
             _allow(fn, ["s3:PutObject", "s3:GetObject"], results)
-            # A step whose job was cancelled while it uploaded withdraws its own files (lambdas/pipeline/common.py).
+            # A new attempt clears what an old one left; a step whose job was cancelled while it uploaded
+            # withdraws its own files (lambdas/pipeline/job_guard.py).
             _allow(fn, ["s3:DeleteObject"], results)
             _allow(fn, ["s3:ListBucket"], outputs.bucket_arn)
 
@@ -108,13 +120,14 @@ class PipelineStack(Stack):
             functions={
                 "RegisterJob": register,
                 "ProbeSource": probe,
-                "TranscodeRendition": transcode,
+                "EncodeChunk": encode,
                 "MakeThumbnails": thumbnails,
                 "PackageOutputs": package,
                 "PublishJob": publish,
             },
             table=table,
             uploads=uploads,
+            work_objects=work,
             transcode_concurrency=config.transcode_concurrency,
             log_retention=retention,
             removal_policy=removal_policy,
@@ -126,7 +139,6 @@ class PipelineStack(Stack):
             description="REST API: uploads and jobs",
             environment={
                 "STATE_MACHINE_ARN": self.workflow.state_machine.state_machine_arn,
-                "MAX_UPLOAD_BYTES": str(config.max_upload_bytes),
                 "PRESIGN_EXPIRY_SECONDS": str(config.presign_expiry_s),
             },
         )
@@ -165,6 +177,7 @@ class PipelineStack(Stack):
             {
                 resource_finding(self, sources): "Object keys are per job: access is scoped to the uploads/ prefix.",
                 resource_finding(self, results): "Object keys are per job: access is scoped to the outputs/ prefix.",
+                resource_finding(self, work): "Object keys are per job: access is scoped to the work/ prefix.",
                 resource_finding(self, owner_index): "Query only, on the jobs table's indexes (owner, status).",
                 resource_finding(self, executions): "Cancel stops executions of this state machine only.",
             },

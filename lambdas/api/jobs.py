@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 from lambdas.api.config import ApiConfig
 from lambdas.api.errors import Conflict, InvalidInput, NotFound, Unavailable, unavailable
 from lambdas.api.ports import UploadStore, Workflow, WorkflowError, WorkflowRefused
-from lambdas.jobs.model import EventKind, Job, JobEvent, JobStatus, JobStep, utc_now
+from lambdas.jobs.model import Clock, EventKind, Job, JobEvent, JobStatus, JobStep, utc_now
 from lambdas.jobs.ports import (
     MAX_PAGE_SIZE,
     ConcurrentUpdate,
@@ -22,7 +22,7 @@ from lambdas.jobs.ports import (
     JobRepository,
 )
 from lambdas.jobs.transitions import QueueStats, RetryLimitReached, compute_stats, retry, transition
-from lambdas.pipeline.common import Clock, output_prefix
+from lambdas.keys import output_prefix
 from lambdas.storage.ports import MediaStore
 
 logger = Logger(child=True)

@@ -29,6 +29,7 @@ from lambdas.api.ports import (
     UploadStore,
 )
 from lambdas.jobs.model import (
+    Clock,
     EventKind,
     Job,
     JobEvent,
@@ -42,18 +43,13 @@ from lambdas.jobs.model import (
 )
 from lambdas.jobs.ports import ConcurrentUpdate, IllegalTransition, JobNotFound, JobRepository
 from lambdas.jobs.transitions import transition
-from lambdas.pipeline.common import Clock
+from lambdas.keys import source_key
 
 ALL_RENDITIONS = ("1080p", "720p", "480p", "360p")
 ALL_OUTPUTS = (OutputKind.HLS, OutputKind.MP4, OutputKind.THUMBNAILS)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _MIB = 2**20
 _ATTEMPTS = 5
-
-
-def source_key(owner: str, job_id: str) -> str:
-    """Where a job's source goes: the layout RegisterJob parses (lambdas/pipeline/register.py)."""
-    return f"uploads/{owner}/{job_id}/source"
 
 
 def plan_parts(size: int, requested: int | None) -> tuple[int, int]:

@@ -17,7 +17,8 @@ from lambdas.api.uploads import UploadService
 from lambdas.auth.tokens import DynamoDBTokenStore, TokenStore
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
-from lambdas.pipeline.common import PipelineConfig
+from lambdas.media.chunking import WorkerBudget
+from lambdas.pipeline.config import PipelineConfig
 from lambdas.settings import get_settings
 from lambdas.storage.ports import MediaStore
 from lambdas.storage.s3 import S3MediaStore
@@ -51,6 +52,9 @@ def pipeline_config() -> PipelineConfig:
         thumbnail_count=settings.thumbnail_count,
         time_margin_s=settings.ffmpeg_time_margin_s,
         retention_days=settings.job_ttl_days,
+        transcode_concurrency=settings.transcode_concurrency,
+        max_chunk_segments=settings.max_chunk_segments,
+        worker=WorkerBudget(timeout_s=settings.worker_timeout_s, vcpus=settings.worker_vcpus),
     )
 
 

@@ -1,4 +1,4 @@
-"""PackageOutputs: the HLS master playlist and the progressive MP4 fallback."""
+"""PackageOutputs: HLS and DASH manifests over the CMAF segments, and the progressive MP4 fallback."""
 
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""ProbeSource: download the upload, probe it hardened, validate it, plan renditions and thumbnails."""
+"""ProbeSource: probe the upload hardened, validate it, plan ladder, chunks and thumbnails, cut the pieces."""
 
 from typing import Any
 
@@ -17,5 +17,11 @@ tracer = Tracer()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ProbeRequest.model_validate(event)
     logger.append_keys(job_id=request.job.job_id)
-    result = probe(request, wiring.job_repository(), wiring.media_store(), wiring.pipeline_config())
+    result = probe(
+        request,
+        wiring.job_repository(),
+        wiring.media_store(),
+        wiring.pipeline_config(),
+        time_budget_s=wiring.time_budget(context),
+    )
     return result.model_dump(mode="json")

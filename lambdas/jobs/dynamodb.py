@@ -5,6 +5,7 @@ Table (on-demand billing), every key attribute a string:
     pk              sk                          what
     JOB#<job_id>    JOB                         the job: one attribute per Job field, plus the keys below
     JOB#<job_id>    EVENT#<utc time>#<seq>      one JobEvent (seq: 4 digits, orders same-time events)
+    JOB#<job_id>    WORK#<attempt>#<item id>    one finished work item of an attempt (segment-parallel encode)
 
     GSI by_owner    gsi1pk = OWNER#<owner>      gsi1sk = <created_at>#<job_id>
                     query ScanIndexForward=False: the owner's jobs, newest first
@@ -74,6 +75,7 @@ TTL_ATTRIBUTE = "expires_at"
 RETENTION = timedelta(days=90)
 
 _JOB_SK = "JOB"
+_WORK_SK = "WORK#"
 _KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", TTL_ATTRIBUTE)
 _CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -338,7 +340,15 @@ class DynamoDBJobRepository:
             raise moved_error(stored, job_before, job_after) from None
         return _job_from_item(response["Attributes"])
 
-    def update_progress(self, job_id: str, step: JobStep, percent: int, rendition: str | None = None) -> bool:
+    def update_progress(
+        self,
+        job_id: str,
+        step: JobStep,
+        percent: int,
+        rendition: str | None = None,
+        *,
+        eta_at: datetime | None = None,
+    ) -> bool:
         check_percent(percent)
         step = JobStep(step)
         if not re.fullmatch(JOB_ID_PATTERN, job_id):
@@ -366,6 +376,8 @@ class DynamoDBJobRepository:
             f"SET {target} = {p}, {expression.name('current_step')} = {expression.value(str(step))},"
             f" {expression.name('updated_at')} = {expression.value(utc_iso(self._clock()))}"
         )
+        if eta_at is not None and rendition is None:
+            update += f", {expression.name('eta_at')} = {expression.value(utc_iso(eta_at))}"
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -391,6 +403,73 @@ class DynamoDBJobRepository:
             raise JobNotProcessing(job_id, stored.status)
         if rendition is not None and rendition not in stored.requested_renditions:
             raise UnknownRendition(job_id, rendition)
+
+    # --- segment-parallel work ----------------------------------------------------------------------
+
+    def record_work_done(self, job_id: str, attempt: int, item_id: str) -> frozenset[str]:
+        if not re.fullmatch(JOB_ID_PATTERN, job_id):
+            raise JobNotFound(job_id)
+        prefix = f"{_WORK_SK}{attempt:04d}#"
+        now = self._clock()
+        # Its own item per work item: hundreds of chunks never grow the job item, and puts are idempotent.
+        self._client.put_item(
+            TableName=self._table,
+            Item=_to_wire(
+                {
+                    "pk": _job_pk(job_id),
+                    "sk": prefix + item_id,
+                    "done_at": utc_iso(now),
+                    TTL_ATTRIBUTE: _epoch(now + self._retention),
+                }
+            ),
+        )
+        return self.work_done(job_id, attempt)
+
+    def work_done(self, job_id: str, attempt: int) -> frozenset[str]:
+        if not re.fullmatch(JOB_ID_PATTERN, job_id):
+            raise JobNotFound(job_id)
+        prefix = f"{_WORK_SK}{attempt:04d}#"
+        done = {
+            item["sk"]["S"][len(prefix) :]
+            for item in self._query_all(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": {"S": _job_pk(job_id)}, ":prefix": {"S": prefix}},
+                ProjectionExpression="sk",
+                ConsistentRead=True,
+            )
+        }
+        return frozenset(done)
+
+    def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
+        if not re.fullmatch(JOB_ID_PATTERN, job_id):
+            raise JobNotFound(job_id)
+        expression = _Expression()
+        status, count = expression.name("status"), expression.name("playable_segments")
+        at, now = expression.name("playable_at"), expression.value(utc_iso(self._clock()))
+        n = expression.value(segments)
+        update = (
+            f"SET {count} = {n}, {expression.name('playable_url')} = {expression.value(url)},"
+            f" {at} = if_not_exists({at}, {now}), {expression.name('updated_at')} = {now}"
+        )
+        condition = (
+            f"{status} = {expression.value(str(JobStatus.PROCESSING))}"
+            f" AND (attribute_not_exists({count}) OR {count} < {n})"
+        )
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_job_key(job_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **expression.arguments(),
+            )
+        except ClientError as error:
+            if _error_code(error) != _CONDITION_FAILED:
+                raise
+            self._raise_progress_refused(self._old_job(error, job_id), job_id, None)
+            return False
+        return True
 
     # --- events -----------------------------------------------------------------------------------
 
@@ -429,6 +508,8 @@ class DynamoDBJobRepository:
         ):
             if item["sk"]["S"] == _JOB_SK:
                 found = True
+                continue
+            if item["sk"]["S"].startswith(_WORK_SK):
                 continue
             values = _from_wire(item)
             events.append(JobEvent.model_validate({k: values[k] for k in JobEvent.model_fields if k in values}))

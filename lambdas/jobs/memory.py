@@ -19,7 +19,7 @@ from lambdas.jobs.ports import (
     check_percent,
     moved_error,
 )
-from lambdas.jobs.transitions import check_successor, record_progress
+from lambdas.jobs.transitions import check_successor, record_playable, record_progress
 
 
 def changed_fields(before: Job, after: Job) -> list[str]:
@@ -31,6 +31,7 @@ class InMemoryJobRepository:
         self._clock = clock
         self._jobs: dict[str, Job] = {}
         self._events: dict[str, list[JobEvent]] = {}
+        self._work: dict[tuple[str, int], set[str]] = {}
 
     def create(self, job: Job) -> None:
         if job.job_id in self._jobs:
@@ -60,10 +61,36 @@ class InMemoryJobRepository:
         self._jobs[saved.job_id] = saved
         return saved
 
-    def update_progress(self, job_id: str, step: JobStep, percent: int, rendition: str | None = None) -> bool:
+    def update_progress(
+        self,
+        job_id: str,
+        step: JobStep,
+        percent: int,
+        rendition: str | None = None,
+        *,
+        eta_at: datetime | None = None,
+    ) -> bool:
         check_percent(percent)
         job = self.get(job_id)
-        updated = record_progress(job, step, percent, self._clock(), rendition)
+        updated = record_progress(job, step, percent, self._clock(), rendition, eta_at=eta_at)
+        if updated is job:
+            return False
+        self._jobs[job_id] = updated
+        return True
+
+    def record_work_done(self, job_id: str, attempt: int, item_id: str) -> frozenset[str]:
+        self.get(job_id)
+        done = self._work.setdefault((job_id, attempt), set())
+        done.add(item_id)
+        return frozenset(done)
+
+    def work_done(self, job_id: str, attempt: int) -> frozenset[str]:
+        self.get(job_id)
+        return frozenset(self._work.get((job_id, attempt), set()))
+
+    def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
+        job = self.get(job_id)
+        updated = record_playable(job, segments, url, self._clock())
         if updated is job:
             return False
         self._jobs[job_id] = updated

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Self
@@ -40,6 +41,9 @@ def utc_iso(value: datetime) -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+Clock = Callable[[], datetime]
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc), PlainSerializer(utc_iso, when_used="json")]
@@ -97,6 +101,7 @@ class JobStep(StrEnum):
     PROBE = "probe"
     VALIDATE = "validate"
     PLAN = "plan"
+    SPLIT = "split"
     TRANSCODE = "transcode"
     THUMBNAILS = "thumbnails"
     PACKAGE = "package"
@@ -105,6 +110,7 @@ class JobStep(StrEnum):
 
 class OutputKind(StrEnum):
     HLS = "hls"
+    DASH = "dash"
     MP4 = "mp4"
     THUMBNAILS = "thumbnails"
 
@@ -149,9 +155,12 @@ class OutputFile(_Frozen):
 
 
 class JobOutputs(_Frozen):
-    playback_url: str | None = None
+    playback_url: str | None = None  # the HLS master playlist
     manifest_key: str | None = None
+    dash_url: str | None = None  # the DASH MPD over the same CMAF segments
+    dash_manifest_key: str | None = None
     files: tuple[OutputFile, ...] = ()
+    encode_cpu_seconds: Annotated[float, Field(ge=0)] | None = None  # every encode process of the job, added up
 
 
 MAX_MESSAGE = 2000
@@ -189,6 +198,11 @@ class Job(_Frozen):
     updated_at: UtcDatetime
     outputs: JobOutputs | None = None
     metrics: dict[JobStep, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)  # seconds per step
+    eta_at: UtcDatetime | None = None  # when the encode should be done, from the work finished so far
+    # Watchable before it completes: a growing (EVENT) playlist of the leading segments encoded so far.
+    playable_at: UtcDatetime | None = None
+    playable_url: str | None = None
+    playable_segments: Annotated[int, Field(ge=0)] = 0
     execution_arn: str | None = None
     upload: Upload | None = None
     version: Annotated[int, Field(ge=1)] = 1
@@ -227,7 +241,7 @@ class Job(_Frozen):
             raise ValueError("requested_renditions has duplicates")
         if not self.requested_outputs or len(set(self.requested_outputs)) != len(self.requested_outputs):
             raise ValueError("requested_outputs must be non-empty and without duplicates")
-        videos = {OutputKind.HLS, OutputKind.MP4} & set(self.requested_outputs)
+        videos = {OutputKind.HLS, OutputKind.DASH, OutputKind.MP4} & set(self.requested_outputs)
         if videos and not self.requested_renditions:
             raise ValueError("hls or mp4 output requested without renditions")
         unknown = set(self.rendition_progress) - set(self.requested_renditions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from lambdas.jobs.model import Job, JobError, JobEvent, JobStatus, JobStep
@@ -114,12 +115,39 @@ class JobRepository(Protocol):
         """
         ...
 
-    def update_progress(self, job_id: str, step: JobStep, percent: int, rendition: str | None = None) -> bool:
-        """Record progress for the job (or one rendition) and set its current step.
+    def update_progress(
+        self,
+        job_id: str,
+        step: JobStep,
+        percent: int,
+        rendition: str | None = None,
+        *,
+        eta_at: datetime | None = None,
+    ) -> bool:
+        """Record progress for the job (or one rendition) and set its current step (and, for the job, its ETA).
 
         Returns False when `percent` is not above the stored value (ignored, not an error).
         JobNotProcessing when the job is not PROCESSING, UnknownRendition, JobNotFound, ValueError
         for a percent outside 0..100.
+        """
+        ...
+
+    def record_work_done(self, job_id: str, attempt: int, item_id: str) -> frozenset[str]:
+        """Mark one work item of the job's `attempt` finished (idempotent); every item of it finished so far.
+
+        The answer includes `item_id` and every item recorded before the call; JobNotFound.
+        """
+        ...
+
+    def work_done(self, job_id: str, attempt: int) -> frozenset[str]:
+        """The work items of the job's `attempt` finished so far (a consistent read); JobNotFound."""
+        ...
+
+    def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
+        """The job is watchable at `url` up to `segments` leading segments; sets `playable_at` the first time.
+
+        True only if `segments` is more than recorded (the caller then publishes that playlist);
+        JobNotProcessing when the job is not PROCESSING, JobNotFound.
         """
         ...
 

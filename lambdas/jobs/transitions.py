@@ -130,6 +130,10 @@ def retry(job: Job, now: datetime) -> Job:
             "completed_at": None,
             "outputs": None,
             "metrics": {},
+            "eta_at": None,
+            "playable_at": None,
+            "playable_url": None,
+            "playable_segments": 0,
             "execution_arn": None,
             "updated_at": now,
             "version": job.version + 1,
@@ -156,7 +160,15 @@ def check_successor(before: Job, after: Job) -> None:
         raise IllegalTransition(before.job_id, before.status, after.status)
 
 
-def record_progress(job: Job, step: JobStep, percent: int, now: datetime, rendition: str | None = None) -> Job:
+def record_progress(
+    job: Job,
+    step: JobStep,
+    percent: int,
+    now: datetime,
+    rendition: str | None = None,
+    *,
+    eta_at: datetime | None = None,
+) -> Job:
     """The job with `percent` recorded for the whole job, or for one rendition.
 
     Monotonic: a value not above the current one returns the job unchanged (late or repeated reports
@@ -174,12 +186,22 @@ def record_progress(job: Job, step: JobStep, percent: int, now: datetime, rendit
     if rendition is None:
         if percent <= job.progress:
             return job
-        update = {"progress": percent}
+        update = {"progress": percent} | ({"eta_at": eta_at} if eta_at is not None else {})
     else:
         if percent <= job.rendition_progress.get(rendition, -1):
             return job
         update = {"rendition_progress": {**job.rendition_progress, rendition: percent}}
     return _evolve(job, {**update, "current_step": JobStep(step), "updated_at": now})
+
+
+def record_playable(job: Job, segments: int, url: str, now: datetime) -> Job:
+    """The job watchable up to `segments` leading segments at `url`; unchanged unless that is more than before."""
+    if job.status is not S.PROCESSING:
+        raise JobNotProcessing(job.job_id, job.status)
+    if segments <= job.playable_segments:
+        return job
+    first = job.playable_at or now
+    return _evolve(job, {"playable_segments": segments, "playable_url": url, "playable_at": first, "updated_at": now})
 
 
 # --- queue statistics ---------------------------------------------------------------------------

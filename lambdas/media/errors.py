@@ -55,6 +55,10 @@ class TranscodeFailed(MediaError):
     """ffmpeg failed on a file that probed fine (time-out, resource limit, encoder error)."""
 
 
+class EncoderKilled(TranscodeFailed):
+    """ffmpeg was killed from outside (not by our time-out): worth another try, the state machine retries it."""
+
+
 _MESSAGES: dict[type[MediaError], str] = {
     UnsupportedInput: "The file is not a video format we accept (playlists and lists of files are refused).",
     SourceUnreadable: "The file could not be read: it looks truncated or corrupt.",

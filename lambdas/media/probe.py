@@ -6,15 +6,13 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.media.errors import SourceUnreadable
-
-if TYPE_CHECKING:
-    from lambdas.media.policy import ValidationPolicy
-    from lambdas.media.runner import RunResult
+from lambdas.media.runner import RunResult
+from lambdas.media.runner import run as run_ffmpeg
 
 
 class VideoStream(BaseModel):
@@ -75,6 +73,7 @@ class MediaInfo(BaseModel):
 
     format_name: str  # as ffprobe reports it, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
     duration: float | None = None
+    start_time: float = 0.0  # the container's first timestamp: time zero of every output
     size: int | None = None
     bit_rate: int | None = None
     video: VideoStream | None = None
@@ -128,6 +127,7 @@ def parse_probe(payload: str | bytes | Mapping[str, Any]) -> MediaInfo:
     return MediaInfo(
         format_name=str(fmt["format_name"]),
         duration=_float(fmt.get("duration")) or _float(_video_stream_duration(streams)),
+        start_time=_float(fmt.get("start_time")) or 0.0,
         size=_int(fmt.get("size")),
         bit_rate=_int(fmt.get("bit_rate")),
         video=video,
@@ -144,19 +144,15 @@ def _video_stream_duration(streams: Sequence[Mapping[str, Any]]) -> str | None:
 
 def probe_source(
     source: Path,
-    policy: ValidationPolicy,
-    run: Callable[..., RunResult] | None = None,
+    format_whitelist: str,
+    run: Callable[..., RunResult] = run_ffmpeg,
     *,
     timeout: float = 60.0,
 ) -> MediaInfo:
     """Run the hardened ffprobe on the downloaded source and parse it; failures become typed errors."""
     if not source.is_file() or source.stat().st_size == 0:
         raise SourceUnreadable("The uploaded file is empty.")
-    if run is None:
-        from lambdas.media.runner import run as default_run
-
-        run = default_run
-    result = run(probe_argv(source, policy.format_whitelist), cwd=source.parent, timeout=timeout, stage="probe")
+    result = run(probe_argv(source, format_whitelist), cwd=source.parent, timeout=timeout, stage="probe")
     return parse_probe(result.stdout)
 
 

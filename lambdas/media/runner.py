@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdas.media.errors import MediaError, TranscodeFailed, classify_failure
-from lambdas.media.ffmpeg_args import Progress, iter_progress
+from lambdas.media.errors import EncoderKilled, MediaError, TranscodeFailed, classify_failure
+from lambdas.media.progress import Progress, iter_progress
 
 GIB = 1024**3
 STDERR_TAIL_LINES = 30
@@ -141,10 +141,14 @@ def _failure(result: RunResult, stage: str, timeout: float, timed_out: bool) -> 
         return TranscodeFailed(
             f"Processing took longer than {timeout:g} s and was stopped.", stderr_tail=result.stderr_tail
         )
+    if result.returncode == -signal.SIGKILL:
+        return EncoderKilled(
+            f"Processing stopped: {name} was killed (out of memory, or the machine stopped it).",
+            stderr_tail=result.stderr_tail,
+        )
     signals = {
         -signal.SIGXFSZ: "an output file grew past the size limit",
         -signal.SIGXCPU: "it used more CPU time than allowed",
-        -signal.SIGKILL: "it was killed (out of memory or CPU limit)",
     }
     if result.returncode in signals:
         return TranscodeFailed(

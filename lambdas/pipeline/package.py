@@ -1,53 +1,48 @@
-"""PackageOutputs: the HLS master playlist from measured renditions, and a progressive MP4 fallback.
+"""PackageOutputs: one set of CMAF segments served two ways (HLS master + media playlists, static DASH MPD),
+and a progressive MP4 fallback.
 
-The MP4 is a remux, not an encode: the middle rung's fMP4 init and segments, concatenated, are already
-one fragmented MP4; `ffmpeg -c copy -movflags +faststart` rewrites it as a progressive file with the
-index first. That costs I/O only (an encode would repeat a full decode and x264 pass, ~2.5 CPU-s per
-second of 1080p), and the fallback is bit-identical in picture and sound to what HLS players get.
+Only text is written for the streams: the segments are already where the workers put them. The MP4 is a
+remux, not an encode: the fallback rung's init and segments, concatenated, are one fragmented MP4 (the
+audio likewise); `ffmpeg -c copy -movflags +faststart` rewrites them as one progressive file with the
+index first, bit-identical in picture and sound to what the streaming players get.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lambdas.jobs.model import JobStep, OutputFile, OutputKind, utc_now
+from lambdas import keys
+from lambdas.jobs.model import Clock, JobStep, OutputFile, OutputKind, utc_now
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.errors import TranscodeFailed
-from lambdas.media.ffmpeg_args import MeasuredRendition, master_playlist, mp4_remux_argv
-from lambdas.media.probe import MediaInfo
+from lambdas.media.ffmpeg_args import mp4_remux_argv
+from lambdas.media.manifests import AudioTrack, VideoTrack, dash_mpd, master_playlist, media_playlist
 from lambdas.media.runner import RunResult
 from lambdas.media.runner import run as run_ffmpeg
-from lambdas.pipeline.common import (
-    CACHE_MEDIA,
-    CACHE_PLAYLIST,
-    PROGRESS_PACKAGED,
-    Clock,
-    JobRef,
-    PipelineConfig,
-    ProgressWriter,
-    output_prefix,
-    running_job,
-    step_events,
-    withdrawn_if_stopped,
-    workspace,
-)
+from lambdas.pipeline.config import CACHE_MEDIA, CACHE_PLAYLIST, JobRef, PipelineConfig
 from lambdas.pipeline.errors import transient_errors
+from lambdas.pipeline.job_guard import running_job, withdrawn_if_stopped
+from lambdas.pipeline.plan import ItemResult, load_plan, load_result
+from lambdas.pipeline.progress import PROGRESS_PACKAGED, ProgressWriter, step_events
 from lambdas.pipeline.thumbnails import ThumbnailsResult
-from lambdas.pipeline.transcode import INIT, RenditionResult, segment_uris
-from lambdas.storage.ports import MediaStore
+from lambdas.pipeline.tracks import assemble
+from lambdas.pipeline.workspace import workspace
+from lambdas.storage.ports import MediaStore, StoreError
 
-MASTER = "master.m3u8"
+HLS = "application/vnd.apple.mpegurl"
+DASH = "application/dash+xml"
 
 
 class PackageRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     job: JobRef
-    media: MediaInfo
-    renditions: tuple[RenditionResult, ...]
+    plan_bucket: str
+    plan_key: str
     thumbnails: ThumbnailsResult
 
 
@@ -57,21 +52,15 @@ class PackageResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     manifest_key: str
+    dash_key: str
     files: tuple[OutputFile, ...]
     duration_s: float | None = None
+    encode_cpu_seconds: float = 0.0  # every work item's ffmpeg, added up
 
 
-def master_key(job_id: str) -> str:
-    return f"{output_prefix(job_id)}hls/{MASTER}"
-
-
-def mp4_key(job_id: str, rendition: str) -> str:
-    return f"{output_prefix(job_id)}mp4/{rendition}.mp4"
-
-
-def fallback_rendition(renditions: tuple[RenditionResult, ...]) -> RenditionResult:
+def fallback_track(videos: list[VideoTrack]) -> VideoTrack:
     """The middle rung (720p of a 1080/720/480/360 ladder): good enough everywhere, not too heavy."""
-    return renditions[(len(renditions) - 1) // 2]
+    return videos[(len(videos) - 1) // 2]
 
 
 def package(
@@ -84,53 +73,78 @@ def package(
     time_budget_s: float | None = None,
     run: Callable[..., RunResult] = run_ffmpeg,
 ) -> PackageResult:
-    job_id, renditions = request.job.job_id, request.renditions
-    if not renditions:
-        raise TranscodeFailed("Processing the video produced no renditions.")
+    job_id = request.job.job_id
     timeout = config.ffmpeg_timeout(time_budget_s)
     bucket = config.outputs_bucket
     with transient_errors():
         job = running_job(repository, job_id)
         with step_events(repository, job_id, JobStep.PACKAGE, clock=clock), workspace("package") as tmp:
+            plan = load_plan(store, request.plan_bucket, request.plan_key, tmp)
+            results: dict[str, ItemResult] = {
+                item.item_id: load_result(store, config.work_bucket, plan, item, tmp) for item in plan.chunks.items
+            }
+            videos, audio = assemble(plan, results)
+            if not videos:
+                raise TranscodeFailed("Processing the video produced no renditions.")
             files: list[OutputFile] = []
             if OutputKind.MP4 in job.requested_outputs:
-                mp4_prefix = mp4_key(job_id, fallback_rendition(renditions).name)
-                with withdrawn_if_stopped(repository, store, job_id, bucket, mp4_prefix):
+                track = fallback_track(videos)
+                with withdrawn_if_stopped(repository, store, job_id, bucket, keys.mp4_key(job_id, track.name)):
                     files.append(
-                        _mp4(
-                            fallback_rendition(renditions),
-                            job_id=job_id,
-                            store=store,
-                            bucket=bucket,
-                            tmp=tmp,
-                            timeout=timeout,
-                            run=run,
-                        )
+                        _mp4(track, audio, job_id=job_id, store=store, bucket=bucket, tmp=tmp, timeout=timeout, run=run)
                     )
-            text = master_playlist([r.rendition for r in renditions], {r.name: _measured(r) for r in renditions})
-            master = tmp / MASTER
-            master.write_text(text)
-            # Last: the master is what makes the job playable, and it points at playlists uploaded already.
-            with withdrawn_if_stopped(repository, store, job_id, bucket, master_key(job_id)):
-                stored = store.upload(
-                    master,
-                    bucket,
-                    master_key(job_id),
-                    content_type="application/vnd.apple.mpegurl",
-                    cache_control=CACHE_PLAYLIST,
+            duration = max(sum(s.duration_s for s in v.segments) for v in videos)
+            documents: list[tuple[str, str, str]] = []
+            for video in videos:
+                documents.append(
+                    (
+                        keys.track_prefix(job_id, video.name) + keys.MEDIA_PLAYLIST,
+                        media_playlist(video.init_uri, video.segments),
+                        HLS,
+                    )
                 )
-        duration = max(r.duration_s for r in renditions)
+            if audio is not None:
+                documents.append(
+                    (
+                        keys.track_prefix(job_id, audio.name) + keys.MEDIA_PLAYLIST,
+                        media_playlist(audio.init_uri, audio.segments),
+                        HLS,
+                    )
+                )
+            documents.append((keys.dash_key(job_id), dash_mpd(videos, audio, duration_s=duration), DASH))
+            # Last: the master is what players open first, and it points at playlists stored already.
+            documents.append((keys.master_key(job_id), master_playlist(videos, audio), HLS))
+            stored = {}
+            with withdrawn_if_stopped(repository, store, job_id, bucket, keys.stream_prefix(job_id)):
+                for key, text, content_type in documents:
+                    path = tmp / "manifest"
+                    path.write_text(text)
+                    stored[key] = store.upload(
+                        path, bucket, key, content_type=content_type, cache_control=CACHE_PLAYLIST
+                    )
+                    path.unlink()
         files = [
-            OutputFile(kind=OutputKind.HLS, key=stored.key, size_bytes=stored.size, duration_seconds=duration),
+            OutputFile(
+                kind=OutputKind.HLS,
+                key=keys.master_key(job_id),
+                size_bytes=stored[keys.master_key(job_id)].size,
+                duration_seconds=duration,
+            ),
+            OutputFile(
+                kind=OutputKind.DASH,
+                key=keys.dash_key(job_id),
+                size_bytes=stored[keys.dash_key(job_id)].size,
+                duration_seconds=duration,
+            ),
             *(
                 OutputFile(
                     kind=OutputKind.HLS,
-                    key=r.playlist_key,
-                    size_bytes=r.bytes,
-                    rendition=r.name,
-                    duration_seconds=r.duration_s,
+                    key=keys.track_prefix(job_id, v.name) + keys.MEDIA_PLAYLIST,
+                    size_bytes=sum(s.bytes for s in v.segments),
+                    rendition=v.name,
+                    duration_seconds=sum(s.duration_s for s in v.segments),
                 )
-                for r in renditions
+                for v in videos
             ),
             *files,
             *(
@@ -139,26 +153,33 @@ def package(
             ),
         ]
         ProgressWriter(repository, job_id, JobStep.PACKAGE).overall(PROGRESS_PACKAGED)
-    return PackageResult(manifest_key=stored.key, files=tuple(files), duration_s=duration)
-
-
-def _measured(result: RenditionResult) -> MeasuredRendition:
-    return MeasuredRendition(
-        uri=result.uri,
-        peak_bps=result.peak_bps,
-        average_bps=result.average_bps,
-        width=result.width,
-        height=result.height,
-        frame_rate=result.frame_rate,
-        profile=result.profile,
-        level=result.level,
-        codec_string=result.video_codec,
-        audio=result.audio_codec is not None,
+        # The attempt's pieces and results are spent; the bucket's lifecycle rule is the backstop.
+        with suppress(StoreError):
+            store.delete_prefix(config.work_bucket, keys.work_prefix(job_id, plan.attempt))
+    return PackageResult(
+        manifest_key=keys.master_key(job_id),
+        dash_key=keys.dash_key(job_id),
+        files=tuple(files),
+        duration_s=duration,
+        encode_cpu_seconds=round(sum(r.cpu_seconds for r in results.values()), 3),
     )
 
 
+def _concatenate(store: MediaStore, bucket: str, job_id: str, track: VideoTrack | AudioTrack, out: Path) -> None:
+    """init + every segment of one track, in order: one fragmented MP4 (segments fetched one at a time)."""
+    part = out.with_suffix(".part")
+    with out.open("wb") as sink:
+        for uri in [track.init_uri, *(s.uri for s in track.segments)]:
+            store.download(bucket, keys.stream_prefix(job_id) + uri, part)
+            with part.open("rb") as piece:
+                while chunk := piece.read(1 << 20):
+                    sink.write(chunk)
+            part.unlink()
+
+
 def _mp4(
-    rendition: RenditionResult,
+    video: VideoTrack,
+    audio: AudioTrack | None,
     *,
     job_id: str,
     store: MediaStore,
@@ -167,28 +188,25 @@ def _mp4(
     timeout: float,
     run: Callable[..., RunResult],
 ) -> OutputFile:
-    parts = tmp / "parts"
-    parts.mkdir()
-    playlist = parts / "index.m3u8"
-    store.download(bucket, rendition.playlist_key, playlist)
-    prefix = rendition.playlist_key.rsplit("/", 1)[0] + "/"
-    joined = tmp / "joined.mp4"
-    with joined.open("wb") as sink:
-        for name in [INIT, *segment_uris(playlist.read_text())]:
-            part = parts / "part"
-            store.download(bucket, prefix + name, part)
-            sink.write(part.read_bytes())
-            part.unlink()
-    out = tmp / f"{rendition.name}.mp4"
-    run(mp4_remux_argv(joined, out), cwd=tmp, timeout=timeout)
-    joined.unlink()
+    video_file = tmp / "video.mp4"
+    _concatenate(store, bucket, job_id, video, video_file)
+    audio_file = None
+    if audio is not None:
+        audio_file = tmp / "audio.mp4"
+        _concatenate(store, bucket, job_id, audio, audio_file)
+    out = tmp / f"{video.name}.mp4"
+    run(mp4_remux_argv(video_file, audio_file, out), cwd=tmp, timeout=timeout)
+    video_file.unlink()
+    if audio_file is not None:
+        audio_file.unlink()
     stored = store.upload(
-        out, bucket, mp4_key(job_id, rendition.name), content_type="video/mp4", cache_control=CACHE_MEDIA
+        out, bucket, keys.mp4_key(job_id, video.name), content_type="video/mp4", cache_control=CACHE_MEDIA
     )
+    out.unlink()
     return OutputFile(
         kind=OutputKind.MP4,
         key=stored.key,
         size_bytes=stored.size,
-        rendition=rendition.name,
-        duration_seconds=rendition.duration_s,
+        rendition=video.name,
+        duration_seconds=sum(s.duration_s for s in video.segments),
     )

@@ -1,44 +1,47 @@
-"""ProbeSource: download the upload, probe it hardened, validate it and plan renditions and thumbnails."""
+"""ProbeSource: probe the upload hardened, validate it, plan ladder, chunks and thumbnails, cut the pieces.
+
+The source is downloaded once, here. Each chunk's piece is a stream copy of the source's video from the
+keyframe at or before the chunk's start to a second past its end (original timestamps kept), so a worker
+reads only its piece and trims it exactly; the audio is copied out whole for its single work item.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lambdas.jobs.model import JobStep, OutputKind, utc_now
+from lambdas import keys
+from lambdas.jobs.model import Clock, JobStep, OutputKind, utc_now
 from lambdas.jobs.ports import JobRepository
-from lambdas.media.ffmpeg_args import SpritePlan, plan_sprite, thumbnail_times
-from lambdas.media.ladder import Rendition, plan_ladder
+from lambdas.media.chunking import Shape, output_rate, plan_chunks
+from lambdas.media.errors import SourceUnreadable
+from lambdas.media.ffmpeg_args import audio_piece_argv, first_timestamp_argv, video_piece_argv
+from lambdas.media.ladder import plan_ladder
 from lambdas.media.policy import validate
 from lambdas.media.probe import MediaInfo, probe_source
 from lambdas.media.runner import RunResult
-from lambdas.pipeline.common import (
-    PROGRESS_PROBED,
-    SOURCE_NAME,
-    Clock,
-    JobRef,
-    PipelineConfig,
-    ProgressWriter,
-    running_job,
-    step_events,
-    workspace,
-)
+from lambdas.media.runner import run as run_ffmpeg
+from lambdas.media.storyboard import SpritePlan, plan_sprite, thumbnail_times
+from lambdas.pipeline.config import SOURCE_NAME, JobRef, PipelineConfig
 from lambdas.pipeline.errors import transient_errors
+from lambdas.pipeline.job_guard import running_job
+from lambdas.pipeline.plan import EncodePlan, PlannedRendition, save_json
+from lambdas.pipeline.progress import PROGRESS_PROBED, ProgressWriter, step_events
+from lambdas.pipeline.workspace import workspace
 from lambdas.storage.ports import MediaStore
 
 PROBE_TIMEOUT_S = 60.0
 SPRITE_TILES = 100  # per sheet at most (10 x 10); a long video gets a wider interval, then more sheets
 SPRITE_COLUMNS = 10
 SPRITE_TILE_WIDTH = 160
-
-
-class PlannedRendition(Rendition):
-    """One rendition to encode, with what the transcode step needs to report progress for the job."""
-
-    ladder: tuple[str, ...]  # every rendition planned for this job, largest first
-    track_progress: bool  # False when the job did not request this name (a fitted rung): overall only
+PIECE_TAIL_S = 1.0  # copied past a chunk's end: the frames its last output frame may be resampled from
+# Demuxers differ on where a seek lands (mpegts: often the keyframe after): back off until it is early enough.
+_SEEK_MARGINS = (0.0, 2.0, 10.0, 60.0, math.inf)
+_MATROSKA_TICK = 0.001  # a piece's timestamps are milliseconds
 
 
 class ThumbnailPlan(BaseModel):
@@ -56,13 +59,24 @@ class ProbeRequest(BaseModel):
     job: JobRef
 
 
+class PlanRef(BaseModel):
+    """Where the plan is: the state machine's Distributed Map reads `items_key`, every worker `key`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+    items_key: str
+    items: int
+
+
 class ProbeResult(BaseModel):
-    """The shape the state machine's ProbeSource ResultSelector reads: media, renditions, thumbnails."""
+    """The shape the state machine's ProbeSource ResultSelector reads: media, plan, thumbnails."""
 
     model_config = ConfigDict(frozen=True)
 
     media: MediaInfo
-    renditions: tuple[PlannedRendition, ...]
+    plan: PlanRef
     thumbnails: ThumbnailPlan
 
 
@@ -73,29 +87,127 @@ def probe(
     config: PipelineConfig,
     *,
     clock: Clock = utc_now,
-    run: Callable[..., RunResult] | None = None,
+    time_budget_s: float | None = None,
+    run: Callable[..., RunResult] = run_ffmpeg,
 ) -> ProbeResult:
     job_id = request.job.job_id
+    timeout = config.ffmpeg_timeout(time_budget_s)
     with transient_errors():
         job = running_job(repository, job_id)
-        progress = ProgressWriter(repository, job_id, JobStep.PROBE)
-        progress.overall(1)
-        with step_events(repository, job_id, JobStep.PROBE, clock=clock), workspace("probe") as tmp:
-            source = tmp / SOURCE_NAME
-            store.download(job.source.bucket, job.source.key, source)
-            info = probe_source(source, config.policy, run, timeout=PROBE_TIMEOUT_S)
-        with step_events(repository, job_id, JobStep.VALIDATE, clock=clock):
-            validate(info, config.policy)
-        with step_events(repository, job_id, JobStep.PLAN, clock=clock):
-            renditions = plan_ladder(info, job.requested_renditions, config.segment_seconds, config.ladder)
-            ladder = tuple(r.name for r in renditions)
-            planned = tuple(
-                PlannedRendition(**dict(r), ladder=ladder, track_progress=r.name in job.requested_renditions)
-                for r in renditions
-            )
-            thumbnails = plan_thumbnails(info, config.thumbnail_count, OutputKind.THUMBNAILS in job.requested_outputs)
+        attempt = job.retry_count
+        ProgressWriter(repository, job_id, JobStep.PROBE).overall(1)
+        # A new attempt starts clean: nothing an earlier attempt left may end up in this one's outputs.
+        store.delete_prefix(config.outputs_bucket, keys.output_prefix(job_id))
+        store.delete_prefix(config.work_bucket, keys.work_prefix(job_id))
+        with workspace("probe") as tmp:
+            with step_events(repository, job_id, JobStep.PROBE, clock=clock):
+                source = tmp / SOURCE_NAME
+                store.download(job.source.bucket, job.source.key, source)
+                info = probe_source(source, config.policy.format_whitelist, run, timeout=PROBE_TIMEOUT_S)
+            with step_events(repository, job_id, JobStep.VALIDATE, clock=clock):
+                validate(info, config.policy)
+            with step_events(repository, job_id, JobStep.PLAN, clock=clock):
+                plan = encode_plan(info, job_id, attempt, job.requested_renditions, config)
+                thumbnails = plan_thumbnails(
+                    info, config.thumbnail_count, OutputKind.THUMBNAILS in job.requested_outputs
+                )
+            detail = f"{len(plan.chunks.chunks)} chunks, {len(plan.chunks.items)} work items"
+            with step_events(repository, job_id, JobStep.SPLIT, clock=clock, detail=detail):
+                cut_pieces(source, plan, store, config, tmp, run=run, timeout=timeout)
+                source.unlink()
+                ref = PlanRef(
+                    bucket=config.work_bucket,
+                    key=keys.plan_key(job_id, attempt),
+                    items_key=keys.items_key(job_id, attempt),
+                    items=len(plan.chunks.items),
+                )
+                save_json(store, ref.bucket, ref.key, plan, tmp)
+                save_json(store, ref.bucket, ref.items_key, [{"item_id": i.item_id} for i in plan.chunks.items], tmp)
         ProgressWriter(repository, job_id, JobStep.PLAN).overall(PROGRESS_PROBED)
-    return ProbeResult(media=info, renditions=planned, thumbnails=thumbnails)
+    return ProbeResult(media=info, plan=ref, thumbnails=thumbnails)
+
+
+def encode_plan(
+    info: MediaInfo, job_id: str, attempt: int, requested: tuple[str, ...], config: PipelineConfig
+) -> EncodePlan:
+    """The ladder fitted to the source, and the chunks and work items that encode it within the budget."""
+    renditions = plan_ladder(info, requested, config.segment_seconds, config.ladder)
+    planned = tuple(PlannedRendition(**dict(r), track_progress=r.name in requested) for r in renditions)
+    video = info.video
+    if video is None or info.duration is None:
+        raise SourceUnreadable("The file's duration could not be read.")
+    rate = output_rate(renditions[0].frame_rate)
+    chunks = plan_chunks(
+        duration_s=info.duration,
+        rate=rate,
+        segment_frames=renditions[0].gop_frames,
+        source=Shape(name="source", width=video.display_width, height=video.display_height),
+        source_rate=video.frame_rate or float(rate),
+        renditions=[Shape(name=r.name, width=r.width, height=r.height) for r in renditions],
+        audio=bool(info.audio),
+        concurrency=config.transcode_concurrency,
+        max_chunk_segments=config.max_chunk_segments,
+        budget=config.worker,
+        costs=config.costs,
+        source_bytes=info.size,
+    )
+    return EncodePlan(job_id=job_id, attempt=attempt, media=info, renditions=planned, chunks=chunks)
+
+
+def cut_pieces(
+    source: Path,
+    plan: EncodePlan,
+    store: MediaStore,
+    config: PipelineConfig,
+    tmp: Path,
+    *,
+    run: Callable[..., RunResult],
+    timeout: float,
+) -> None:
+    """Each chunk's piece and the audio piece, uploaded one by one (the disk holds the source and one piece)."""
+    info, rate = plan.media, plan.chunks.rate
+    for chunk in plan.chunks.chunks:
+        piece = tmp / f"piece_{chunk.index:05d}.mkv"
+        start = chunk.start_s(rate)
+        end = None if chunk.last else info.start_time + chunk.end_s(rate) + PIECE_TAIL_S
+        for margin in _SEEK_MARGINS:
+            seek = max(0.0, start - margin)
+            run(
+                video_piece_argv(source, info, config.policy, piece, seek=seek, end=end),
+                cwd=tmp,
+                timeout=timeout,
+            )
+            if seek == 0.0 or _first_timestamp(piece, run) <= info.start_time + start + _MATROSKA_TICK:
+                break
+        store.upload(
+            piece,
+            config.work_bucket,
+            keys.piece_key(plan.job_id, plan.attempt, chunk.index),
+            content_type="video/x-matroska",
+            cache_control="no-store",
+        )
+        piece.unlink()
+    if plan.audio:
+        piece = tmp / "audio.mka"
+        run(audio_piece_argv(source, info, config.policy, piece), cwd=tmp, timeout=timeout)
+        store.upload(
+            piece,
+            config.work_bucket,
+            keys.audio_piece_key(plan.job_id, plan.attempt),
+            content_type="audio/x-matroska",
+            cache_control="no-store",
+        )
+        piece.unlink()
+
+
+def _first_timestamp(piece: Path, run: Callable[..., RunResult]) -> float:
+    """Where a stream copy really started: the earliest pts among its first packets (inf if none)."""
+    result = run(first_timestamp_argv(piece), cwd=piece.parent, timeout=PROBE_TIMEOUT_S, stage="probe")
+    times = []
+    for line in result.stdout.splitlines():
+        with suppress(ValueError):
+            times.append(float(line.strip().strip(",")))
+    return min(times) if times else math.inf
 
 
 def plan_thumbnails(info: MediaInfo, count: int, enabled: bool) -> ThumbnailPlan:

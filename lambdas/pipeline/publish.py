@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from lambdas.jobs.model import EventKind, Job, JobEvent, JobOutputs, JobStatus, JobStep, utc_now
+from lambdas.jobs.model import Clock, EventKind, Job, JobEvent, JobOutputs, JobStatus, JobStep, utc_now
 from lambdas.jobs.ports import ConcurrentUpdate, JobNotProcessing, JobRepository
 from lambdas.jobs.transitions import transition
-from lambdas.pipeline.common import Clock, JobRef, PipelineConfig
+from lambdas.pipeline.config import JobRef, PipelineConfig
 from lambdas.pipeline.errors import JobCancelled, TransientError, transient_errors
 from lambdas.pipeline.package import PackageResult
 
@@ -65,7 +65,10 @@ def publish(
                 outputs=JobOutputs(
                     playback_url=playback_url(config.playback_base_url, outputs.manifest_key),
                     manifest_key=outputs.manifest_key,
+                    dash_url=playback_url(config.playback_base_url, outputs.dash_key),
+                    dash_manifest_key=outputs.dash_key,
                     files=outputs.files,
+                    encode_cpu_seconds=outputs.encode_cpu_seconds,
                 ),
                 metrics=step_timings(repository.list_events(job_id)),
             )

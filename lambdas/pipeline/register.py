@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.jobs.model import (
-    JOB_ID_PATTERN,
+    Clock,
     EventKind,
     Job,
     JobEvent,
@@ -21,12 +20,11 @@ from lambdas.jobs.model import (
 )
 from lambdas.jobs.ports import ConcurrentUpdate, JobAlreadyExists, JobNotFound, JobRepository
 from lambdas.jobs.transitions import transition
-from lambdas.pipeline.common import Clock, PipelineConfig
+from lambdas.keys import SOURCE_KEY
+from lambdas.pipeline.config import PipelineConfig
 from lambdas.pipeline.errors import DuplicateEvent, TransientError, UnrecognisedUpload, transient_errors
 from lambdas.storage.ports import MediaStore
 
-# uploads/{owner}/{job_id}/source, as the API presigns it.
-KEY_PATTERN = re.compile(rf"^uploads/(?P<owner>[^/]{{1,256}})/(?P<job_id>{JOB_ID_PATTERN[1:-1]})/source$")
 DEFAULT_PRIORITY = 5
 # Jobs created here (the upload did not go through the API) get every output.
 DEFAULT_OUTPUTS = (OutputKind.HLS, OutputKind.MP4, OutputKind.THUMBNAILS)
@@ -87,7 +85,7 @@ class RegisterRequest(_Loose):
 
 def parse_key(key: str) -> tuple[str, str]:
     """(owner, job_id) from an upload key; UnrecognisedUpload if it does not follow the layout."""
-    match = KEY_PATTERN.fullmatch(key)
+    match = SOURCE_KEY.fullmatch(key)
     if match is None:
         raise UnrecognisedUpload(f"object key {key!r} is not uploads/<owner>/<job id>/source")
     return match["owner"], match["job_id"]

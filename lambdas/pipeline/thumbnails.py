@@ -9,28 +9,22 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lambdas.jobs.model import JobStep, utc_now
+from lambdas import keys
+from lambdas.jobs.model import Clock, JobStep, utc_now
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.errors import TranscodeFailed
-from lambdas.media.ffmpeg_args import SpritePlan, poster_argv, sprite_argv, storyboard_vtt, thumbnails_argv
+from lambdas.media.ffmpeg_args import poster_argv, sprite_argv, thumbnails_argv
 from lambdas.media.policy import ValidationPolicy
 from lambdas.media.probe import MediaInfo
 from lambdas.media.runner import RunResult
 from lambdas.media.runner import run as run_ffmpeg
-from lambdas.pipeline.common import (
-    CACHE_MEDIA,
-    SOURCE_NAME,
-    Clock,
-    JobRef,
-    PipelineConfig,
-    output_prefix,
-    running_job,
-    step_events,
-    withdrawn_if_stopped,
-    workspace,
-)
+from lambdas.media.storyboard import SpritePlan, storyboard_vtt
+from lambdas.pipeline.config import CACHE_MEDIA, SOURCE_NAME, JobRef, PipelineConfig
 from lambdas.pipeline.errors import transient_errors
+from lambdas.pipeline.job_guard import running_job, withdrawn_if_stopped
 from lambdas.pipeline.probe import ThumbnailPlan
+from lambdas.pipeline.progress import step_events
+from lambdas.pipeline.workspace import workspace
 from lambdas.storage.ports import MediaStore
 
 POSTER = "poster.jpg"
@@ -74,7 +68,7 @@ class ThumbnailsResult(BaseModel):
 
 
 def thumbnails_prefix(job_id: str) -> str:
-    return f"{output_prefix(job_id)}thumbnails/"
+    return keys.thumbnails_prefix(job_id)
 
 
 def make_thumbnails(

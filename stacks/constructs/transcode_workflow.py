@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -14,9 +14,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.keys import UPLOAD_PREFIX
 from stacks.config import ROOT
-from stacks.constructs.upload_buckets import UPLOAD_PREFIX
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, resource_finding
 
 DEFINITION = ROOT / "statemachines" / "transcode.asl.json"
 DISPATCH_DEFINITION = ROOT / "statemachines" / "dispatch.asl.json"
@@ -33,6 +33,7 @@ class TranscodeWorkflow(Construct):
         functions: dict[str, lambda_.IFunction],
         table: dynamodb.ITable,
         uploads: s3.IBucket,
+        work_objects: str,
         transcode_concurrency: int,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -56,8 +57,38 @@ class TranscodeWorkflow(Construct):
                 actions=["lambda:InvokeFunction"], resources=[fn.function_arn for fn in functions.values()]
             )
         )
-        # MarkFailed updates the job item directly.
+        # MarkFailed and MarkItemFailed update the job item directly; the Distributed Map reads the plan's items.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[work_objects]))
+        # A Distributed Map runs its items as child executions of this same state machine. A separate
+        # policy: the state machine's own ARN in its role's default policy would be a dependency cycle.
+        executions = Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine.state_machine_name}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        children = iam.Policy(
+            self,
+            "ChildExecutions",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]
+                ),
+            ],
+        )
+        children.attach_to_role(role)
+        acknowledge(
+            children,
+            {
+                resource_finding(
+                    self, executions
+                ): "The Distributed Map's child executions of this state machine only.",
+            },
+        )
 
         # EventBridge cannot name the executions it starts; a small dispatcher names each one after its
         # object (job id + S3 sequencer), so a redelivered event cannot start a second transcode.

@@ -8,9 +8,8 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from lambdas.keys import WORK_PREFIX
 from stacks.nag import acknowledge
-
-UPLOAD_PREFIX = "uploads/"
 
 
 class UploadBuckets(Construct):
@@ -52,6 +51,8 @@ class UploadBuckets(Construct):
             ],
             lifecycle_rules=[
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
+                # Pieces, plans and results of attempts that never reached PackageOutputs (which removes them).
+                s3.LifecycleRule(prefix=WORK_PREFIX, expiration=Duration.days(2)),
             ],
             **common,
         )

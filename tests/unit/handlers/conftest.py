@@ -8,7 +8,7 @@ import pytest
 
 from lambdas.handlers import _wiring as wiring
 from lambdas.jobs.memory import InMemoryJobRepository
-from lambdas.pipeline.common import PipelineConfig
+from lambdas.pipeline.config import PipelineConfig
 from lambdas.storage.memory import DirectoryMediaStore
 from tests.unit.pipeline.conftest import clips, config, layer_on_path, repo, store  # noqa: F401 - shared fixtures
 

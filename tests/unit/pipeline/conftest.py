@@ -13,7 +13,7 @@ import pytest
 from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import Job, JobStep, new_job_id
 from lambdas.media.ladder import LadderConfig, Rung
-from lambdas.pipeline.common import PipelineConfig
+from lambdas.pipeline.config import PipelineConfig
 from lambdas.pipeline.register import RegisterRequest, register
 from lambdas.storage.memory import DirectoryMediaStore
 from tests.unit.media.conftest import LAYER_BIN, make_clip

@@ -1,4 +1,4 @@
-"""TranscodeRendition: one rendition -> HLS CMAF segments and media playlist under outputs/{job}/hls/."""
+"""EncodeChunk: one work item of the plan (a chunk of video, or the whole audio) -> CMAF segments under outputs/{job}/cmaf/."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.handlers import _wiring as wiring
-from lambdas.pipeline.transcode import TranscodeRequest, transcode
+from lambdas.pipeline.encode import EncodeRequest, encode
 
 logger = Logger()
 tracer = Tracer()
@@ -15,9 +15,9 @@ tracer = Tracer()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = TranscodeRequest.model_validate(event)
-    logger.append_keys(job_id=request.job.job_id, rendition=request.rendition.name)
-    result = transcode(
+    request = EncodeRequest.model_validate(event)
+    logger.append_keys(job_id=request.job.job_id, item_id=request.item_id)
+    result = encode(
         request,
         wiring.job_repository(),
         wiring.media_store(),

@@ -1,0 +1,82 @@
+"""Watchable before it completes: growing (EVENT) HLS playlists over the leading chunks encoded so far.
+
+Written at the same keys as the final playlists, which PackageOutputs later replaces with VOD ones (a
+player reloading an EVENT playlist then finds its end). Only the worker whose claim raises the job's
+`playable_segments` writes; it reads the claim back afterwards and writes again if a later claim may have
+landed before its own upload, so the stored playlists never stay behind the claim.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lambdas import keys
+from lambdas.jobs.ports import JobNotProcessing, JobRepository
+from lambdas.media.manifests import master_playlist, media_playlist
+from lambdas.pipeline.config import CACHE_LIVE_PLAYLIST, PipelineConfig
+from lambdas.pipeline.errors import JobCancelled
+from lambdas.pipeline.plan import EncodePlan, ItemResult, load_result
+from lambdas.pipeline.tracks import assemble, leading_chunks
+from lambdas.storage.ports import MediaStore
+
+HLS = "application/vnd.apple.mpegurl"
+_MAX_ROUNDS = 3
+
+
+def playback_url(config: PipelineConfig, job_id: str) -> str:
+    return f"{config.playback_base_url.rstrip('/')}/{keys.master_key(job_id)}"
+
+
+def publish_preview(
+    plan: EncodePlan,
+    done: frozenset[str],
+    repository: JobRepository,
+    store: MediaStore,
+    config: PipelineConfig,
+    tmp: Path,
+) -> int:
+    """Publish the leading finished chunks if that is more than already published; the segments now watchable."""
+    published = 0
+    for _ in range(_MAX_ROUNDS):
+        chunks = leading_chunks(plan, done)
+        if chunks == 0 or chunks == len(plan.chunks.chunks):
+            return published  # nothing watchable yet, or everything: PackageOutputs writes the VOD playlists
+        segments = sum(c.segments for c in plan.chunks.chunks[:chunks])
+        try:
+            if not repository.mark_playable(plan.job_id, segments, playback_url(config, plan.job_id)):
+                return published  # another worker claimed as much or more: it writes
+            _write(plan, chunks, store, config, tmp)
+            published = segments
+            if repository.get(plan.job_id).playable_segments <= segments:
+                return published
+        except JobNotProcessing:
+            raise JobCancelled(plan.job_id) from None
+        done = repository.work_done(plan.job_id, plan.attempt)  # a later claim may have been overwritten
+    return published
+
+
+def _write(plan: EncodePlan, chunks: int, store: MediaStore, config: PipelineConfig, tmp: Path) -> None:
+    wanted = {c.index for c in plan.chunks.chunks[:chunks]}
+    results: dict[str, ItemResult] = {}
+    for item in plan.chunks.items:
+        if item.chunk is None or item.chunk in wanted:
+            results[item.item_id] = load_result(store, config.work_bucket, plan, item, tmp)
+    videos, audio = assemble(plan, results, chunks=chunks)
+    bucket, job_id = config.outputs_bucket, plan.job_id
+    documents = [
+        (keys.track_prefix(job_id, v.name) + keys.MEDIA_PLAYLIST, media_playlist(v.init_uri, v.segments, ended=False))
+        for v in videos
+    ]
+    if audio is not None:
+        documents.append(
+            (
+                keys.track_prefix(job_id, audio.name) + keys.MEDIA_PLAYLIST,
+                media_playlist(audio.init_uri, audio.segments, ended=False),
+            )
+        )
+    documents.append((keys.master_key(job_id), master_playlist(videos, audio)))  # last: it points at the others
+    for key, text in documents:
+        path = tmp / "playlist.m3u8"
+        path.write_text(text)
+        store.upload(path, bucket, key, content_type=HLS, cache_control=CACHE_LIVE_PLAYLIST)
+        path.unlink()
