@@ -30,6 +30,7 @@ class Settings(BaseModel):
     # The jobs API only (set on its function by the CDK app).
     state_machine_arn: str = ""
     max_upload_bytes: int = Field(5 * 2**30, ge=1)
+    max_duration_s: float = Field(5400, gt=0)
     presign_expiry_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
 
     @classmethod

@@ -1,13 +1,45 @@
-"""Deploy-time settings, read once from CDK context (cdk.json or `-c key=value`)."""
+"""Deploy-time settings, read once from CDK context (cdk.json or `-c key=value`), and checked against each other."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from lambdas.media.chunking import DEFAULT_COSTS, DEFAULT_MAX_PIECE_BYTES, CostModel, Shape, WorkerBudget
+from lambdas.media.ladder import DEFAULT_LADDER, LadderConfig, Rung
 
 ROOT = Path(__file__).resolve().parents[1]
 MB_PER_VCPU = 1769  # Lambda: CPU share scales with memory, one full vCPU at 1,769 MB
+MIB = 2**20  # Lambda sizes /tmp in MiB (`transcode_ephemeral_mb` is Size.mebibytes)
+MB = 10**6  # throughputs are decimal
+LAMBDA_MAX_EPHEMERAL_MB = 10240  # Lambda's largest /tmp
+LAMBDA_MAX_TIMEOUT_S = 900
+
+# What the consistency checks assume. Each is an estimate with its source; change it here, not in a check.
+# /tmp also holds what is not counted below: the plan, manifests, ffmpeg's logs, the runtime's own files.
+DISK_MARGIN_BYTES = 256 * MIB
+# The largest audio we accept in practice: 48 kHz stereo 16-bit PCM, 1.536 Mbit/s. ProbeSource copies the
+# source's audio stream unchanged into the audio item's piece, so an uncompressed track is the worst case.
+PCM_BITS_PER_S = 48_000 * 2 * 16
+# x264 keeps any T seconds of a rung within maxrate x T plus the VBV buffer (bufsize = 2 s of maxrate,
+# lambdas/media/ladder.py), and each work item starts a fresh buffer: counting encoded video at twice its
+# maxrate covers every chunk, and every concatenation of chunks, of 2 s or longer.
+VBV_ALLOWANCE = 2.0
+# The heaviest source planned for: DCI 4K at 60 fps, decoded in full by every work item. (ValidationPolicy
+# itself admits up to 4096x4096 at 120 fps.)
+HEAVIEST_SOURCE = Shape(name="source", width=4096, height=2160)
+HEAVIEST_SOURCE_RATE = 60.0
+# ProbeSource's own limits, fixed in stacks/pipeline_stack.py (it does I/O, not CPU).
+PROBE_TIMEOUT_S = LAMBDA_MAX_TIMEOUT_S
+PROBE_PASSES = 3  # the source downloaded, stream-copied into pieces, the pieces uploaded
+PROBE_BYTES_PER_S = 80 * MB  # assumed per pass: S3 to a 1,769 MB Lambda and its /tmp, one stream
+# A client may choose parts far larger than the API's 8 MiB default; a slow uplink (8 Mbit/s) must still send
+# one before its presigned URL expires.
+UPLOAD_PART_BYTES = 64 * MIB
+SLOW_UPLINK_BYTES_PER_S = 1 * MB
 
 
 class PipelineConfig(BaseModel):
@@ -18,15 +50,17 @@ class PipelineConfig(BaseModel):
         4, ge=1, le=10_000, description="Distributed Map MaxConcurrency over work items (chunks x renditions)"
     )
     transcode_memory_mb: int = Field(3008, ge=1024, le=10240)
-    transcode_timeout_s: int = Field(900, ge=10, le=900)
-    transcode_ephemeral_mb: int = Field(10240, ge=512, le=10240)
+    transcode_timeout_s: int = Field(LAMBDA_MAX_TIMEOUT_S, ge=10, le=LAMBDA_MAX_TIMEOUT_S)
+    transcode_ephemeral_mb: int = Field(LAMBDA_MAX_EPHEMERAL_MB, ge=512, le=LAMBDA_MAX_EPHEMERAL_MB)
     segment_seconds: float = Field(4.0, gt=0, le=10, description="CMAF segment length (HLS and DASH)")
     max_chunk_segments: int = Field(15, ge=1, le=1000, description="longest chunk one work item encodes")
     # The CPUs one worker is planned with; default: what its memory buys on Lambda. Set it where the
     # functions share fewer cores than that (the local runtime: cores / concurrency).
     worker_vcpus: float | None = Field(None, gt=0, le=6)
     max_upload_bytes: int = Field(5 * 2**30, ge=1)
-    max_duration_s: float = Field(2 * 3600, gt=0)
+    # 90 min, not 2 h: PackageOutputs holds the 720p fallback twice (concatenated, then remuxed), and at
+    # 2 x 3500 kbit/s plus audio two hours of it are 12.0 GiB, more than Lambda's 10 GiB of /tmp.
+    max_duration_s: float = Field(90 * 60, gt=0)
     presign_expiry_s: int = Field(900, ge=60, le=3600)
     job_ttl_days: int = Field(90, ge=1)
     log_retention_days: int = 30
@@ -40,3 +74,265 @@ class PipelineConfig(BaseModel):
     @property
     def vcpus(self) -> float:
         return self.worker_vcpus or min(6.0, self.transcode_memory_mb / MB_PER_VCPU)
+
+    @model_validator(mode="after")
+    def _limits_fit_together(self) -> Self:
+        found = problems(self)
+        if found:
+            raise ValueError("inconsistent limits:\n" + "\n".join(f"- {p}" for p in found))
+        return self
+
+
+# What each limit needs, as pure arithmetic over plain numbers.
+
+
+def audio_piece_bytes(max_duration_s: float) -> int:
+    """The audio item's piece: the longest accepted audio track, uncompressed."""
+    return math.ceil(max_duration_s * PCM_BITS_PER_S / 8)
+
+
+def probe_disk_bytes(max_upload_bytes: int, max_duration_s: float) -> int:
+    """ProbeSource's /tmp: the whole source, plus the largest piece cut from it (video pieces go one at a time)."""
+    return max_upload_bytes + max(DEFAULT_MAX_PIECE_BYTES, audio_piece_bytes(max_duration_s)) + DISK_MARGIN_BYTES
+
+
+def chunk_encoded_bytes(max_chunk_segments: int, segment_seconds: float, ladder: LadderConfig = DEFAULT_LADDER) -> int:
+    """One copy of the longest chunk encoded for the whole ladder."""
+    bits_per_s = sum(r.maxrate_kbps for r in ladder.rungs) * 1000 * VBV_ALLOWANCE
+    return math.ceil(max_chunk_segments * segment_seconds * bits_per_s / 8)
+
+
+def worker_disk_bytes(max_chunk_segments: int, segment_seconds: float, ladder: LadderConfig = DEFAULT_LADDER) -> int:
+    """An EncodeChunk video item's /tmp: its piece, the fragmented MP4s and their copy cut into segments."""
+    return (
+        DEFAULT_MAX_PIECE_BYTES
+        + 2 * chunk_encoded_bytes(max_chunk_segments, segment_seconds, ladder)
+        + DISK_MARGIN_BYTES
+    )
+
+
+def audio_encoded_bytes(max_duration_s: float, ladder: LadderConfig = DEFAULT_LADDER) -> int:
+    return math.ceil(max_duration_s * ladder.audio_bitrate_kbps * 1000 / 8)
+
+
+def audio_item_bytes_per_second(ladder: LadderConfig = DEFAULT_LADDER) -> float:
+    return PCM_BITS_PER_S / 8 + 2 * ladder.audio_bitrate_kbps * 1000 / 8
+
+
+def audio_item_disk_bytes(max_duration_s: float, ladder: LadderConfig = DEFAULT_LADDER) -> int:
+    """The audio item's /tmp: its piece, the encoded track and its copy cut into segments."""
+    return audio_piece_bytes(max_duration_s) + 2 * audio_encoded_bytes(max_duration_s, ladder) + DISK_MARGIN_BYTES
+
+
+def fallback_rung(ladder: LadderConfig = DEFAULT_LADDER) -> Rung:
+    """The rung PackageOutputs makes the progressive MP4 of: the middle one (lambdas/pipeline/package.py)."""
+    return ladder.rungs[(len(ladder.rungs) - 1) // 2]
+
+
+def package_bytes_per_second(ladder: LadderConfig = DEFAULT_LADDER) -> float:
+    """PackageOutputs' /tmp per second of source: the fallback rung and the audio, concatenated and remuxed."""
+    bits_per_s = fallback_rung(ladder).maxrate_kbps * 1000 * VBV_ALLOWANCE + ladder.audio_bitrate_kbps * 1000
+    return 2 * bits_per_s / 8
+
+
+def package_disk_bytes(max_duration_s: float, ladder: LadderConfig = DEFAULT_LADDER) -> int:
+    """PackageOutputs' /tmp: the fallback rung and the audio concatenated, then remuxed into one MP4 beside them."""
+    return math.ceil(max_duration_s * package_bytes_per_second(ladder)) + DISK_MARGIN_BYTES
+
+
+def top_rung_shape(ladder: LadderConfig = DEFAULT_LADDER) -> Shape:
+    """The ladder's largest rung as a 16:9 picture."""
+    top = max(ladder.rungs, key=lambda r: r.short_side)
+    return Shape(name=top.name, width=round(top.short_side * 16 / 9), height=top.short_side)
+
+
+def segment_cpu_seconds(
+    segment_seconds: float, ladder: LadderConfig = DEFAULT_LADDER, costs: CostModel = DEFAULT_COSTS
+) -> float:
+    """CPU-seconds for one segment of the heaviest source at the top rung: `plan_chunks`'s "heaviest" item."""
+    top = top_rung_shape(ladder)
+    decode = costs.decode(HEAVIEST_SOURCE.width, HEAVIEST_SOURCE.height, HEAVIEST_SOURCE_RATE)
+    encode = costs.encode(top.width, top.height, ladder.max_frame_rate)
+    return costs.safety * (decode + encode) * segment_seconds
+
+
+def audio_item_cpu_seconds(max_duration_s: float, costs: CostModel = DEFAULT_COSTS) -> float:
+    """CPU-seconds for the audio item of the longest source, with the item's fixed overhead."""
+    return max_duration_s * costs.audio_per_second * costs.safety + costs.item_overhead_cpu_s
+
+
+def probe_io_seconds(max_upload_bytes: int) -> float:
+    """ProbeSource's time moving the largest source: download, stream copy, upload."""
+    return PROBE_PASSES * max_upload_bytes / PROBE_BYTES_PER_S
+
+
+def part_upload_seconds() -> float:
+    """Time for a slow client to send one large part."""
+    return UPLOAD_PART_BYTES / SLOW_UPLINK_BYTES_PER_S
+
+
+# The checks: each one limit, None when it holds, else which settings to change and to what.
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / MIB:.0f} MiB"
+
+
+def _free_bytes(config: PipelineConfig) -> int:
+    return config.transcode_ephemeral_mb * MIB
+
+
+def _raise_ephemeral(need_bytes: int) -> str:
+    mb = -(-need_bytes // MIB)
+    if mb <= LAMBDA_MAX_EPHEMERAL_MB:
+        return f"raise transcode_ephemeral_mb to at least {mb}"
+    return f"no transcode_ephemeral_mb can (it would take {mb}; Lambda allows {LAMBDA_MAX_EPHEMERAL_MB})"
+
+
+def _raise_timeout(need_s: float) -> str:
+    s = math.ceil(need_s)
+    if s <= LAMBDA_MAX_TIMEOUT_S:
+        return f"raise transcode_timeout_s to at least {s}"
+    return f"no transcode_timeout_s can (it would take {s}; Lambda allows {LAMBDA_MAX_TIMEOUT_S})"
+
+
+def _more_cpus(config: PipelineConfig) -> str:
+    # worker_vcpus, when set, overrides what the memory buys: naming the memory then would change nothing.
+    return "raise worker_vcpus" if config.worker_vcpus else "raise transcode_memory_mb (it buys the vCPUs)"
+
+
+def check_probe_disk(config: PipelineConfig) -> str | None:
+    need = probe_disk_bytes(config.max_upload_bytes, config.max_duration_s)
+    if need <= _free_bytes(config):
+        return None
+    audio = audio_piece_bytes(config.max_duration_s)
+    piece = max(DEFAULT_MAX_PIECE_BYTES, audio)
+    if audio > DEFAULT_MAX_PIECE_BYTES:
+        what = f"the {_size(audio)} audio piece of a max_duration_s={config.max_duration_s:g} source (as PCM)"
+    else:
+        what = f"a {_size(piece)} piece"
+    room = _free_bytes(config) - piece - DISK_MARGIN_BYTES
+    lower = f"lower max_upload_bytes to at most {room}" if room > 0 else "no max_upload_bytes fits"
+    if audio > DEFAULT_MAX_PIECE_BYTES:
+        lower += ", or lower max_duration_s"
+    return (
+        f"transcode_ephemeral_mb={config.transcode_ephemeral_mb} cannot hold a {_size(config.max_upload_bytes)} "
+        f"source (max_upload_bytes={config.max_upload_bytes}) plus {what} and the {_size(DISK_MARGIN_BYTES)} "
+        f"margin in ProbeSource ({_size(need)}): {_raise_ephemeral(need)}, or {lower}"
+    )
+
+
+def check_worker_disk(config: PipelineConfig) -> str | None:
+    need = worker_disk_bytes(config.max_chunk_segments, config.segment_seconds)
+    if need <= _free_bytes(config):
+        return None
+    encoded = chunk_encoded_bytes(config.max_chunk_segments, config.segment_seconds)
+    per_segment = chunk_encoded_bytes(1, config.segment_seconds)
+    fit = (_free_bytes(config) - DEFAULT_MAX_PIECE_BYTES - DISK_MARGIN_BYTES) // (2 * per_segment)
+    lower = f"lower max_chunk_segments to at most {fit}" if fit >= 1 else "no chunk fits beside the piece"
+    chunk_s = config.max_chunk_segments * config.segment_seconds
+    return (
+        f"transcode_ephemeral_mb={config.transcode_ephemeral_mb} cannot hold an EncodeChunk video item: a "
+        f"{_size(DEFAULT_MAX_PIECE_BYTES)} piece plus twice the {_size(encoded)} ladder of a {chunk_s:g} s chunk "
+        f"(max_chunk_segments={config.max_chunk_segments} x segment_seconds={config.segment_seconds:g}) and the "
+        f"margin ({_size(need)}): {_raise_ephemeral(need)}, or {lower}"
+    )
+
+
+def check_audio_item_disk(config: PipelineConfig) -> str | None:
+    need = audio_item_disk_bytes(config.max_duration_s)
+    if need <= _free_bytes(config):
+        return None
+    longest = math.floor((_free_bytes(config) - DISK_MARGIN_BYTES) / audio_item_bytes_per_second())
+    return (
+        f"transcode_ephemeral_mb={config.transcode_ephemeral_mb} cannot hold the EncodeChunk audio item of a "
+        f"max_duration_s={config.max_duration_s:g} source: a {_size(audio_piece_bytes(config.max_duration_s))} "
+        f"PCM piece plus its AAC twice and the margin ({_size(need)}): {_raise_ephemeral(need)}, or lower "
+        f"max_duration_s to at most {max(0, longest)}"
+    )
+
+
+def check_worker_time(config: PipelineConfig) -> str | None:
+    need = segment_cpu_seconds(config.segment_seconds)
+    have = config.transcode_timeout_s * config.vcpus
+    if need <= have:
+        return None
+    top = top_rung_shape()
+    longest = math.floor(have / (need / config.segment_seconds) * 100) / 100
+    return (
+        f"one {config.segment_seconds:g} s segment (segment_seconds) of the heaviest accepted source "
+        f"({HEAVIEST_SOURCE.width}x{HEAVIEST_SOURCE.height} at {HEAVIEST_SOURCE_RATE:g} fps, encoded at "
+        f"{top.width}x{top.height}) needs {need:.1f} CPU-seconds, but an EncodeChunk worker has "
+        f"transcode_timeout_s={config.transcode_timeout_s} x {config.vcpus:.2f} vCPUs = {have:.1f}: "
+        f"{_raise_timeout(need / config.vcpus)}, {_more_cpus(config)}, or lower segment_seconds to at most "
+        f"{longest:g}"
+    )
+
+
+def check_audio_item_time(config: PipelineConfig) -> str | None:
+    need = audio_item_cpu_seconds(config.max_duration_s)
+    budget = WorkerBudget(timeout_s=config.transcode_timeout_s, vcpus=config.vcpus)
+    if need <= budget.cpu_seconds:
+        return None
+    costs = DEFAULT_COSTS
+    longest = (budget.cpu_seconds - costs.item_overhead_cpu_s) / (costs.audio_per_second * costs.safety)
+    return (
+        f"the EncodeChunk audio item of a max_duration_s={config.max_duration_s:g} source needs {need:.0f} "
+        f"CPU-seconds, but a worker may spend {budget.cpu_seconds:.0f} (transcode_timeout_s="
+        f"{config.transcode_timeout_s} x {config.vcpus:.2f} vCPUs x {budget.utilisation:g} utilisation): lower "
+        f"max_duration_s to at most {max(0, math.floor(longest))}, "
+        f"{_raise_timeout(need / (config.vcpus * budget.utilisation))}, or {_more_cpus(config)}"
+    )
+
+
+def check_package_disk(config: PipelineConfig) -> str | None:
+    need = package_disk_bytes(config.max_duration_s)
+    if need <= _free_bytes(config):
+        return None
+    rung = fallback_rung()
+    longest = math.floor((_free_bytes(config) - DISK_MARGIN_BYTES) / package_bytes_per_second())
+    return (
+        f"transcode_ephemeral_mb={config.transcode_ephemeral_mb} cannot hold PackageOutputs' progressive MP4 of a "
+        f"max_duration_s={config.max_duration_s:g} source: the {rung.name} fallback ({rung.maxrate_kbps} kbit/s "
+        f"maxrate) and the audio, twice, and the margin are {_size(need)}: lower max_duration_s to at most "
+        f"{max(0, longest)}, or {_raise_ephemeral(need)}"
+    )
+
+
+def check_probe_time(config: PipelineConfig) -> str | None:
+    need = probe_io_seconds(config.max_upload_bytes)
+    if need <= PROBE_TIMEOUT_S:
+        return None
+    largest = math.floor(PROBE_TIMEOUT_S * PROBE_BYTES_PER_S / PROBE_PASSES)
+    return (
+        f"ProbeSource moves a max_upload_bytes={config.max_upload_bytes} source {PROBE_PASSES} times at about "
+        f"{PROBE_BYTES_PER_S / MB:g} MB/s, {need:.0f} s, more than its {PROBE_TIMEOUT_S} s timeout: lower "
+        f"max_upload_bytes to at most {largest}"
+    )
+
+
+def check_presign_expiry(config: PipelineConfig) -> str | None:
+    need = part_upload_seconds()
+    if need <= config.presign_expiry_s:
+        return None
+    return (
+        f"presign_expiry_s={config.presign_expiry_s} is shorter than a {_size(UPLOAD_PART_BYTES)} part takes at "
+        f"{SLOW_UPLINK_BYTES_PER_S / MB:g} MB/s ({need:.1f} s): raise presign_expiry_s to at least {math.ceil(need)}"
+    )
+
+
+CHECKS = (
+    check_probe_disk,
+    check_worker_disk,
+    check_audio_item_disk,
+    check_worker_time,
+    check_audio_item_time,
+    check_package_disk,
+    check_probe_time,
+    check_presign_expiry,
+)
+
+
+def problems(config: PipelineConfig) -> list[str]:
+    """Every limit `config` breaks, each naming the settings to change."""
+    return [p for check in CHECKS if (p := check(config)) is not None]

@@ -18,6 +18,7 @@ from lambdas.auth.tokens import DynamoDBTokenStore, TokenStore
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.chunking import WorkerBudget
+from lambdas.media.policy import ValidationPolicy
 from lambdas.pipeline.config import PipelineConfig
 from lambdas.settings import get_settings
 from lambdas.storage.ports import MediaStore
@@ -52,6 +53,8 @@ def pipeline_config() -> PipelineConfig:
         thumbnail_count=settings.thumbnail_count,
         time_margin_s=settings.ffmpeg_time_margin_s,
         retention_days=settings.job_ttl_days,
+        # The deployment's limits, which stacks/config.py checked against its disks and timeouts.
+        policy=ValidationPolicy(max_size_bytes=settings.max_upload_bytes, max_duration_s=settings.max_duration_s),
         transcode_concurrency=settings.transcode_concurrency,
         max_chunk_segments=settings.max_chunk_segments,
         worker=WorkerBudget(timeout_s=settings.worker_timeout_s, vcpus=settings.worker_vcpus),

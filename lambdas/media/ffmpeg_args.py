@@ -164,6 +164,8 @@ def chunk_argv(
     segment_frames: int,
     start: float,
     frames: int | None,
+    demuxer: str = PIECE_DEMUXER,
+    formats: str = PIECE_FORMATS,
 ) -> list[str]:
     """One chunk of the source, decoded once, as one fragmented MP4 per rendition (one fragment per segment).
 
@@ -187,7 +189,7 @@ def chunk_argv(
         graph += f";[s{i}]scale={rendition.width}:{rendition.height},setsar=1[{labels[i]}]"
     argv = [
         *_common(progress=True),
-        *input_args(piece, info, policy, copyts=True, demuxer=PIECE_DEMUXER, formats=PIECE_FORMATS),
+        *input_args(piece, info, policy, copyts=True, demuxer=demuxer, formats=formats),
         "-filter_complex",
         graph,
     ]
@@ -222,6 +224,8 @@ def audio_argv(
     start: float,
     duration: float,
     fragment_s: float,
+    demuxer: str = PIECE_DEMUXER,
+    formats: str = PIECE_FORMATS,
 ) -> list[str]:
     """The whole audio track encoded once (never per chunk: AAC priming would drift at every join).
 
@@ -230,7 +234,7 @@ def audio_argv(
     """
     return [
         *_common(progress=True),
-        *input_args(piece, info, policy, copyts=True, demuxer=PIECE_DEMUXER, formats=PIECE_FORMATS),
+        *input_args(piece, info, policy, copyts=True, demuxer=demuxer, formats=formats),
         "-map",
         "0:a:0",
         "-vn",

@@ -28,6 +28,9 @@ class Limits:
     cpu_seconds: int | None = None  # default: the wall-clock time-out times the CPUs, plus a margin
     file_size_bytes: int = 8 * GIB  # per file written; the real guard for muxers that ignore -fs
     address_space_bytes: int = 32 * GIB
+    # Raised for bulk work: where encodes share CPUs, the single-threaded audio encode that gates
+    # playability is not starved by the multi-threaded video ones (on Lambda each has its own CPUs).
+    niceness: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def run(
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
         resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if limits.niceness:
+            os.nice(limits.niceness)
 
     started = time.monotonic()
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -27,7 +27,7 @@ from lambdas.media.fmp4 import Fmp4Error, FragmentedTrack, FragmentInfo, init_by
 from lambdas.media.manifests import avc1_codec
 from lambdas.media.probe import probe_source
 from lambdas.media.progress import Progress
-from lambdas.media.runner import RunResult
+from lambdas.media.runner import Limits, RunResult
 from lambdas.media.runner import run as run_ffmpeg
 from lambdas.pipeline.config import CACHE_MEDIA, JobRef, PipelineConfig
 from lambdas.pipeline.errors import transient_errors
@@ -48,6 +48,7 @@ from lambdas.storage.ports import MediaStore
 AAC_LC = "mp4a.40.2"
 SEGMENT_TYPE = "video/iso.segment"
 _FRAGMENTS_PER_SEGMENT = 16
+VIDEO_LIMITS = Limits(niceness=10)  # the audio item, which every preview waits for, goes first on shared CPUs
 
 
 class EncodeRequest(BaseModel):
@@ -171,6 +172,7 @@ def _encode_video(
         timeout=timeout,
         on_progress=on_progress,
         duration=chunk.end_s(rate) - chunk.start_s(rate),
+        limits=VIDEO_LIMITS,
     )
     piece.unlink()
     ticks = frame_ticks(rate)

@@ -113,9 +113,26 @@ def bucket(aws_client: Callable[..., Any]) -> Iterator[str]:
 def stack(
     aws_endpoint: str, local_runtime: LocalRuntime | None, tmp_path_factory: pytest.TempPathFactory
 ) -> LocalDeployment:
-    """The vodpipe CDK app, synthesized and deployed to the session's LocalStack."""
+    """The vodpipe CDK app, synthesized and deployed to the session's LocalStack.
+
+    Its workers stop after TEST_WORKER_TIMEOUT_S, so every source longer than a few seconds is encoded
+    in chunks that must each fit that limit (enforced by the local Lambda executor, as on AWS).
+    """
     runtime = local_runtime or LocalRuntime.from_env()
     work = tmp_path_factory.mktemp("deploy")
     return deploy_local(
-        runtime, endpoint=aws_endpoint, outdir=work / "cdk.out", outputs_path=work / "outputs.json", on_event=print
+        runtime,
+        endpoint=aws_endpoint,
+        outdir=work / "cdk.out",
+        outputs_path=work / "outputs.json",
+        on_event=print,
+        settings=TEST_SETTINGS,
     )
+
+
+TEST_WORKER_TIMEOUT_S = 60
+TEST_SETTINGS: dict[str, object] = {
+    "transcode_timeout_s": TEST_WORKER_TIMEOUT_S,
+    "segment_seconds": 2,
+    "max_duration_s": 340,  # the longest source whose audio a 60 s worker encodes in one item
+}

@@ -82,6 +82,19 @@ def _context(root: Path) -> dict[str, object]:
     return dict(json.loads((root / "cdk.json").read_text()).get("context", {}))
 
 
+def local_settings(root: Path, overrides: dict[str, object] | None = None) -> dict[str, object]:
+    """What differs on one machine: no CloudFront (playback from S3), and the workers share its cores.
+
+    On Lambda each worker has the CPUs its memory buys; here every worker in flight shares this
+    machine's cores, so the planner is told that share (cores / concurrency) and cuts chunks to match.
+    """
+    configured = _context(root).get("vodpipe")
+    merged = {**(configured if isinstance(configured, dict) else {}), **(overrides or {})}
+    concurrency = int(str(merged.get("transcode_concurrency", 4)))
+    share = round(max(0.1, (os.cpu_count() or 1) / concurrency), 3)
+    return {"worker_vcpus": share, **(overrides or {})}
+
+
 def deploy_local(
     runtime: LocalRuntime,
     on_event: Callable[[str], object] = print,
@@ -89,13 +102,18 @@ def deploy_local(
     endpoint: str | None = None,
     outdir: Path | None = None,
     outputs_path: Path | None = None,
+    settings: dict[str, object] | None = None,
 ) -> LocalDeployment:
-    """Synthesize and deploy both stacks to the running local runtime; write and return the outputs."""
+    """Synthesize and deploy both stacks to the running local runtime; write and return the outputs.
+
+    `settings` override the `vodpipe` context (stacks/config.py) for this deployment.
+    """
     endpoint = endpoint or runtime.endpoint
     outdir = outdir or runtime.root / "cdk.out"
     outputs_path = outputs_path or outputs_file(runtime)
-    # The one difference from an AWS deployment: no CloudFront, so playback URLs point at S3.
-    synth(runtime.root, outdir, on_event, settings={"playback_s3_endpoint": endpoint})
+    # No CloudFront here: playback URLs point at the S3 endpoint.
+    local = local_settings(runtime.root, settings) | {"playback_s3_endpoint": endpoint}
+    synth(runtime.root, outdir, on_event, settings=local)
     result = deploy_assembly(outdir, endpoint, on_event=on_event)
     storage, pipeline = result.outputs["VodpipeStorage"], result.outputs["VodpipePipeline"]
     deployment = LocalDeployment(

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from lambdas import keys
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.model import Job, JobStatus, new_job_id
 from lambdas.jobs.ports import JobNotFound
@@ -130,11 +131,11 @@ class Pipeline:
     def master(self, name: str) -> list[tuple[str, str]]:
         """(STREAM-INF attributes, uri) of each variant in a run's master playlist."""
         run = self.runs[name]
-        lines = self.text(f"outputs/{run.job_id}/hls/master.m3u8").splitlines()
+        lines = self.text(keys.master_key(run.job_id)).splitlines()
         return [(line, lines[i + 1]) for i, line in enumerate(lines) if line.startswith("#EXT-X-STREAM-INF:")]
 
     def durations(self, name: str, uri: str) -> list[float]:
-        playlist = self.text(f"outputs/{self.runs[name].job_id}/hls/{uri}")
+        playlist = self.text(keys.stream_prefix(self.runs[name].job_id) + uri)
         return [float(m) for m in re.findall(r"#EXTINF:([\d.]+),", playlist)]
 
 
@@ -213,7 +214,9 @@ def test_1080p_source_gets_the_full_ladder(pipeline: Pipeline) -> None:
 
     assert job.outputs is not None
     assert job.outputs.playback_url is not None
-    assert job.outputs.playback_url.endswith(f"/outputs/{job.job_id}/hls/master.m3u8")
+    assert job.outputs.playback_url.endswith(f"/{keys.master_key(job.job_id)}")
+    assert job.outputs.dash_url is not None
+    assert job.outputs.dash_url.endswith(f"/{keys.dash_key(job.job_id)}")
     assert job.progress == 100
 
 
@@ -282,7 +285,7 @@ def test_bad_sources_fail_readably(pipeline: Pipeline, name: str, error_type: st
     assert 90 * 86400 - 60 < retained < 90 * 86400 + 60
     # The upload is kept (for support and a retry); nothing was published.
     pipeline.s3.head_object(Bucket=pipeline.outputs["UploadsBucketName"], Key=pipeline.runs[name].key)
-    listed = pipeline.s3.list_objects_v2(Bucket=pipeline.outputs_bucket, Prefix=f"outputs/{job.job_id}/hls/master")
+    listed = pipeline.s3.list_objects_v2(Bucket=pipeline.outputs_bucket, Prefix=keys.master_key(job.job_id))
     assert listed.get("KeyCount", 0) == 0
 
 
@@ -356,41 +359,38 @@ def test_current_step_names_the_stage(pipeline: Pipeline) -> None:
     assert len(set(ranks)) >= 3, steps  # seen on its way, not only at the end
 
 
-def _rung_file(pipeline: Pipeline, name: str, rung: str) -> tuple[Path, list[str]]:
-    """The rung's init segment and media segments concatenated into one playable fMP4, and the segment names."""
+def _track_file(pipeline: Pipeline, name: str, track: str) -> tuple[Path, list[str]]:
+    """A track's init segment and media segments concatenated into one playable fMP4, and the segment names."""
     job_id = pipeline.runs[name].job_id
-    playlist = pipeline.text(f"outputs/{job_id}/hls/{rung}/index.m3u8")
+    prefix = keys.track_prefix(job_id, track)
+    playlist = pipeline.text(prefix + keys.MEDIA_PLAYLIST)
     segments = [line for line in playlist.splitlines() if line and not line.startswith("#")]
-    whole = pipeline.tmp / f"{name}-{rung}.mp4"
+    whole = pipeline.tmp / f"{name}-{track}.mp4"
     with whole.open("wb") as out:
-        for part in ["init.mp4", *segments]:
-            out.write(
-                pipeline.s3.get_object(Bucket=pipeline.outputs_bucket, Key=f"outputs/{job_id}/hls/{rung}/{part}")[
-                    "Body"
-                ].read()
-            )
+        for part in [keys.INIT_SEGMENT, *segments]:
+            out.write(pipeline.s3.get_object(Bucket=pipeline.outputs_bucket, Key=prefix + part)["Body"].read())
     return whole, segments
 
 
 def test_every_segment_starts_on_a_keyframe_and_audio_stays_in_sync(pipeline: Pipeline) -> None:
     completed(pipeline, "hd")
+    audio_file, _ = _track_file(pipeline, "hd", keys.AUDIO_TRACK)
+    audio = ffprobe(audio_file, "-select_streams", "a:0", "-show_entries", "packet=pts_time,duration_time")["packets"]
+    audio_start = float(audio[0]["pts_time"])
+    audio_end = float(audio[-1]["pts_time"]) + float(audio[-1]["duration_time"])
     for rung in LADDER:
-        whole, segments = _rung_file(pipeline, "hd", rung)
-        durations = pipeline.durations("hd", f"{rung}/index.m3u8")
+        whole, segments = _track_file(pipeline, "hd", rung)
+        durations = pipeline.durations("hd", f"{rung}/{keys.MEDIA_PLAYLIST}")
         frames = ffprobe(whole, "-select_streams", "v:0", "-show_entries", "frame=pts_time,key_frame")["frames"]
         first = float(frames[0]["pts_time"])  # B-frame composition offset: the grid starts here
         keyframe_times = [float(f["pts_time"]) - first for f in frames if f["key_frame"] == 1]
         starts = [sum(durations[:i]) for i in range(len(segments))]
         for start in starts:
             assert any(abs(start - t) < 0.02 for t in keyframe_times), (rung, start, keyframe_times)
-        streams = ffprobe(whole, "-show_streams", "-show_format")
-        kinds = {s["codec_type"]: s for s in streams["streams"]}
-        assert set(kinds) == {"video", "audio"}, rung
+        kinds = {s["codec_type"] for s in ffprobe(whole, "-show_streams")["streams"]}
+        assert kinds == {"video"}, rung  # audio is its own track, shared by every rung
         video_end = float(frames[-1]["pts_time"]) + 1 / 30
-        audio = ffprobe(whole, "-select_streams", "a:0", "-show_entries", "packet=pts_time,duration_time")["packets"]
-        audio_start = float(audio[0]["pts_time"])
-        audio_end = float(audio[-1]["pts_time"]) + float(audio[-1]["duration_time"])
-        # In sync: both streams start together and end together (within 0.1 s).
+        # In sync: both tracks start together and end together (within 0.1 s).
         assert abs(audio_start - first) < 0.1, (rung, audio_start, first)
         assert abs(audio_end - video_end) < 0.1, (rung, audio_end, video_end)
 

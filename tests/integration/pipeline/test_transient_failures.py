@@ -1,4 +1,4 @@
-"""A rendition whose Lambda is throttled is retried by the workflow and the job completes as usual."""
+"""A work item whose Lambda is throttled is retried by the workflow and the job completes as usual."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from lambdas import keys
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.model import Job, JobStatus, Source, new_job_id, utc_now
 from lambdas.jobs.ports import JobNotFound
@@ -39,7 +40,12 @@ def _execution_for(sfn: Any, state_machine: str, key: str) -> str | None:
     return None
 
 
-def test_a_throttled_rendition_is_retried_and_the_job_completes(
+def _map_run_started(sfn: Any, arn: str) -> bool:
+    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return any(event["type"] == "MapRunStarted" for event in history)
+
+
+def test_a_throttled_work_item_is_retried_and_the_job_completes(
     stack: LocalDeployment, aws_client: Callable[..., Any], tmp_path: Path
 ) -> None:
     lam, sfn, s3 = aws_client("lambda"), aws_client("stepfunctions"), aws_client("s3")
@@ -48,27 +54,31 @@ def test_a_throttled_rendition_is_retried_and_the_job_completes(
     lavfi = ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=8"]
     encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     subprocess.run([str(FFMPEG), "-v", "error", "-y", *lavfi, *encode, str(source)], check=True)
-    transcode = _function(lam, "VodpipePipeline-FunctionsTranscodeRendit")
+    worker = _function(lam, "VodpipePipeline-FunctionsEncodeChunk")
     job_id = new_job_id()
     key = f"uploads/it-retry/{job_id}/source"
 
     # No code path of ours is involved: Lambda itself refuses the invoke (reserved concurrency 0),
     # exactly what a throttled account looks like to Step Functions.
-    lam.put_function_concurrency(FunctionName=transcode, ReservedConcurrentExecutions=0)
-    throttled = False
+    lam.put_function_concurrency(FunctionName=worker, ReservedConcurrentExecutions=0)
+    refused = False
     try:
         s3.upload_file(str(source), stack.uploads_bucket, key)
         deadline = time.monotonic() + 120
         arn = None
-        while time.monotonic() < deadline and not throttled:
+        while time.monotonic() < deadline and not (arn and _map_run_started(sfn, arn)):
             arn = arn or _execution_for(sfn, stack.state_machine_arn, key)
-            if arn:
-                history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-                throttled = "TooManyRequestsException" in json.dumps(history, default=str)
             time.sleep(0.2)
+        assert arn, "the workflow never reached the work items"
+        # Several seconds with the map running and every invoke refused: no item may have run.
+        time.sleep(4)
+        job = repository.get(job_id)
+        refused = not repository.work_done(job_id, 0) and not any(
+            e.step == "transcode" for e in repository.list_events(job_id)
+        )
     finally:
-        lam.delete_function_concurrency(FunctionName=transcode)
-    assert throttled, "the rendition was never throttled: the test proved nothing"
+        lam.delete_function_concurrency(FunctionName=worker)
+    assert refused, "a work item ran while its function was throttled: the test proved nothing"
 
     deadline = time.monotonic() + 300
     job = None
@@ -84,10 +94,10 @@ def test_a_throttled_rendition_is_retried_and_the_job_completes(
     assert job.status is JobStatus.COMPLETED, (job.error_type, job.error_message)
     assert job.retry_count == 0, "the workflow retried the task; the job itself was never retried"
 
-    prefix = f"outputs/{job_id}/hls/360p/"
-    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=stack.outputs_bucket, Prefix=prefix)["Contents"])
-    assert keys == [prefix + "index.m3u8", prefix + "init.mp4", prefix + "seg_00000.m4s", prefix + "seg_00001.m4s"]
-    master = s3.get_object(Bucket=stack.outputs_bucket, Key=f"outputs/{job_id}/hls/master.m3u8")["Body"].read()
+    prefix = keys.track_prefix(job_id, "360p")
+    stored = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=stack.outputs_bucket, Prefix=prefix)["Contents"])
+    assert stored == [prefix + name for name in ("index.m3u8", "init.mp4", *(f"seg_{n:05d}.m4s" for n in range(4)))]
+    master = s3.get_object(Bucket=stack.outputs_bucket, Key=keys.master_key(job_id))["Body"].read()
     assert b"360p/index.m3u8" in master
 
 

@@ -17,7 +17,7 @@ from lambdas.api.ports import WorkflowError, WorkflowRefused, WorkflowUnavailabl
 from lambdas.api.stepfunctions import StepFunctionsWorkflow
 from lambdas.jobs.model import Job, JobStatus, new_job_id
 from lambdas.jobs.transitions import transition
-from lambdas.pipeline.common import PipelineConfig
+from lambdas.pipeline.config import PipelineConfig
 from lambdas.pipeline.register import RegisterRequest, register
 from lambdas.storage.memory import DirectoryMediaStore
 from tests.unit.api.conftest import ALICE, BOB, MIB, OUTPUTS, UPLOADS, Api, Clock, build_api, payload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -10,11 +11,17 @@ from typing import Any
 
 import pytest
 
+from lambdas import keys
 from lambdas.jobs.memory import InMemoryJobRepository
-from lambdas.jobs.model import Job, JobStep, new_job_id
+from lambdas.jobs.model import Job, JobStatus, JobStep, new_job_id, utc_now
+from lambdas.jobs.transitions import transition
 from lambdas.media.ladder import LadderConfig, Rung
-from lambdas.pipeline.config import PipelineConfig
+from lambdas.pipeline.config import JobRef, PipelineConfig
+from lambdas.pipeline.encode import EncodeRequest
+from lambdas.pipeline.package import PackageRequest
+from lambdas.pipeline.probe import ProbeRequest, ProbeResult, probe
 from lambdas.pipeline.register import RegisterRequest, register
+from lambdas.pipeline.thumbnails import ThumbnailsResult
 from lambdas.storage.memory import DirectoryMediaStore
 from tests.unit.media.conftest import LAYER_BIN, make_clip
 
@@ -51,6 +58,12 @@ def config() -> PipelineConfig:
 
 
 @pytest.fixture
+def per_segment(config: PipelineConfig) -> PipelineConfig:
+    """One segment per chunk and the whole ladder per item: a 3 s clip becomes three chunks (and the audio)."""
+    return config.model_copy(update={"max_chunk_segments": 1, "transcode_concurrency": 1})
+
+
+@pytest.fixture
 def repo() -> InMemoryJobRepository:
     return InMemoryJobRepository()
 
@@ -68,6 +81,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("pipeline-clips")
     # A keyframe every half second, as cameras write them, so the storyboard has pictures to show.
     landscape = make_clip(d / "landscape.mp4", "-g", "15", seconds=2)
+    three_seconds = make_clip(d / "three_seconds.mp4", "-g", "15", seconds=3)
+    # Smaller than the smallest rung: the ladder fits one rung of the source's own size, never requested.
+    tiny = make_clip(d / "tiny.mp4", "-g", "15", seconds=2, size="160x112")
     audio_only = d / "audio.m4a"
     subprocess.run(
         [str(LAYER_BIN / "ffmpeg"), "-v", "error", "-y", "-i", str(landscape), "-vn", "-c:a", "copy", str(audio_only)],
@@ -78,7 +94,14 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     truncated.write_bytes(data[: len(data) * 6 // 10])
     playlist = d / "playlist.mp4"
     playlist.write_bytes(b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n/etc/passwd\n#EXT-X-ENDLIST\n")
-    return {"landscape": landscape, "audio_only": audio_only, "truncated": truncated, "playlist": playlist}
+    return {
+        "landscape": landscape,
+        "three_seconds": three_seconds,
+        "tiny": tiny,
+        "audio_only": audio_only,
+        "truncated": truncated,
+        "playlist": playlist,
+    }
 
 
 def upload_key(job_id: str, owner: str = "alice") -> str:
@@ -115,15 +138,62 @@ def start_job(repo: InMemoryJobRepository, store: DirectoryMediaStore, config: P
     """Upload `clip` and register it: the job is PROCESSING, as ProbeSource receives it."""
 
     def start(clip: Path, metadata: dict[str, str] | None = None) -> Job:
-        key = upload_key(new_job_id())
-        store.put_bytes(UPLOADS, key, clip.read_bytes(), metadata=metadata)
-        request = RegisterRequest.model_validate(
-            {"event": s3_event(key, clip.stat().st_size), "execution_arn": EXECUTION}
-        )
-        return register(request, repo, store, config)
+        return start_on(repo, store, config, clip, metadata)
 
     return start
 
 
+def start_on(
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    config: PipelineConfig,
+    clip: Path,
+    metadata: dict[str, str] | None = None,
+) -> Job:
+    """`start_job` on other fakes (a repository or store that injects a race)."""
+    key = upload_key(new_job_id())
+    store.put_bytes(UPLOADS, key, clip.read_bytes(), metadata=metadata)
+    request = RegisterRequest.model_validate({"event": s3_event(key, clip.stat().st_size), "execution_arn": EXECUTION})
+    return register(request, repo, store, config)
+
+
 def steps(repo: InMemoryJobRepository, job_id: str) -> list[tuple[JobStep, str]]:
     return [(e.step, e.kind.value) for e in repo.list_events(job_id)]
+
+
+# --- the state machine's data flow between the steps (statemachines/transcode.asl.json) ---
+
+
+def probe_job(
+    job_id: str, repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig
+) -> ProbeResult:
+    return probe(ProbeRequest(job=JobRef(job_id=job_id)), repo, store, config)
+
+
+def item_ids(store: DirectoryMediaStore, planned: ProbeResult) -> list[str]:
+    """The work items as the Distributed Map's ItemReader reads them from items.json."""
+    items = json.loads(store.read_bytes(planned.plan.bucket, planned.plan.items_key))
+    return [item["item_id"] for item in items]
+
+
+def encode_request(job_id: str, planned: ProbeResult, item_id: str) -> EncodeRequest:
+    """One Map item as EncodeChunks' ItemSelector builds it."""
+    return EncodeRequest(
+        job=JobRef(job_id=job_id), plan_bucket=planned.plan.bucket, plan_key=planned.plan.key, item_id=item_id
+    )
+
+
+def package_request(job: Job, planned: ProbeResult, thumbnails: ThumbnailsResult | None = None) -> PackageRequest:
+    return PackageRequest(
+        job=JobRef(job_id=job.job_id, execution_arn=job.execution_arn),
+        plan_bucket=planned.plan.bucket,
+        plan_key=planned.plan.key,
+        thumbnails=thumbnails or ThumbnailsResult(enabled=False),
+    )
+
+
+def cancel(repo: InMemoryJobRepository, store: DirectoryMediaStore, job_id: str) -> None:
+    """What the API's cancel does (lambdas/api/jobs.py): the job CANCELLED, then its outputs deleted."""
+    job = repo.get(job_id)
+    repo.save_transition(job, transition(job, JobStatus.CANCELLED, utc_now()))
+    store.delete_prefix(OUTPUTS, keys.output_prefix(job_id))

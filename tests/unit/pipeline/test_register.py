@@ -9,7 +9,7 @@ import pytest
 from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import Job, JobStatus, OutputKind, Source, new_job_id
 from lambdas.jobs.transitions import transition
-from lambdas.pipeline.common import PipelineConfig
+from lambdas.pipeline.config import PipelineConfig
 from lambdas.pipeline.errors import DuplicateEvent, TransientError, UnrecognisedUpload
 from lambdas.pipeline.register import RegisterRequest, register
 from lambdas.storage.memory import DirectoryMediaStore

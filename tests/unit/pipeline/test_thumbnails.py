@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lambdas.jobs.memory import InMemoryJobRepository
-from lambdas.pipeline.common import JobRef, PipelineConfig
+from lambdas.pipeline.config import JobRef, PipelineConfig
 from lambdas.pipeline.probe import ProbeRequest, ThumbnailPlan, probe
 from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
 from lambdas.storage.memory import DirectoryMediaStore
@@ -98,10 +98,10 @@ def test_a_source_with_a_single_keyframe_still_gets_a_storyboard(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Keyframes-only decoding yields no tile for such a source; the service falls back to a full decode."""
-    from lambdas.media.ffmpeg_args import plan_sprite
     from lambdas.media.policy import ValidationPolicy
     from lambdas.media.probe import probe_source
     from lambdas.media.runner import run
+    from lambdas.media.storyboard import plan_sprite
     from lambdas.pipeline.thumbnails import _sprite
 
     monkeypatch.setenv("PATH", f"{LAYER_BIN}:{os.environ['PATH']}")
@@ -110,7 +110,7 @@ def test_a_source_with_a_single_keyframe_still_gets_a_storyboard(
     one_gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "1000", "-pix_fmt", "yuv420p", "-f", "mp4"]
     subprocess.run([str(LAYER_BIN / "ffmpeg"), "-v", "error", "-y", *lavfi, *one_gop, str(source)], check=True)
     policy = ValidationPolicy()
-    info = probe_source(source, policy)
+    info = probe_source(source, policy.format_whitelist)
     out = tmp_path / "out"
     out.mkdir()
     plan = plan_sprite(info, interval=1.0)
