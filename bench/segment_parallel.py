@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
@@ -30,7 +29,7 @@ import boto3
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.model import Job, new_job_id
 from lambdas.jobs.ports import JobNotFound
-from lambdas.media.chunking import DEFAULT_COSTS, output_rate
+from lambdas.media.chunking import DEFAULT_COSTS, Shape, WorkerBudget, output_rate, plan_chunks
 from lambdas.media.ffmpeg_args import audio_argv, chunk_argv
 from lambdas.media.ladder import plan_ladder
 from lambdas.media.policy import ValidationPolicy
@@ -44,7 +43,9 @@ BIN = ROOT / "layers" / "ffmpeg" / "build" / "bin"
 AWS_CONCURRENCY = 50
 AWS_SOURCE_S = 3600
 AWS_SOURCE_MBPS = 8.0  # a typical 1080p upload from a camera or a screen recorder
-S3_MB_PER_S = 80.0  # Lambda <-> S3 throughput assumed for one function (download, copy, upload)
+S3_MB_PER_S = 80.0  # Lambda <-> S3 throughput assumed for one function (the synth checks use the same)
+DISK_MB_PER_S = 300.0  # a stream copy on /tmp
+LADDER_1080P = (("1080p", 1920, 1080), ("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360))
 
 
 def make_clip(path: Path, seconds: int) -> None:
@@ -145,29 +146,59 @@ def run_pipeline(deployment: LocalDeployment, source: Path) -> tuple[float, floa
 
 
 def projection(cpu_per_source_s: float, overheads: dict[str, float]) -> None:
-    """P3: what a 60-minute 1080p source would take on AWS with the default configuration."""
+    """P3: a 60-minute 1080p30 source planned by the real planner with the default configuration, each work
+    item costed at the CPU measured here, scheduled on AWS_CONCURRENCY workers of the configured size."""
     config = PipelineConfig()
-    vcpus = config.vcpus
-    segment = config.segment_seconds
-    chunk_s = config.max_chunk_segments * segment
-    chunks = math.ceil(AWS_SOURCE_S / chunk_s)
-    item_s = chunk_s * cpu_per_source_s / vcpus + overheads["item"]
-    waves = math.ceil(chunks / AWS_CONCURRENCY)
+    rate = Fraction(30)
+    segment_frames = round(config.segment_seconds * 30)
+    ladder = [Shape(name=n, width=w, height=h) for n, w, h in LADDER_1080P]
+    plan = plan_chunks(
+        duration_s=AWS_SOURCE_S,
+        rate=rate,
+        segment_frames=segment_frames,
+        source=Shape(name="source", width=1920, height=1080),
+        source_rate=30.0,
+        renditions=ladder,
+        audio=True,
+        concurrency=AWS_CONCURRENCY,
+        max_chunk_segments=config.max_chunk_segments,
+        budget=WorkerBudget(timeout_s=config.transcode_timeout_s, vcpus=config.vcpus),
+        source_bytes=int(AWS_SOURCE_MBPS * 1e6 / 8 * AWS_SOURCE_S),
+    )
     source_mb = AWS_SOURCE_MBPS * AWS_SOURCE_S / 8
-    split_s = 3 * source_mb / S3_MB_PER_S  # download, stream copy, upload of the pieces
-    package_s = overheads["package"] + 2 * (6.5 * AWS_SOURCE_S / 8 * 0.5) / S3_MB_PER_S  # the 720p fallback in and out
-    total = overheads["register"] + split_s + waves * item_s + package_s + overheads["publish"]
-    print("P3 AWS projection, 60-minute 1080p30 source (assumptions):")
-    print(f"   {cpu_per_source_s:.2f} CPU-s per source second for the ladder (measured here, per work item)")
-    print(f"   {vcpus:.2f} vCPU per worker ({config.transcode_memory_mb} MB at 1,769 MB per vCPU)")
-    print(f"   chunks of {chunk_s:g} s ({config.max_chunk_segments} x {segment:g} s segments): {chunks} work items + audio")
-    print(f"   concurrency {AWS_CONCURRENCY}: {waves} wave(s) of {item_s:.0f} s (incl. {overheads['item']:.1f} s per item)")
-    print(f"   split {split_s:.0f} s ({source_mb / 1000:.1f} GB at {S3_MB_PER_S:g} MB/s x 3), package {package_s:.0f} s")
-    print(f"   => projected wall time {total / 60:.1f} min (target <= 6 min)")
-    largest = min(config.max_upload_bytes / 2**30, config.max_duration_s / 3600)
+    split_s = 2 * source_mb / S3_MB_PER_S + source_mb / DISK_MB_PER_S  # download, stream copy, upload of pieces
+    fallback_mb = 3.5 * AWS_SOURCE_S / 8 * 0.6  # the 720p rung, capped CRF: about 60 % of its maxrate on average
+    package_s = overheads["package"] + 2 * fallback_mb / S3_MB_PER_S + fallback_mb / DISK_MB_PER_S
+    print("P3 AWS projection, 60-minute 1080p30 source, default configuration (assumptions printed):")
+    print(f"   {config.vcpus:.2f} vCPU per worker ({config.transcode_memory_mb} MB at 1,769 MB per vCPU)")
     print(
-        f"   largest source the default configuration takes: {config.max_upload_bytes / 2**30:.1f} GiB and "
-        f"{config.max_duration_s / 3600:.2f} h (stacks/config.py checks every other limit against these) [{largest:.2f}]"
+        f"   S3 {S3_MB_PER_S:g} MB/s per function, copy {DISK_MB_PER_S:g} MB/s, source {AWS_SOURCE_MBPS:g} Mbit/s"
+    )
+    chunks = len(plan.chunks)
+    print(
+        f"   planner: {chunks} chunks, {len(plan.items)} items ({'whole ladder' if plan.whole_ladder else 'per rung'})"
+    )
+    for label, factor in (("test card, as measured", 1.0), ("real footage (x safety)", DEFAULT_COSTS.safety)):
+        durations = []
+        for item in plan.items:
+            if item.chunk is None:
+                durations.append(AWS_SOURCE_S * 0.0127 + overheads["item"])  # AAC, measured: 0.0127 CPU-s/s
+            else:
+                seconds = plan.chunk(item.chunk).frames / 30
+                durations.append(seconds * cpu_per_source_s * factor / config.vcpus + overheads["item"])
+        workers = [0.0] * AWS_CONCURRENCY
+        for duration in durations:  # the Map starts items in order as workers free up
+            workers[workers.index(min(workers))] += duration
+        encode_s = max(workers)
+        total = overheads["register"] + split_s + encode_s + package_s + overheads["publish"]
+        print(
+            f"   {label}: {cpu_per_source_s * factor:.2f} CPU-s/s, longest item {max(durations):.0f} s, encode "
+            f"{encode_s:.0f} s + split {split_s:.0f} s + package {package_s:.0f} s => {total / 60:.1f} min "
+            "(target <= 6)"
+        )
+    print(
+        f"   largest source the default configuration takes: {config.max_upload_bytes / 2**30:.1f} GiB, "
+        f"{config.max_duration_s / 3600:.2f} h (stacks/config.py holds every other limit to these)"
     )
 
 
@@ -205,7 +236,7 @@ def main() -> None:
         overheads["register"] = max(times.get("RegisterJob", [0.5]))
         overheads["package"] = max(times.get("Package", [1.0]))
         overheads["publish"] = max(times.get("Publish", [0.5]))
-        overheads["item"] = 1.0  # invoke + download of the piece + upload of the segments, measured below locally
+        overheads["item"] = 1.0  # invoke, piece download, segment upload: a second on AWS (locally about the same)
         results.append(
             {
                 "seconds": seconds,
@@ -220,11 +251,8 @@ def main() -> None:
             }
         )
     print()
-    # Per source second the real footage costs more than the test card: the projection uses the cost model's
-    # safety factor on top of what was measured here.
-    projection(measured["cpu_per_s"] * DEFAULT_COSTS.safety, overheads)
+    projection(measured["cpu_per_s"], overheads)
     print(json.dumps(results))
-    del Fraction
 
 
 if __name__ == "__main__":

@@ -141,10 +141,13 @@ def fetch(url: str) -> tuple[int, int]:
 
 
 def where_things_are(job: Json, deployment: LocalDeployment) -> list[tuple[str, str]]:
-    """(label, URL) for the master playlist, each rendition, the MP4 and the thumbnails."""
+    """(label, URL) for the DASH manifest, each rendition, the MP4 and the thumbnails."""
     outputs: dict[str, Any] = job.get("outputs") or {}
     rows: list[tuple[str, str]] = []
     files: list[dict[str, Any]] = list(outputs.get("files") or [])
+    for f in files:
+        if f.get("kind") == "dash":
+            rows.append(("DASH manifest", url_of(deployment, f["key"])))
     for f in files:
         kind, rendition = f.get("kind"), f.get("rendition")
         if kind == "hls" and rendition:

@@ -1,4 +1,4 @@
-"""EncodeChunk: one work item of the plan (a chunk of video, or the whole audio) -> CMAF segments under outputs/{job}/cmaf/."""
+"""EncodeChunk: one work item (a chunk of video, or the whole audio) -> CMAF segments under outputs/{job}/cmaf/."""
 
 from typing import Any
 

@@ -51,7 +51,7 @@ class CostModel(BaseModel):
 
     encode_per_reference: float = 1.0
     decode_per_reference: float = 0.35
-    audio_per_second: float = 0.02
+    audio_per_second: float = 0.025  # native AAC, twoloop: 0.012 on speech or music, 0.05 on a pure test tone
     safety: float = 2.0
     item_overhead_cpu_s: float = 1.0  # process start, a source GOP decoded before the chunk starts
 

@@ -12,6 +12,7 @@ import math
 import time
 from bisect import bisect_right
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -49,6 +50,9 @@ AAC_LC = "mp4a.40.2"
 SEGMENT_TYPE = "video/iso.segment"
 _FRAGMENTS_PER_SEGMENT = 16
 VIDEO_LIMITS = Limits(niceness=10)  # the audio item, which every preview waits for, goes first on shared CPUs
+
+
+Files = list[Path]
 
 
 class EncodeRequest(BaseModel):
@@ -90,13 +94,20 @@ def encode(
         plan = load_plan(store, request.plan_bucket, request.plan_key, tmp)
         item = plan.chunks.item(request.item_id)
         done_before = repository.work_done(job_id, plan.attempt)
-        reporter = _Reporter(repository, job_id, plan, item, done_before, job.started_at, clock, monotonic)
+        reporter = _Reporter(
+            repository=repository,
+            job_id=job_id,
+            plan=plan,
+            item=item,
+            done=done_before,
+            started=job.started_at,
+            clock=clock,
+            monotonic=monotonic,
+        )
         with step_events(repository, job_id, JobStep.TRANSCODE, clock=clock, detail=describe(plan, item)):
             started = monotonic()
-            if item.kind is ItemKind.AUDIO:
-                tracks, used = _encode_audio(plan, store, config, tmp, timeout, run, reporter.on_progress)
-            else:
-                tracks, used = _encode_video(plan, item, store, config, tmp, timeout, run, reporter.on_progress)
+            work = _Work(plan, store, config, tmp, timeout, run, reporter.on_progress)
+            tracks, used = _encode_audio(work) if item.kind is ItemKind.AUDIO else _encode_video(work, item)
             result = ItemResult(
                 item_id=item.item_id,
                 tracks={name: track for name, (track, _) in tracks.items()},
@@ -119,7 +130,7 @@ def encode(
             save_json(store, config.work_bucket, keys.result_key(job_id, plan.attempt, item.item_id), result, tmp)
         done = repository.record_work_done(job_id, plan.attempt, item.item_id)
         reporter.finished(done)
-        publish_preview(plan, done, repository, store, config, tmp)
+        publish_preview(plan, done, repository=repository, store=store, config=config, tmp=tmp)
     return EncodeResult(
         item_id=item.item_id, segments=sum(len(t.segments) for t in result.tracks.values()), cpu_seconds=used.cpu_s
     )
@@ -136,19 +147,32 @@ def describe(plan: EncodePlan, item: WorkItem) -> str:
     )
 
 
-Files = list[Path]
+@dataclass(frozen=True)
+class _Work:
+    """What encoding one item needs besides the item itself."""
+
+    plan: EncodePlan
+    store: MediaStore
+    config: PipelineConfig
+    tmp: Path
+    timeout: float
+    run: Callable[..., RunResult]
+    on_progress: Callable[[Progress], None]
 
 
-def _encode_video(
-    plan: EncodePlan,
-    item: WorkItem,
-    store: MediaStore,
-    config: PipelineConfig,
-    tmp: Path,
-    timeout: float,
-    run: Callable[..., RunResult],
-    on_progress: Callable[[Progress], None],
-) -> tuple[dict[str, tuple[TrackResult, Files]], RunResult]:
+Encoded = tuple[dict[str, tuple[TrackResult, Files]], RunResult]
+
+
+def _encode_video(work: _Work, item: WorkItem) -> Encoded:
+    plan, store, config, tmp, timeout, run, on_progress = (
+        work.plan,
+        work.store,
+        work.config,
+        work.tmp,
+        work.timeout,
+        work.run,
+        work.on_progress,
+    )
     assert item.chunk is not None
     chunk = plan.chunks.chunk(item.chunk)
     rate = plan.chunks.rate
@@ -205,15 +229,16 @@ def _encode_video(
     return tracks, used
 
 
-def _encode_audio(
-    plan: EncodePlan,
-    store: MediaStore,
-    config: PipelineConfig,
-    tmp: Path,
-    timeout: float,
-    run: Callable[..., RunResult],
-    on_progress: Callable[[Progress], None],
-) -> tuple[dict[str, tuple[TrackResult, Files]], RunResult]:
+def _encode_audio(work: _Work) -> Encoded:
+    plan, store, config, tmp, timeout, run, on_progress = (
+        work.plan,
+        work.store,
+        work.config,
+        work.tmp,
+        work.timeout,
+        work.run,
+        work.on_progress,
+    )
     piece = tmp / "audio.mka"
     store.download(config.work_bucket, keys.audio_piece_key(plan.job_id, plan.attempt), piece)
     out = tmp / "audio.mp4"
@@ -348,6 +373,7 @@ class _Reporter:
 
     def __init__(
         self,
+        *,
         repository: JobRepository,
         job_id: str,
         plan: EncodePlan,

@@ -30,6 +30,7 @@ def playback_url(config: PipelineConfig, job_id: str) -> str:
 def publish_preview(
     plan: EncodePlan,
     done: frozenset[str],
+    *,
     repository: JobRepository,
     store: MediaStore,
     config: PipelineConfig,

@@ -105,12 +105,16 @@ class JobRepositoryContract:
             S.COMPLETED,
             T0 + timedelta(minutes=5),
             execution_arn="arn:aws:states:us-east-1:000000000000:execution:transcode:" + job.job_id,
-            metrics={JobStep.PROBE: 0.25, JobStep.TRANSCODE: 181.5},
+            metrics={JobStep.PROBE: 0.25, JobStep.SPLIT: 3.5, JobStep.TRANSCODE: 181.5},
             outputs={
-                "playback_url": f"https://cdn.example.com/outputs/{job.job_id}/index.m3u8",
-                "manifest_key": f"outputs/{job.job_id}/index.m3u8",
+                "playback_url": f"https://cdn.example.com/outputs/{job.job_id}/cmaf/master.m3u8",
+                "manifest_key": f"outputs/{job.job_id}/cmaf/master.m3u8",
+                "dash_url": f"https://cdn.example.com/outputs/{job.job_id}/cmaf/manifest.mpd",
+                "dash_manifest_key": f"outputs/{job.job_id}/cmaf/manifest.mpd",
+                "encode_cpu_seconds": 1234.567,
                 "files": [
                     {"kind": "hls", "key": "a/1080p.m3u8", "size_bytes": 123, "rendition": "1080p"},
+                    {"kind": "dash", "key": "a/manifest.mpd", "size_bytes": 2048, "duration_seconds": 12.04},
                     {
                         "kind": "mp4",
                         "key": "a/720p.mp4",
@@ -292,6 +296,118 @@ class JobRepositoryContract:
     def test_progress_of_an_unknown_job(self, repo: JobRepository) -> None:
         with pytest.raises(JobNotFound):
             repo.update_progress(new_job_id(T0), JobStep.TRANSCODE, 50)
+
+    # --- progress: the ETA --------------------------------------------------------------------------
+
+    def test_the_eta_goes_with_an_increase_of_the_overall_progress(self, repo: JobRepository, clock: Clock) -> None:
+        job = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        eta = T0 + timedelta(minutes=5, microseconds=250)
+        assert repo.update_progress(job.job_id, JobStep.TRANSCODE, 30, eta_at=eta) is True
+        stored = repo.get(job.job_id)
+        assert (stored.progress, stored.eta_at, stored.version) == (30, eta, job.version)
+        # Not an increase: neither the percent nor the estimate is written.
+        assert repo.update_progress(job.job_id, JobStep.TRANSCODE, 30, eta_at=eta + timedelta(hours=1)) is False
+        assert repo.get(job.job_id).eta_at == eta
+        # A rendition's progress never sets the job's estimate; progress without one keeps the last.
+        later = eta + timedelta(hours=2)
+        assert repo.update_progress(job.job_id, JobStep.TRANSCODE, 50, rendition="720p", eta_at=later) is True
+        assert repo.update_progress(job.job_id, JobStep.TRANSCODE, 40) is True
+        assert repo.get(job.job_id).eta_at == eta
+        # A newer estimate replaces the old one, sooner or not.
+        sooner = T0 + timedelta(minutes=2)
+        assert repo.update_progress(job.job_id, JobStep.TRANSCODE, 60, eta_at=sooner) is True
+        assert repo.get(job.job_id).eta_at == sooner
+
+    # --- work items of an attempt -------------------------------------------------------------------
+
+    def test_work_done_accumulates_per_attempt(self, repo: JobRepository) -> None:
+        job = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        assert repo.work_done(job.job_id, 0) == frozenset()
+        assert repo.record_work_done(job.job_id, 0, "audio") == {"audio"}
+        assert repo.record_work_done(job.job_id, 0, "c00001-720p") == {"audio", "c00001-720p"}
+        assert repo.record_work_done(job.job_id, 0, "audio") == {"audio", "c00001-720p"}  # a retried item
+        assert repo.work_done(job.job_id, 0) == {"audio", "c00001-720p"}
+        # A new attempt starts from nothing, and leaves the old one as it was.
+        assert repo.work_done(job.job_id, 1) == frozenset()
+        assert repo.record_work_done(job.job_id, 1, "c00000") == {"c00000"}
+        assert repo.work_done(job.job_id, 0) == {"audio", "c00001-720p"}
+        # Neither the job record nor its history changes.
+        assert repo.get(job.job_id) == job
+        assert repo.list_events(job.job_id) == []
+
+    def test_work_done_belongs_to_its_job(self, repo: JobRepository) -> None:
+        one = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        two = self.advance(repo, make_job(created_at=T0 + timedelta(seconds=1)), S.QUEUED, S.PROCESSING)
+        repo.record_work_done(one.job_id, 0, "audio")
+        assert repo.work_done(two.job_id, 0) == frozenset()
+        assert repo.record_work_done(two.job_id, 0, "c00000") == {"c00000"}
+
+    def test_many_work_items(self, repo: JobRepository) -> None:
+        """A two-hour source has hundreds of items: all of them come back, not the first page."""
+        job = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        ids = {f"c{n:05d}-1080p" for n in range(300)}
+        for item_id in sorted(ids):
+            repo.record_work_done(job.job_id, 2, item_id)
+        assert repo.work_done(job.job_id, 2) == ids
+
+    @pytest.mark.parametrize("job_id", [new_job_id(T0), "not-a-job-id"])
+    def test_work_of_an_unknown_job(self, repo: JobRepository, job_id: str) -> None:
+        with pytest.raises(JobNotFound):
+            repo.record_work_done(job_id, 0, "audio")
+        with pytest.raises(JobNotFound):
+            repo.work_done(job_id, 0)
+
+    # --- watchable before it completes --------------------------------------------------------------
+
+    def test_the_playable_claim_only_grows(self, repo: JobRepository, clock: Clock) -> None:
+        job = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        url = f"https://cdn.example.com/outputs/{job.job_id}/cmaf/master.m3u8"
+        first = clock.advance(30)
+        assert repo.mark_playable(job.job_id, 2, url) is True
+        stored = repo.get(job.job_id)
+        assert (stored.playable_segments, stored.playable_url, stored.playable_at) == (2, url, first)
+        assert (stored.updated_at, stored.version) == (first, job.version)  # like progress: no version bump
+        clock.advance(5)
+        assert repo.mark_playable(job.job_id, 2, url) is False
+        assert repo.mark_playable(job.job_id, 1, url) is False
+        assert repo.get(job.job_id) == stored
+        later = clock.advance(5)
+        assert repo.mark_playable(job.job_id, 5, url) is True
+        stored = repo.get(job.job_id)
+        assert (stored.playable_segments, stored.playable_at, stored.updated_at) == (5, first, later)
+
+    @pytest.mark.parametrize("statuses", [(), (S.QUEUED,), (S.QUEUED, S.PROCESSING, S.CANCELLED)])
+    def test_playable_only_while_processing(self, repo: JobRepository, statuses: tuple[JobStatus, ...]) -> None:
+        job = self.advance(repo, make_job(), *statuses)
+        with pytest.raises(JobNotProcessing):
+            repo.mark_playable(job.job_id, 1, "https://cdn.example.com/x/master.m3u8")
+        assert repo.get(job.job_id) == job
+
+    def test_playable_of_an_unknown_job(self, repo: JobRepository) -> None:
+        with pytest.raises(JobNotFound):
+            repo.mark_playable(new_job_id(T0), 1, "https://cdn.example.com/x/master.m3u8")
+
+    def test_a_retry_clears_the_estimate_and_the_playable_part(self, repo: JobRepository, clock: Clock) -> None:
+        processing = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        repo.update_progress(processing.job_id, JobStep.TRANSCODE, 50, eta_at=T0 + timedelta(hours=1))
+        repo.mark_playable(processing.job_id, 3, "https://cdn.example.com/x/master.m3u8")
+        current = repo.get(processing.job_id)
+        failed = repo.save_transition(
+            current, transition(current, S.FAILED, clock.advance(60), error_type="TranscodeFailed")
+        )
+        assert (failed.eta_at, failed.playable_segments) == (T0 + timedelta(hours=1), 3)  # kept for the record
+        again = repo.save_transition(failed, retry(failed, clock.advance(60)))
+        stored = repo.get(processing.job_id)
+        assert stored == again
+        assert (stored.eta_at, stored.playable_at, stored.playable_url, stored.playable_segments) == (
+            None,
+            None,
+            None,
+            0,
+        )
+        # The next attempt can become watchable again from its first segment.
+        repo.save_transition(stored, transition(stored, S.PROCESSING, clock.advance(1)))
+        assert repo.mark_playable(processing.job_id, 1, "https://cdn.example.com/x/master.m3u8") is True
 
     # --- events -----------------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ def test_what_each_limit_needs_by_hand() -> None:
     assert limits.segment_cpu_seconds(4.0) == pytest.approx(2 * (0.35 * 4096 * 2160 * 60 / (1920 * 1080 * 30) + 2) * 4)
     assert limits.segment_cpu_seconds(4.0) == pytest.approx(39.893, abs=1e-3)
     # 7200 s x 0.02 CPU-s/s x safety 2, plus the item's 1 CPU-s overhead.
-    assert limits.audio_item_cpu_seconds(7200) == pytest.approx(289.0)
+    assert limits.audio_item_cpu_seconds(7200) == pytest.approx(361.0)
     # Three passes over 5 GiB at 80 MB/s.
     assert limits.probe_io_seconds(5 * GIB) == pytest.approx(3 * 5 * GIB / 80e6)
     assert limits.part_upload_seconds() == pytest.approx(64 * MIB / 1e6)
@@ -193,8 +193,8 @@ BREACHES = [
         limits.check_audio_item_time,
         {"worker_vcpus": 0.3},
         ["audio item", "max_duration_s", "transcode_timeout_s", "worker_vcpus"],
-        # 5400 s x 0.04 + 1 = 217 against 900 x 0.3 x 0.5 = 135; (135 - 1) / 0.04 = 3350 s
-        ["217 CPU-seconds", "spend 135", "at most 3350"],
+        # 5400 s x 0.05 + 1 = 271 against 900 x 0.3 x 0.5 = 135; (135 - 1) / 0.05 = 2680 s
+        ["271 CPU-seconds", "spend 135", "at most 2680"],
         id="audio-item-time",
     ),
     pytest.param(
@@ -320,10 +320,10 @@ def test_package_disk_suggested_duration_is_the_longest_that_fits() -> None:
 
 
 def test_audio_item_time_boundary() -> None:
-    # 900 s x 0.3 vCPUs x 0.5 = 135 CPU-s: (135 - 1) / (0.02 x 2) = 3350 s of audio.
-    checked(worker_vcpus=0.3, max_duration_s=3350)
-    with pytest.raises(ValidationError, match=r"audio item.*at most 3350"):
-        checked(worker_vcpus=0.3, max_duration_s=3351)
+    # 900 s x 0.3 vCPUs x 0.5 = 135 CPU-s: (135 - 1) / (0.025 x 2) = 2680 s of audio.
+    checked(worker_vcpus=0.3, max_duration_s=2680)
+    with pytest.raises(ValidationError, match=r"audio item.*at most 2680"):
+        checked(worker_vcpus=0.3, max_duration_s=2681)
 
 
 def test_probe_time_boundary() -> None:

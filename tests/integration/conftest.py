@@ -134,5 +134,5 @@ TEST_WORKER_TIMEOUT_S = 60
 TEST_SETTINGS: dict[str, object] = {
     "transcode_timeout_s": TEST_WORKER_TIMEOUT_S,
     "segment_seconds": 2,
-    "max_duration_s": 340,  # the longest source whose audio a 60 s worker encodes in one item
+    "max_duration_s": 280,  # the longest source whose audio a 60 s worker encodes in one item
 }

@@ -65,9 +65,15 @@ def job_view(job: Json) -> RenderableType:
         parts.append(Text(f"  retries: {job['retry_count']}/{job.get('max_retries', '?')}", style="dim"))
     if job.get("error_type") or job.get("error_message"):
         parts.append(Text(f"  error: {job.get('error_type')}: {job.get('error_message')}", style="red"))
-    playback = (job.get("outputs") or {}).get("playback_url")
+    outputs = job.get("outputs") or {}
+    playback, dash = outputs.get("playback_url"), outputs.get("dash_url")
     if playback:
         parts.append(Text.assemble(("  playback: ", "dim"), (str(playback), "link " + str(playback))))
+    if dash:
+        parts.append(Text.assemble(("  DASH:     ", "dim"), (str(dash), "link " + str(dash))))
+    elif job.get("playable_url") and job.get("status") == "PROCESSING":
+        early = str(job["playable_url"])
+        parts.append(Text.assemble(("  watch now: ", "dim"), (early, "link " + early)))
     return Group(*parts)
 
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from lambdas.handlers import (
+    encode_chunk,
     make_thumbnails,
     package_outputs,
     probe_source,
     publish_job,
     register_job,
-    transcode_rendition,
 )
 from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import JobStatus, new_job_id
@@ -28,18 +28,72 @@ from lambdas.settings import Settings, get_settings
 from lambdas.storage.memory import DirectoryMediaStore
 from lambdas.storage.ports import StoreUnavailable
 from tests.unit.handlers.conftest import FakeContext
-from tests.unit.pipeline.conftest import UPLOADS, needs_ffmpeg, s3_event, upload_key
+from tests.unit.pipeline.conftest import OUTPUTS, UPLOADS, needs_ffmpeg, s3_event, upload_key
 
 EXECUTION = "arn:aws:states:us-east-1:000000000000:execution:transcode:abc"
 ROOT = Path(__file__).resolve().parents[3]
 ASL = ROOT / "statemachines" / "transcode.asl.json"
 MATCH_ALL = {"States.ALL", "States.TaskFailed"}  # States.TaskFailed: every error but States.Timeout
+_STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(\d+)\]")
 
 
 def invoke(handler: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Through JSON both ways, as Lambda and Step Functions carry it."""
     result: dict[str, Any] = handler(json.loads(json.dumps(payload)), FakeContext())
     return json.loads(json.dumps(result))
+
+
+def definition() -> dict[str, Any]:
+    """The deployed definition; its ${...} placeholders (ARNs, a table name, a number) all become 0, which keeps
+    the document valid JSON."""
+    states: dict[str, Any] = json.loads(re.sub(r"\$\{\w+\}", "0", ASL.read_text()))
+    return states
+
+
+# --- just enough of Step Functions' JSONPath to move data the way the definition says ---------------
+
+
+def select(path: str, data: Any, context: dict[str, Any]) -> Any:
+    """`$.a.b`, `$[0].x`, `$$.Map.Item.Value.id`, and the one intrinsic the definition uses on results."""
+    if path.startswith("States.ArrayLength(") and path.endswith(")"):
+        return len(select(path[len("States.ArrayLength(") : -1], data, context))
+    node, rest = (context, path[2:]) if path.startswith("$$") else (data, path[1:])
+    for name, index in _STEP.findall(rest):
+        node = node[name] if name else node[int(index)]
+    return node
+
+
+def fill(template: dict[str, Any], data: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Parameters / ItemSelector / ResultSelector block applied to `data` (`key.$` fields are paths)."""
+    out: dict[str, Any] = {}
+    for key, value in template.items():
+        if key.endswith(".$"):
+            out[key[:-2]] = select(value, data, context or {})
+        elif isinstance(value, dict):
+            out[key] = fill(value, data, context)
+        else:
+            out[key] = value
+    return out
+
+
+def place(state: dict[str, Any], data: Any, result: Any) -> Any:
+    """ResultPath (absent: the result replaces the input; null: the input passes through), then OutputPath."""
+    if "ResultPath" not in state:
+        output = result
+    elif state["ResultPath"] is None:
+        output = data
+    else:
+        output = {**data, state["ResultPath"].removeprefix("$."): result}
+    return select(state["OutputPath"], output, {}) if "OutputPath" in state else output
+
+
+def task(state: dict[str, Any], data: Any, handler: Any, context: dict[str, Any] | None = None) -> Any:
+    """A lambda:invoke Task: the Payload its Parameters build, the handler's answer as `$.Payload`."""
+    payload = fill(state["Parameters"], data, context)["Payload"]
+    result: Any = {"Payload": invoke(handler, payload)}
+    if "ResultSelector" in state:
+        result = fill(state["ResultSelector"], result)
+    return place(state, data, result)
 
 
 @needs_ffmpeg
@@ -50,45 +104,59 @@ def test_the_whole_workflow_through_the_handlers(
     key = upload_key(new_job_id())
     store.put_bytes(UPLOADS, key, clips["landscape"].read_bytes())
     event = s3_event(key, clips["landscape"].stat().st_size)
+    states = definition()["States"]
+    execution = {"Execution": {"Id": EXECUTION}}
 
-    # The state machine's data flow, state by state (statemachines/transcode.asl.json).
-    state: dict[str, Any] = dict(event)
-    state["registered"] = invoke(register_job.handler, {"event": event, "execution_arn": EXECUTION})
-    state = {"job": state["registered"]["job"], "expires_at": state["registered"]["expires_at"]}
-    assert state["expires_at"] > time.time() + 89 * 86400  # settings.job_ttl_days, 90 by default
-    payload = invoke(probe_source.handler, {"job": state["job"]})
-    state["plan"] = {k: payload[k] for k in ("media", "renditions", "thumbnails")}
-    renditions = [
-        invoke(transcode_rendition.handler, {"job": state["job"], "media": state["plan"]["media"], "rendition": item})
-        for item in state["plan"]["renditions"]
+    # State by state, each payload built by the definition's own paths (statemachines/transcode.asl.json).
+    data = task(states["RegisterJob"], event, register_job.handler, execution)
+    data = fill(states["Prepare"]["Parameters"], data)
+    assert data["expires_at"] > time.time() + 89 * 86400  # settings.job_ttl_days, 90 by default
+    data = task(states["ProbeSource"], data, probe_source.handler)
+
+    encode_branch, thumbnails_branch = (b["States"] for b in states["Encode"]["Branches"])
+    chunks = encode_branch["EncodeChunks"]
+    reader = fill(chunks["ItemReader"]["Parameters"], data)
+    items = json.loads(store.read_bytes(reader["Bucket"], reader["Key"]))
+    assert [i["item_id"] for i in items] == ["audio", "c00000-240p", "c00000-180p", "c00000-120p"]
+    encoded = [
+        task(
+            chunks["ItemProcessor"]["States"]["EncodeChunk"],
+            fill(chunks["ItemSelector"], data, {"Map": {"Item": {"Value": item}}}),
+            encode_chunk.handler,
+        )
+        for item in reversed(items)  # the Map runs them in any order
     ]
-    thumbnails = invoke(
-        make_thumbnails.handler,
-        {"job": state["job"], "media": state["plan"]["media"], "thumbnails": state["plan"]["thumbnails"]},
-    )
-    state["encoded"] = {"renditions": renditions, "thumbnails": thumbnails}
-    outputs = invoke(
-        package_outputs.handler,
-        {
-            "job": state["job"],
-            "media": state["plan"]["media"],
-            "renditions": state["encoded"]["renditions"],
-            "thumbnails": state["encoded"]["thumbnails"],
-        },
-    )
-    job = invoke(publish_job.handler, {"job": state["job"], "outputs": outputs})
+    # What each Map iteration keeps (ResultSelector): its id and segment count, one per rendition or the audio.
+    assert sorted((e["item_id"], e["segments"]) for e in encoded) == sorted((i["item_id"], 2) for i in items)
+    branches = [
+        place(chunks, data, fill(chunks["ResultSelector"], encoded)),
+        task(thumbnails_branch["MakeThumbnails"], data, make_thumbnails.handler),
+    ]
+    data = place(states["Encode"], data, fill(states["Encode"]["ResultSelector"], branches))
+    assert data["encoded"]["items"] == len(items)
+    data = task(states["Package"], data, package_outputs.handler)
+    data = task(states["Publish"], data, publish_job.handler)
 
+    job = data["job"]
     assert job["status"] == "COMPLETED"
-    assert job["outputs"]["playback_url"].endswith(f"/outputs/{job['job_id']}/hls/master.m3u8")
+    assert job["outputs"]["playback_url"].endswith(f"/outputs/{job['job_id']}/cmaf/master.m3u8")
+    assert job["outputs"]["dash_url"].endswith(f"/outputs/{job['job_id']}/cmaf/manifest.mpd")
+    assert job["outputs"]["encode_cpu_seconds"] > 0
     assert repo.get(job["job_id"]).status is JobStatus.COMPLETED
-    assert [r["name"] for r in renditions] == ["240p", "180p", "120p"]
+    master = store.read_bytes(OUTPUTS, job["outputs"]["manifest_key"]).decode()
+    assert [line.split("/")[0] for line in master.splitlines() if line.endswith("index.m3u8")] == [
+        "240p",
+        "180p",
+        "120p",
+    ]
+    # The work of the attempt is cleaned up; the source stays (a retry needs it).
+    assert store.list_prefix(UPLOADS, f"work/{job['job_id']}/") == []
+    assert store.head(UPLOADS, key).size > 0
 
 
 def register_job_state() -> dict[str, Any]:
-    """The RegisterJob state of the deployed definition; its ${...} placeholders (ARNs, a table name, a number)
-    all become 0, which keeps the document valid JSON."""
-    definition = json.loads(re.sub(r"\$\{\w+\}", "0", ASL.read_text()))
-    state: dict[str, Any] = definition["States"]["RegisterJob"]
+    """The RegisterJob state of the deployed definition."""
+    state: dict[str, Any] = definition()["States"]["RegisterJob"]
     return state
 
 

@@ -41,6 +41,7 @@ def test_defaults() -> None:
     assert (j.priority, j.progress, j.retry_count, j.max_retries, j.version) == (5, 0, 0, 3, 1)
     assert j.current_step is JobStep.REGISTERED
     assert j.requested_outputs == (OutputKind.HLS, OutputKind.THUMBNAILS)
+    assert (j.eta_at, j.playable_at, j.playable_url, j.playable_segments) == (None, None, None, 0)
 
 
 @pytest.mark.parametrize("priority", [1, 10])
@@ -77,6 +78,12 @@ def test_priority_bounds_rejected(priority: int) -> None:
         {"metrics": {"probe": -1.0}},
         {"metrics": {"encode": 1.0}},
         {"unexpected": 1},
+        {"requested_renditions": [], "requested_outputs": ["dash"]},  # dash needs renditions too
+        {"playable_segments": -1},
+        {"eta_at": datetime(2025, 3, 1, 12, 5)},  # naive
+        {"playable_at": "yesterday"},
+        {"outputs": {"encode_cpu_seconds": -1.0}},
+        {"outputs": {"files": [{"kind": "webm", "key": "k", "size_bytes": 1}]}},
     ],
 )
 def test_invalid_jobs_are_rejected(fields: dict[str, object]) -> None:
@@ -138,3 +145,33 @@ def test_event() -> None:
     assert JobEvent.model_validate_json(event.model_dump_json()) == event
     with pytest.raises(ValidationError):
         JobEvent(time=T0, step="dance", kind=EventKind.INFO)  # type: ignore[arg-type]
+
+
+def test_the_segment_parallel_fields_round_trip() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    j = job(
+        status="PROCESSING",
+        current_step="split",
+        started_at=T0,
+        eta_at=datetime(2025, 3, 1, 14, 30, tzinfo=plus_two),
+        playable_at=T0 + timedelta(seconds=7),
+        playable_url="https://cdn.example.com/outputs/x/cmaf/master.m3u8",
+        playable_segments=3,
+        requested_outputs=["hls", "dash", "mp4"],
+        metrics={"split": 2.5},
+        outputs={
+            "dash_url": "https://cdn.example.com/outputs/x/cmaf/manifest.mpd",
+            "dash_manifest_key": "outputs/x/cmaf/manifest.mpd",
+            "encode_cpu_seconds": 42.125,
+            "files": [{"kind": "dash", "key": "outputs/x/cmaf/manifest.mpd", "size_bytes": 900}],
+        },
+    )
+    assert j.current_step is JobStep.SPLIT
+    assert j.eta_at == T0 + timedelta(minutes=30)
+    assert j.eta_at.tzinfo is UTC
+    assert j.requested_outputs == (OutputKind.HLS, OutputKind.DASH, OutputKind.MP4)
+    assert j.outputs is not None
+    assert j.outputs.files[0].kind is OutputKind.DASH
+    dumped = j.model_dump(mode="json")
+    assert (dumped["eta_at"], dumped["playable_at"]) == ("2025-03-01T12:30:00.000000Z", "2025-03-01T12:00:07.000000Z")
+    assert Job.model_validate_json(j.model_dump_json()) == j

@@ -16,6 +16,7 @@ from lambdas.jobs.transitions import (
     RetryLimitReached,
     UnknownRendition,
     check_successor,
+    record_playable,
     record_progress,
     retry,
     transition,
@@ -138,8 +139,9 @@ def test_a_job_is_immutable() -> None:
 
 @pytest.mark.parametrize("status", [S.FAILED, S.CANCELLED])
 def test_retry_queues_again_and_resets_the_attempt(status: JobStatus) -> None:
-    job = record_progress(job_in(S.PROCESSING), JobStep.TRANSCODE, 40, T0)
+    job = record_progress(job_in(S.PROCESSING), JobStep.TRANSCODE, 40, T0, eta_at=T1 + timedelta(hours=1))
     job = record_progress(job, JobStep.TRANSCODE, 70, T0, rendition="720p")
+    job = record_playable(job, 4, "https://cdn.example.com/outputs/x/cmaf/master.m3u8", T0)
     job = transition(
         job,
         status,
@@ -156,6 +158,11 @@ def test_retry_queues_again_and_resets_the_attempt(status: JobStatus) -> None:
     assert (again.error_type, again.error_message, again.execution_arn) == (None, None, None)
     assert (again.queued_at, again.started_at, again.completed_at, again.updated_at) == (T1, None, None, T1)
     assert again.metrics == {}
+    # The last attempt's estimate and preview describe its own outputs, which the next attempt deletes.
+    assert job.eta_at is not None
+    assert job.playable_segments == 4
+    assert again.eta_at is None
+    assert (again.playable_at, again.playable_url, again.playable_segments) == (None, None, 0)
     assert (again.created_at, again.source, again.owner) == (job.created_at, job.source, job.owner)
     check_successor(job, again)
 
@@ -252,3 +259,49 @@ def test_progress_rejects_bad_input() -> None:
             record_progress(job, JobStep.TRANSCODE, percent, T1)
     with pytest.raises(ValueError, match="encode"):
         record_progress(job, "encode", 50, T1)  # type: ignore[arg-type]
+
+
+def test_the_eta_is_set_by_an_increase_of_the_overall_progress_only() -> None:
+    eta = T1 + timedelta(minutes=10)
+    job = record_progress(job_in(S.PROCESSING), JobStep.TRANSCODE, 20, T1, eta_at=eta)
+    assert (job.progress, job.eta_at) == (20, eta)
+    assert record_progress(job, JobStep.TRANSCODE, 20, T1, eta_at=T1) is job  # not an increase
+    assert record_progress(job, JobStep.TRANSCODE, 30, T1, rendition="720p", eta_at=T1).eta_at == eta
+    assert record_progress(job, JobStep.TRANSCODE, 30, T1).eta_at == eta  # no new estimate: the last stays
+    assert record_progress(job, JobStep.TRANSCODE, 30, T1, eta_at=T1).eta_at == T1
+
+
+# --- playable -------------------------------------------------------------------------------------
+
+URL = "https://cdn.example.com/outputs/x/cmaf/master.m3u8"
+
+
+def test_playable_is_monotonic_and_remembers_when_it_began() -> None:
+    job = job_in(S.PROCESSING)
+    assert (job.playable_at, job.playable_url, job.playable_segments) == (None, None, 0)
+    first = record_playable(job, 2, URL, T1)
+    assert (first.playable_at, first.playable_url, first.playable_segments) == (T1, URL, 2)
+    assert (first.updated_at, first.version) == (T1, job.version)  # a progress-like write: no version bump
+    later = T1 + timedelta(seconds=30)
+    assert record_playable(first, 2, URL, later) is first
+    assert record_playable(first, 1, URL, later) is first
+    grown = record_playable(first, 6, URL, later)
+    assert (grown.playable_segments, grown.playable_at, grown.updated_at) == (6, T1, later)
+
+
+@pytest.mark.parametrize("segments", [0, -1])
+def test_nothing_is_not_playable(segments: int) -> None:
+    job = job_in(S.PROCESSING)
+    assert record_playable(job, segments, URL, T1) is job
+
+
+@pytest.mark.parametrize("status", [s for s in JobStatus if s is not S.PROCESSING])
+def test_playable_only_while_processing(status: JobStatus) -> None:
+    with pytest.raises(JobNotProcessing):
+        record_playable(job_in(status), 1, URL, T1)
+
+
+def test_a_completed_job_keeps_when_it_became_playable() -> None:
+    job = record_playable(job_in(S.PROCESSING), 3, URL, T0)
+    done = transition(job, S.COMPLETED, T1)
+    assert (done.playable_at, done.playable_segments) == (T0, 3)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from lambdas.media.errors import SourceUnreadable, TranscodeFailed, UnsupportedInput, classify_failure
-from lambdas.media.probe import parse_probe, probe_argv
-from tests.unit.media.conftest import load_info, load_probe_json
+from lambdas.media.probe import parse_probe, probe_argv, probe_source
+from lambdas.media.runner import RunResult
+from tests.unit.media.conftest import FIXTURES, load_info, load_probe_json
 
 
 def test_argv_is_hardened_and_reads_only_the_fixed_file() -> None:
@@ -21,6 +22,36 @@ def test_argv_is_hardened_and_reads_only_the_fixed_file() -> None:
     assert argv[argv.index("-print_format") + 1] == "json"
     assert {"-show_format", "-show_streams"} <= set(argv)
     assert argv[-1] == "file:/tmp/job/source"
+
+
+def test_probe_source_runs_the_hardened_argv_with_the_whitelist_it_is_given(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(b"\0" * 64)
+    calls: list[tuple[tuple[str, ...], dict[str, object]]] = []
+
+    def fake_run(argv: list[str], **kwargs: object) -> RunResult:
+        calls.append((tuple(argv), kwargs))
+        stdout = (FIXTURES / "landscape_h264_aac.json").read_text()
+        return RunResult(argv=tuple(argv), returncode=0, stdout=stdout, stderr_tail=(), elapsed_s=0, cpu_s=0)
+
+    info = probe_source(source, "mov,mp4,m4a,3gp,3g2,mj2", fake_run, timeout=12.0)
+    assert info.demuxer == "mov"
+    ((argv, kwargs),) = calls
+    assert list(argv) == probe_argv(source, "mov,mp4,m4a,3gp,3g2,mj2")
+    assert kwargs == {"cwd": tmp_path, "timeout": 12.0, "stage": "probe"}
+
+
+def test_an_empty_upload_is_refused_before_ffprobe_runs(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(b"")
+
+    def never(*_: object, **__: object) -> RunResult:
+        raise AssertionError("ffprobe ran on an empty file")
+
+    with pytest.raises(SourceUnreadable, match="empty"):
+        probe_source(source, "mov", never)
+    with pytest.raises(SourceUnreadable, match="empty"):
+        probe_source(tmp_path / "missing", "mov", never)
 
 
 def test_landscape_mp4() -> None:
@@ -98,6 +129,28 @@ def test_anamorphic_mpegts_display_width_uses_the_pixel_aspect() -> None:
     assert (video.width, video.height, video.sample_aspect) == (720, 480, "32:27")
     assert (video.display_width, video.display_height) == (853, 480)
     assert info.audio[0].channels == 6
+
+
+def test_start_time_is_the_containers_first_timestamp() -> None:
+    assert load_info("landscape_h264_aac").start_time == 0.0
+    # MPEG-TS starts where the muxer's clock was (1.4 s by default), and the earliest stream sets it: the audio here.
+    assert load_info("mpegts_mpeg2_anamorphic_51").start_time == pytest.approx(1.427567)
+
+
+@pytest.mark.parametrize("value", ["N/A", "", None, "garbage"])
+def test_an_unknown_start_time_is_zero(value: object) -> None:
+    data = load_probe_json("mpegts_mpeg2_anamorphic_51")
+    if value is None:
+        data["format"].pop("start_time")
+    else:
+        data["format"]["start_time"] = value
+    assert parse_probe(data).start_time == 0.0
+
+
+def test_a_negative_start_time_is_kept() -> None:
+    data = load_probe_json("landscape_h264_aac")
+    data["format"]["start_time"] = "-0.021333"  # an edit list that drops the AAC priming, as some muxers write
+    assert parse_probe(data).start_time == pytest.approx(-0.021333)
 
 
 def test_audio_only_has_no_video() -> None:

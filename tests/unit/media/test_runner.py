@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from lambdas.media.errors import SourceUnreadable, TranscodeFailed, UnsupportedInput
-from lambdas.media.ffmpeg_args import Progress
+from lambdas.media.errors import EncoderKilled, SourceUnreadable, TranscodeFailed, UnsupportedInput
+from lambdas.media.progress import Progress
 from lambdas.media.runner import Limits, child_env, run
 
 
@@ -46,6 +50,49 @@ def test_time_out_kills_the_process_group(tmp_path: Path) -> None:
     with pytest.raises(TranscodeFailed, match=r"longer than 0\.3 s") as caught:
         run(["/bin/sh", "-c", "sleep 30 & sleep 30; echo never"], cwd=tmp_path, timeout=0.3)
     assert "never" not in " ".join(caught.value.stderr_tail)
+    # Our own time-out kills with SIGKILL too, but it is final: not the retryable EncoderKilled.
+    assert type(caught.value) is TranscodeFailed
+
+
+def children_named(name: str) -> list[int]:
+    """Pids of this process's children running `name` (from /proc: run() does not hand out its child)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        comm, _, fields = rest.rpartition(") ")
+        if comm == name and int(fields.split()[1]) == os.getpid():
+            found.append(int(pid))
+    return found
+
+
+def kill_when_started(name: str, deadline_s: float = 10.0) -> threading.Thread:
+    """A short-lived thread that SIGKILLs our child `name` once it runs, as the OOM killer would."""
+
+    def wait_and_kill() -> None:
+        give_up = time.monotonic() + deadline_s
+        while time.monotonic() < give_up:
+            for pid in children_named(name):
+                os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=wait_and_kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_child_killed_from_outside_is_encoder_killed(tmp_path: Path) -> None:
+    killer = kill_when_started("sleep")
+    started = time.monotonic()
+    with pytest.raises(EncoderKilled, match="sleep was killed") as caught:
+        run(["sleep", "30"], cwd=tmp_path, timeout=20)
+    killer.join(timeout=5)
+    assert not killer.is_alive()
+    assert time.monotonic() - started < 10  # killed, not timed out
+    assert isinstance(caught.value, TranscodeFailed)  # still a failed transcode where retries are spent
 
 
 def test_file_size_limit_stops_the_writer(tmp_path: Path) -> None:

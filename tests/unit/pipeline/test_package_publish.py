@@ -1,35 +1,72 @@
-"""PackageOutputs and PublishJob: the master lists every rung with its attributes; the job completes."""
+"""PackageOutputs and PublishJob over a real segment-parallel run: HLS and DASH over one set of segments,
+the MP4 fallback, and the job completed with both playback URLs."""
 
 from __future__ import annotations
 
+import itertools
 import json
-import subprocess
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import m3u8
 import pytest
+from mpegdash.parser import MPEGDASHParser
 
+from lambdas import keys
 from lambdas.jobs.memory import InMemoryJobRepository
-from lambdas.jobs.model import Job, JobStatus, JobStep, OutputKind, utc_now
+from lambdas.jobs.model import Job, JobStatus, JobStep, OutputKind, Source, new_job_id, utc_now
 from lambdas.jobs.transitions import transition
-from lambdas.pipeline.common import JobRef, PipelineConfig
+from lambdas.pipeline.config import JobRef, PipelineConfig
+from lambdas.pipeline.encode import encode
 from lambdas.pipeline.errors import JobCancelled
 from lambdas.pipeline.package import PackageRequest, PackageResult, package
-from lambdas.pipeline.probe import ProbeRequest, probe
+from lambdas.pipeline.progress import PROGRESS_PACKAGED
 from lambdas.pipeline.publish import PublishRequest, publish
 from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
-from lambdas.pipeline.transcode import TranscodeRequest, transcode
 from lambdas.storage.memory import DirectoryMediaStore
-from tests.unit.media.conftest import LAYER_BIN
-from tests.unit.pipeline.conftest import OUTPUTS, StartJob, needs_ffmpeg
+from tests.media_tools import ffprobe_json
+from tests.unit.pipeline.conftest import (
+    OUTPUTS,
+    UPLOADS,
+    StartJob,
+    cancel,
+    encode_request,
+    item_ids,
+    needs_ffmpeg,
+    package_request,
+    probe_job,
+    upload_key,
+)
 
 pytestmark = needs_ffmpeg
+
+RUNGS = ["240p", "180p", "120p"]
 
 
 @dataclass
 class Encoded:
     job: Job
     request: PackageRequest
+    cpu_seconds: float  # every item's, as EncodeChunk reported them
+
+
+def encode_everything(
+    job: Job, repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig
+) -> Encoded:
+    """Probe, every work item (last first: the joins must not depend on the order) and thumbnails."""
+    planned = probe_job(job.job_id, repo, store, config)
+    cpu = sum(
+        encode(encode_request(job.job_id, planned, item_id), repo, store, config).cpu_seconds
+        for item_id in reversed(item_ids(store, planned))
+    )
+    thumbnails = make_thumbnails(
+        ThumbnailsRequest(job=JobRef(job_id=job.job_id), media=planned.media, thumbnails=planned.thumbnails),
+        repo,
+        store,
+        config,
+    )
+    return Encoded(repo.get(job.job_id), package_request(job, planned, thumbnails), cpu)
 
 
 @pytest.fixture
@@ -38,97 +75,186 @@ def encoded(
     start_job: StartJob,
     repo: InMemoryJobRepository,
     store: DirectoryMediaStore,
-    config: PipelineConfig,
+    per_segment: PipelineConfig,
 ) -> Encoded:
-    """A job taken through probe, every transcode and thumbnails, as the state machine would."""
-    job = start_job(clips["landscape"], {"renditions": "240p,180p,120p"})
-    ref = JobRef(job_id=job.job_id, execution_arn=job.execution_arn)
-    plan = probe(ProbeRequest(job=ref), repo, store, config)
-    renditions = tuple(
-        transcode(TranscodeRequest(job=ref, media=plan.media, rendition=r), repo, store, config)
-        for r in plan.renditions
-    )
-    thumbs = make_thumbnails(
-        ThumbnailsRequest(job=ref, media=plan.media, thumbnails=plan.thumbnails), repo, store, config
-    )
-    return Encoded(job, PackageRequest(job=ref, media=plan.media, renditions=renditions, thumbnails=thumbs))
+    """A 3 s job encoded as three one-second chunks and the audio, as the state machine would run it."""
+    return encode_everything(start_job(clips["three_seconds"]), repo, store, per_segment)
 
 
-def test_master_lists_every_rung_with_its_attributes(
-    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig, tmp_path: Path
+def text(store: DirectoryMediaStore, key: str) -> str:
+    return store.read_bytes(OUTPUTS, key).decode()
+
+
+def peak_bps(store: DirectoryMediaStore, job_id: str, track: str) -> int:
+    """The highest segment bitrate of a track, from the stored segments and their playlist durations."""
+    prefix = keys.track_prefix(job_id, track)
+    media = m3u8.loads(text(store, prefix + keys.MEDIA_PLAYLIST))
+    return math.ceil(max(store.head(OUTPUTS, prefix + s.uri).size * 8 / s.duration for s in media.segments))
+
+
+def test_hls_and_dash_over_the_same_segments(
+    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
 ) -> None:
-    result = package(encoded.request, repo, store, config)
     job_id = encoded.job.job_id
-    assert result.manifest_key == f"outputs/{job_id}/hls/master.m3u8"
-    master = store.read_bytes(OUTPUTS, result.manifest_key).decode()
-    lines = master.splitlines()
-    infs = [line for line in lines if line.startswith("#EXT-X-STREAM-INF:")]
-    assert [lines[lines.index(inf) + 1] for inf in infs] == ["240p/index.m3u8", "180p/index.m3u8", "120p/index.m3u8"]
-    for inf, rendition in zip(infs, encoded.request.renditions, strict=True):
-        assert f"BANDWIDTH={rendition.peak_bps}," in inf
-        assert f"AVERAGE-BANDWIDTH={rendition.average_bps}," in inf
-        assert f"RESOLUTION={rendition.width}x{rendition.height}" in inf
-        assert f'CODECS="{rendition.video_codec},mp4a.40.2"' in inf
-        assert "FRAME-RATE=30.000" in inf
-    # Each media playlist the master points at exists next to it.
-    for rendition in encoded.request.renditions:
-        assert store.head(OUTPUTS, f"outputs/{job_id}/hls/{rendition.uri}").size > 0
+    result = package(encoded.request, repo, store, per_segment)
+    assert result.manifest_key == keys.master_key(job_id) == f"outputs/{job_id}/cmaf/master.m3u8"
+    assert result.dash_key == keys.dash_key(job_id) == f"outputs/{job_id}/cmaf/manifest.mpd"
+    assert result.duration_s == pytest.approx(3.0, abs=0.01)
 
-    # The MP4 fallback: the middle rung remuxed, moov before mdat, same duration, audio kept.
+    master = m3u8.loads(text(store, result.manifest_key))
+    assert [v.uri for v in master.playlists] == [f"{r}/index.m3u8" for r in RUNGS]
+    assert [(m.type, m.uri, m.group_id) for m in master.media] == [("AUDIO", "audio/index.m3u8", "audio")]
+    audio_peak = peak_bps(store, job_id, keys.AUDIO_TRACK)
+    for variant, name, size in zip(master.playlists, RUNGS, [(320, 240), (240, 180), (160, 120)], strict=True):
+        info = variant.stream_info
+        assert info.resolution == size
+        assert info.frame_rate == pytest.approx(30.0)
+        assert info.codecs.startswith("avc1.64")
+        assert info.codecs.endswith(",mp4a.40.2")
+        assert info.audio == "audio"
+        assert info.bandwidth == peak_bps(store, job_id, name) + audio_peak  # the audio plays alongside each
+        assert 0 < info.average_bandwidth <= info.bandwidth
+    for track in [*RUNGS, keys.AUDIO_TRACK]:
+        media = m3u8.loads(text(store, keys.track_prefix(job_id, track) + keys.MEDIA_PLAYLIST))
+        assert (media.playlist_type, media.is_endlist) == ("vod", True)
+        assert [s.uri for s in media.segments] == [keys.segment_name(n) for n in range(3)]
+        assert sum(s.duration for s in media.segments) == pytest.approx(3.0, abs=0.03)
+
+    mpd = MPEGDASHParser.parse(text(store, result.dash_key))
+    assert mpd.type == "static"
+    sets = mpd.periods[0].adaptation_sets
+    assert [[r.id for r in s.representations] for s in sets] == [RUNGS, [keys.AUDIO_TRACK]]
+    for representation in (r for s in sets for r in s.representations):
+        template = representation.segment_templates[0]
+        assert template.initialization == f"{representation.id}/init.mp4"
+        timeline = template.segment_timelines[0].Ss
+        assert sum((s.r or 0) + 1 for s in timeline) == 3  # the very segments the HLS playlists list
+
+    # The attempt's pieces and results are spent once the manifests are out.
+    assert store.list_prefix(UPLOADS, keys.work_prefix(job_id, 0)) == []
+    stored = repo.get(job_id)
+    assert (stored.progress, stored.current_step) == (PROGRESS_PACKAGED, JobStep.PACKAGE)
+
+
+def test_the_outputs_list_every_file_and_the_cpu_spent(
+    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
+) -> None:
+    job_id = encoded.job.job_id
+    result = package(encoded.request, repo, store, per_segment)
+    by_kind: dict[OutputKind, list[str]] = {}
+    for file in result.files:
+        by_kind.setdefault(file.kind, []).append(file.key)
+    assert by_kind[OutputKind.HLS] == [
+        keys.master_key(job_id),
+        *(keys.track_prefix(job_id, r) + keys.MEDIA_PLAYLIST for r in RUNGS),
+    ]
+    assert by_kind[OutputKind.DASH] == [keys.dash_key(job_id)]
+    assert by_kind[OutputKind.MP4] == [keys.mp4_key(job_id, "180p")]  # the middle rung
+    assert len(by_kind[OutputKind.THUMBNAILS]) == 6  # poster, storyboard, 3 stills, 1 sheet
+    for file in result.files:
+        if file.kind in (OutputKind.DASH, OutputKind.MP4, OutputKind.THUMBNAILS) or file.rendition is None:
+            assert file.size_bytes == store.head(OUTPUTS, file.key).size, file.key
+    for file in (f for f in result.files if f.kind is OutputKind.HLS and f.rendition is not None):
+        segments = store.list_prefix(OUTPUTS, keys.track_prefix(job_id, file.rendition))
+        assert file.size_bytes == sum(o.size for o in segments if o.key.endswith(".m4s"))
+        assert file.duration_seconds == pytest.approx(3.0, abs=0.01)
+    assert result.encode_cpu_seconds == pytest.approx(encoded.cpu_seconds, abs=0.002)
+    assert result.encode_cpu_seconds > 0
+    assert PackageResult.model_validate(json.loads(result.model_dump_json())) == result  # as Step Functions carries it
+
+
+def test_the_mp4_fallback_has_picture_and_sound_index_first(
+    encoded: Encoded,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    per_segment: PipelineConfig,
+    tmp_path: Path,
+) -> None:
+    result = package(encoded.request, repo, store, per_segment)
     mp4 = next(f for f in result.files if f.kind is OutputKind.MP4)
-    assert mp4.key == f"outputs/{job_id}/mp4/180p.mp4"
+    assert (mp4.rendition, mp4.duration_seconds) == ("180p", pytest.approx(3.0, abs=0.01))
+    assert store.head(OUTPUTS, mp4.key).content_type == "video/mp4"
     local = tmp_path / "fallback.mp4"
     local.write_bytes(store.read_bytes(OUTPUTS, mp4.key))
-    head = local.read_bytes()
-    assert head.index(b"moov") < head.index(b"mdat")
-    probe_out = subprocess.run(
-        [
-            str(LAYER_BIN / "ffprobe"),
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(local),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    info = json.loads(probe_out.stdout)
-    assert sorted(s["codec_type"] for s in info["streams"]) == ["audio", "video"]
-    assert float(info["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
-
-    kinds = [f.kind for f in result.files]
-    assert kinds.count(OutputKind.HLS) == 4  # master + 3 media playlists
-    assert kinds.count(OutputKind.THUMBNAILS) == 6  # poster, storyboard, 3 stills, 1 sheet
-    assert repo.get(job_id).current_step is JobStep.PACKAGE
+    data = local.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # faststart: playable while it downloads
+    info = ffprobe_json(local, "-show_format", "-show_streams")
+    streams = {s["codec_type"]: s for s in info["streams"]}
+    assert sorted(streams) == ["audio", "video"]
+    assert (streams["video"]["width"], streams["video"]["height"]) == (240, 180)
+    assert streams["audio"]["codec_name"] == "aac"
+    assert float(info["format"]["duration"]) == pytest.approx(3.0, abs=0.1)
+    # The three chunks joined without a gap or a repeated frame.
+    packets = ffprobe_json(local, "-select_streams", "v:0", "-show_entries", "packet=pts_time")["packets"]
+    times = sorted(float(p["pts_time"]) for p in packets)
+    assert len(times) == 90
+    assert {round(b - a, 4) for a, b in itertools.pairwise(times)} == {round(1 / 30, 4)}
 
 
-def test_publish_completes_the_job(
-    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig
+def test_no_mp4_unless_the_job_asked_for_one(
+    clips: dict[str, Path], repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
 ) -> None:
-    outputs = PackageResult.model_validate(json.loads(package(encoded.request, repo, store, config).model_dump_json()))
+    """As the API creates jobs: the outputs the user chose, here streams and thumbnails only."""
+    job_id = new_job_id()
+    key = upload_key(job_id)
+    job = Job.new(
+        job_id=job_id,
+        owner="alice",
+        source=Source(bucket=UPLOADS, key=key),
+        requested_renditions=tuple(RUNGS),
+        requested_outputs=(OutputKind.HLS, OutputKind.THUMBNAILS),
+        now=utc_now(),
+    )
+    store.put_bytes(UPLOADS, key, clips["three_seconds"].read_bytes())
+    repo.create(job)
+    queued = repo.save_transition(job, transition(job, JobStatus.QUEUED, utc_now()))
+    repo.save_transition(queued, transition(queued, JobStatus.PROCESSING, utc_now()))
+    result = package(encode_everything(job, repo, store, per_segment).request, repo, store, per_segment)
+    assert OutputKind.MP4 not in {f.kind for f in result.files}
+    assert store.list_prefix(OUTPUTS, keys.output_prefix(job.job_id) + "mp4/") == []
+    assert OutputKind.DASH in {f.kind for f in result.files}
+
+
+def test_a_cancelled_job_is_not_packaged(
+    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
+) -> None:
+    cancel(repo, store, encoded.job.job_id)
+    with pytest.raises(JobCancelled):
+        package(encoded.request, repo, store, per_segment)
+    assert store.list_prefix(OUTPUTS, keys.output_prefix(encoded.job.job_id)) == []
+
+
+def test_publish_completes_the_job_with_both_playback_urls(
+    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
+) -> None:
+    outputs = PackageResult.model_validate(
+        json.loads(package(encoded.request, repo, store, per_segment).model_dump_json())
+    )
     request = PublishRequest(job=encoded.request.job, outputs=outputs)
-    job = publish(request, repo, config)
+    job = publish(request, repo, per_segment)
     assert job.status is JobStatus.COMPLETED
     assert job.progress == 100
     assert job.outputs is not None
-    assert job.outputs.playback_url == f"https://cdn.example.com/outputs/{job.job_id}/hls/master.m3u8"
-    assert job.outputs.manifest_key == f"outputs/{job.job_id}/hls/master.m3u8"
+    assert job.outputs.playback_url == f"https://cdn.example.com/outputs/{job.job_id}/cmaf/master.m3u8"
+    assert job.outputs.manifest_key == keys.master_key(job.job_id)
+    assert job.outputs.dash_url == f"https://cdn.example.com/outputs/{job.job_id}/cmaf/manifest.mpd"
+    assert job.outputs.dash_manifest_key == keys.dash_key(job.job_id)
     assert job.outputs.files == outputs.files
-    assert {JobStep.PROBE, JobStep.TRANSCODE, JobStep.THUMBNAILS, JobStep.PACKAGE} <= set(job.metrics)
+    assert job.outputs.encode_cpu_seconds == outputs.encode_cpu_seconds
+    assert job.outputs.encode_cpu_seconds is not None
+    assert job.outputs.encode_cpu_seconds > 0
+    steps = {JobStep.PROBE, JobStep.PLAN, JobStep.SPLIT, JobStep.TRANSCODE, JobStep.THUMBNAILS, JobStep.PACKAGE}
+    assert steps <= set(job.metrics)
     assert repo.get(job.job_id) == job
-    assert publish(request, repo, config) == job  # a Lambda retry changes nothing
+    assert publish(request, repo, per_segment) == job  # a Lambda retry changes nothing
 
 
 def test_publish_of_a_cancelled_job_is_refused(
-    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig
+    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
 ) -> None:
-    outputs = package(encoded.request, repo, store, config)
+    outputs = package(encoded.request, repo, store, per_segment)
     current = repo.get(encoded.job.job_id)
     repo.save_transition(current, transition(current, JobStatus.CANCELLED, utc_now()))
     with pytest.raises(JobCancelled):
-        publish(PublishRequest(job=encoded.request.job, outputs=outputs), repo, config)
+        publish(PublishRequest(job=encoded.request.job, outputs=outputs), repo, per_segment)
     assert repo.get(encoded.job.job_id).status is JobStatus.CANCELLED
