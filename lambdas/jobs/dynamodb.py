@@ -411,6 +411,8 @@ class DynamoDBJobRepository:
             raise JobNotFound(job_id)
         prefix = f"{_WORK_SK}{attempt:04d}#"
         now = self._clock()
+        # As for events, a plain existence read: a transaction would conflict with progress writes.
+        self.get(job_id)
         # Its own item per work item: hundreds of chunks never grow the job item, and puts are idempotent.
         self._client.put_item(
             TableName=self._table,
@@ -438,6 +440,8 @@ class DynamoDBJobRepository:
                 ConsistentRead=True,
             )
         }
+        if not done:
+            self.get(job_id)  # nothing done yet, or no such job
         return frozenset(done)
 
     def mark_playable(self, job_id: str, segments: int, url: str) -> bool:

@@ -14,7 +14,7 @@ from lambdas import keys
 from lambdas.jobs.ports import JobNotProcessing, JobRepository
 from lambdas.media.manifests import master_playlist, media_playlist
 from lambdas.pipeline.config import CACHE_LIVE_PLAYLIST, PipelineConfig
-from lambdas.pipeline.errors import JobCancelled
+from lambdas.pipeline.job_guard import stopped, withdrawn_if_stopped
 from lambdas.pipeline.plan import EncodePlan, ItemResult, load_result
 from lambdas.pipeline.tracks import assemble, leading_chunks
 from lambdas.storage.ports import MediaStore
@@ -44,14 +44,19 @@ def publish_preview(
             return published  # nothing watchable yet, or everything: PackageOutputs writes the VOD playlists
         segments = sum(c.segments for c in plan.chunks.chunks[:chunks])
         try:
-            if not repository.mark_playable(plan.job_id, segments, playback_url(config, plan.job_id)):
-                return published  # another worker claimed as much or more: it writes
-            _write(plan, chunks, store, config, tmp)
+            claimed = repository.mark_playable(plan.job_id, segments, playback_url(config, plan.job_id))
+            if not claimed and (not published or repository.get(plan.job_id).playable_segments > segments):
+                # Another worker claimed as much or more and writes; or, after our own write, a larger
+                # claim exists whose upload may have landed before ours: rewrite with what is done now.
+                return published
+            prefix = keys.stream_prefix(plan.job_id)
+            with withdrawn_if_stopped(repository, store, plan.job_id, config.outputs_bucket, prefix):
+                _write(plan, chunks, store, config, tmp)
             published = segments
             if repository.get(plan.job_id).playable_segments <= segments:
                 return published
-        except JobNotProcessing:
-            raise JobCancelled(plan.job_id) from None
+        except JobNotProcessing as error:
+            raise stopped(error) from None
         done = repository.work_done(plan.job_id, plan.attempt)  # a later claim may have been overwritten
     return published
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from lambdas.handlers import _wiring
+from lambdas.settings import get_settings
 from tests.conftest import dumps, resources_of
 
 HANDLERS = {
     "register_job",
     "probe_source",
-    "transcode_rendition",
+    "encode_chunk",
     "make_thumbnails",
     "package_outputs",
     "publish_job",
     "jobs_api",
     "authorize",
 }
-MEDIA = {"probe_source", "transcode_rendition", "make_thumbnails", "package_outputs"}
+MEDIA = {"probe_source", "encode_chunk", "make_thumbnails", "package_outputs"}
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -134,12 +137,12 @@ def test_workers_never_delete_sources_and_only_touch_their_prefixes(templates: d
             data_actions = [a for a in actions if a.split(":")[0] in {"s3", "dynamodb"}]
             resource = dumps(stmt["Resource"])
             if any("Delete" in a for a in data_actions):
-                # Only a cancelled step withdrawing its own outputs; uploads are kept whatever happens.
+                # Our own outputs and intermediate work only; uploads are kept whatever happens.
                 assert [a for a in data_actions if "Delete" in a] == ["s3:DeleteObject"], logical_id
-                assert "/outputs/*" in resource, logical_id
+                assert "/outputs/*" in resource or "/work/*" in resource, logical_id
                 assert "/uploads/" not in resource, logical_id
             if any(a.startswith("s3:") and a != "s3:ListBucket" for a in actions):
-                assert any(p in resource for p in ("/uploads/*", "/outputs/*")), logical_id
+                assert any(p in resource for p in ("/uploads/*", "/work/*", "/outputs/*")), logical_id
 
 
 def _grants(template: dict[str, Any], function_id: str) -> dict[str, set[str]]:
@@ -182,3 +185,160 @@ def test_the_api_may_make_exactly_the_calls_it_makes(templates: dict[str, dict[s
         "states:StartExecution",
         "states:StopExecution",
     }, every
+
+
+def _where(resource: str) -> str:
+    """A granted resource by what it is: the table, an index, a bucket, or a key prefix of one."""
+    for prefix in ("/uploads/*", "/work/*", "/outputs/*", "/index/*"):
+        if prefix in resource:
+            return prefix.strip("/")
+    for name, label in (
+        ("JobsTableArn", "table"),
+        ("UploadsBucketArn", "uploads bucket"),
+        ("OutputsBucketArn", "outputs bucket"),
+    ):
+        if name in resource:
+            return label
+    return resource
+
+
+def _grants_by_place(template: dict[str, Any], function_id: str) -> dict[str, set[str]]:
+    by_place: dict[str, set[str]] = {}
+    for resource, actions in _grants(template, function_id).items():
+        by_place.setdefault(_where(resource), set()).update(actions)
+    return by_place
+
+
+JOB_ITEMS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+OUTPUTS = {"outputs/*": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}, "outputs bucket": {"s3:ListBucket"}}
+# Least privilege as stacks/pipeline_stack.py writes it out: sources read under uploads/, pieces, plans and
+# results under work/ (in the uploads bucket), outputs under outputs/.
+WORKER_GRANTS: dict[str, dict[str, set[str]]] = {
+    "FunctionsRegisterJob": {"table": JOB_ITEMS, "uploads/*": {"s3:GetObject"}},
+    "FunctionsProbeSource": {
+        "table": JOB_ITEMS,
+        "uploads/*": {"s3:GetObject"},  # the source, downloaded once
+        "work/*": {"s3:PutObject", "s3:DeleteObject"},  # pieces and the plan in; a new attempt starts clean
+        "uploads bucket": {"s3:ListBucket"},  # to clear an earlier attempt's work
+        **OUTPUTS,
+    },
+    "FunctionsEncodeChunk": {
+        "table": JOB_ITEMS,
+        "work/*": {"s3:GetObject", "s3:PutObject"},  # its piece and the plan in, its result out; never the source
+        **OUTPUTS,
+    },
+    "FunctionsMakeThumbnails": {"table": JOB_ITEMS, "uploads/*": {"s3:GetObject"}, **OUTPUTS},
+    "FunctionsPackageOutputs": {
+        "table": JOB_ITEMS,
+        "work/*": {"s3:GetObject", "s3:DeleteObject"},  # the results in; the attempt's work removed
+        "uploads bucket": {"s3:ListBucket"},
+        **OUTPUTS,
+    },
+    "FunctionsPublishJob": {"table": JOB_ITEMS},
+    "FunctionsAuthorizer": {"table": {"dynamodb:GetItem"}},
+}
+
+
+@pytest.mark.parametrize("function_id", sorted(WORKER_GRANTS))
+def test_each_function_may_touch_exactly_what_it_needs(templates: dict[str, dict[str, Any]], function_id: str) -> None:
+    assert _grants_by_place(templates["VodpipePipeline"], function_id) == WORKER_GRANTS[function_id]
+
+
+def test_the_api_never_touches_the_work_prefix(templates: dict[str, dict[str, Any]]) -> None:
+    grants = _grants_by_place(templates["VodpipePipeline"], "FunctionsJobsApi")
+    assert "work/*" not in grants
+    assert "uploads bucket" not in grants
+
+
+def _state_machine_role(template: dict[str, Any]) -> str:
+    (sm,) = [
+        r
+        for k, r in resources_of(template, "AWS::StepFunctions::StateMachine").items()
+        if k.startswith("WorkflowStateMachine")
+    ]
+    ref: str = sm["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    return ref
+
+
+def test_the_workflow_invokes_its_functions_updates_the_job_and_reads_the_items(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    template = templates["VodpipePipeline"]
+    role = _state_machine_role(template)
+    statements = [
+        stmt
+        for policy in resources_of(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for stmt in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    by_action: dict[str, list[str]] = {}
+    for stmt in statements:
+        actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+        resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+        for action in actions:
+            by_action.setdefault(action, []).extend(dumps(r) for r in resources)
+    handlers = {
+        logical_id: f["Properties"]["Handler"].split(".")[2]
+        for logical_id, f in resources_of(template, "AWS::Lambda::Function").items()
+    }
+    invoked = {handlers[json.loads(r)["Fn::GetAtt"][0]] for r in by_action["lambda:InvokeFunction"]}
+    assert invoked == HANDLERS - {"jobs_api", "authorize"}  # the workflow's steps, not the API
+    assert [_where(r) for r in by_action["dynamodb:UpdateItem"]] == ["table"]  # MarkFailed, MarkItemFailed
+    assert [_where(r) for r in by_action["s3:GetObject"]] == ["work/*"]  # the Distributed Map's ItemReader
+    assert not any(a.startswith("s3:") and a != "s3:GetObject" for a in by_action)
+
+
+def test_the_distributed_map_may_run_child_executions_of_this_state_machine_only(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    template = templates["VodpipePipeline"]
+    (policy,) = [
+        p for k, p in resources_of(template, "AWS::IAM::Policy").items() if k.startswith("WorkflowChildExecutions")
+    ]
+    role = _state_machine_role(template)
+    assert policy["Properties"]["Roles"] == [{"Ref": role}]
+    start, manage = policy["Properties"]["PolicyDocument"]["Statement"]
+    (machine_id,) = [
+        k for k in resources_of(template, "AWS::StepFunctions::StateMachine") if k.startswith("WorkflowStateMachine")
+    ]
+    assert (start["Action"], start["Resource"]) == ("states:StartExecution", {"Ref": machine_id})
+    assert sorted(manage["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
+    parts = manage["Resource"]["Fn::Join"][1]
+    assert parts[-3:] == [":execution:", {"Fn::GetAtt": [machine_id, "Name"]}, "/*"]  # its map runs' children
+    # A separate policy, so the state machine does not wait for a policy that names it (a dependency cycle).
+    sm = resources_of(template, "AWS::StepFunctions::StateMachine")[machine_id]
+    assert not any(d.startswith("WorkflowChildExecutions") for d in sm.get("DependsOn", []))
+
+
+def _environment(function: dict[str, Any]) -> dict[str, str]:
+    """A function's environment with CloudFormation references replaced by plausible names."""
+    return {
+        name: value if isinstance(value, str) else f"vodpipe-{name.lower().replace('_', '-')}"
+        for name, value in function["Environment"]["Variables"].items()
+    }
+
+
+@pytest.mark.parametrize("handler", sorted(MEDIA))
+def test_the_limits_the_stack_configures_are_the_limits_the_functions_enforce(
+    templates: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, handler: str
+) -> None:
+    env = _environment(_functions(templates["VodpipePipeline"])[handler])
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    _wiring.pipeline_config.cache_clear()
+    try:
+        config = _wiring.pipeline_config()
+    finally:
+        get_settings.cache_clear()
+        _wiring.pipeline_config.cache_clear()
+    assert config.segment_seconds == float(env["HLS_SEGMENT_SECONDS"])
+    assert config.transcode_concurrency == int(env["TRANSCODE_CONCURRENCY"])
+    assert config.max_chunk_segments == int(env["MAX_CHUNK_SEGMENTS"])
+    assert (config.worker.timeout_s, config.worker.vcpus) == (
+        float(env["WORKER_TIMEOUT_S"]),
+        float(env["WORKER_VCPUS"]),
+    )
+    # ProbeSource refuses what the deployment's budgets (disk, time: stacks/config.py) were not sized for.
+    assert config.policy.max_duration_s == float(env["MAX_DURATION_S"])
+    assert config.policy.max_size_bytes == int(env["MAX_UPLOAD_BYTES"])

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
+from lambdas.keys import UPLOAD_PREFIX, WORK_PREFIX
 from tests.conftest import resources_of
 
 
@@ -54,6 +55,15 @@ def test_uploads_bucket_serves_browser_multipart_uploads(templates: dict[str, di
     assert cors["ExposedHeaders"] == ["ETag"]
     rules = props["LifecycleConfiguration"]["Rules"]
     assert {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}, "Status": "Enabled"} in rules
+
+
+def test_work_left_by_abandoned_attempts_expires_but_sources_do_not(templates: dict[str, dict[str, Any]]) -> None:
+    rules = _uploads(templates)["LifecycleConfiguration"]["Rules"]
+    expiring = [r for r in rules if "ExpirationInDays" in r]
+    # Pieces, plans and results an attempt left (PackageOutputs removes them when it gets that far).
+    assert expiring == [{"ExpirationInDays": 2, "Prefix": WORK_PREFIX, "Status": "Enabled"}]
+    assert WORK_PREFIX == "work/"
+    assert not WORK_PREFIX.startswith(UPLOAD_PREFIX)  # a prefix rule on work/ can never expire a source
 
 
 def test_uploads_bucket_sends_events_to_eventbridge_without_a_custom_resource(

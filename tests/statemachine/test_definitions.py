@@ -1,4 +1,4 @@
-"""The transcode workflow definition: structure, error handling, placeholders."""
+"""The workflow definitions: structure, error handling, the Distributed Map, payloads, placeholders."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
+from lambdas.media import errors as media_errors
+from lambdas.pipeline import errors as pipeline_errors
+from lambdas.pipeline.encode import EncodeRequest, EncodeResult
+from lambdas.pipeline.package import PackageRequest
+from lambdas.pipeline.probe import PlanRef, ProbeRequest, ProbeResult
+from lambdas.pipeline.publish import PublishRequest
+from lambdas.pipeline.register import RegisterRequest
+from lambdas.pipeline.thumbnails import ThumbnailsRequest
 from stacks.constructs.transcode_workflow import DEFINITION, DISPATCH_DEFINITION
 from tests.conftest import resources_of
 
@@ -17,6 +26,17 @@ DEFINITIONS = {"transcode": DEFINITION, "dispatch": DISPATCH_DEFINITION}
 
 TRANSIENT = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"}
 BAD_INPUT = {"UnsupportedInput", "NoVideoStream", "SourceUnreadable", "PolicyViolation"}
+# Errors AWS raises; every other name in a Retry or Catch must be one of our exception classes.
+AWS_ERRORS = ("States.", "Lambda.", "DynamoDB.", "StepFunctions.", "Sandbox.", "Runtime.")
+# What each function parses its payload into (lambdas/handlers/*), by the ARN `load` substitutes.
+REQUESTS: dict[str, type[BaseModel]] = {
+    "arn:RegisterJobFunction": RegisterRequest,
+    "arn:ProbeSourceFunction": ProbeRequest,
+    "arn:EncodeChunkFunction": EncodeRequest,
+    "arn:MakeThumbnailsFunction": ThumbnailsRequest,
+    "arn:PackageOutputsFunction": PackageRequest,
+    "arn:PublishJobFunction": PublishRequest,
+}
 
 
 def load(substitutions: dict[str, str] | None = None, definition: Path = DEFINITION) -> dict[str, Any]:
@@ -97,21 +117,125 @@ def test_every_task_retries_transient_errors_and_catches(any_machine: dict[str, 
             assert retried >= TRANSIENT, f"{name} does not retry Lambda's transient errors"
 
 
+def states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state by name, nested ones included (names are unique across the whole machine)."""
+    found = {name: state for _, name, state, _ in walk(machine)}
+    assert len(found) == sum(1 for _ in walk(machine)), "a state name is used twice"
+    return found
+
+
+def test_the_walk_reaches_into_the_distributed_map(machine: dict[str, Any]) -> None:
+    paths = {f"{path}{name}" for path, name, _, _ in walk(machine)}
+    assert {
+        "Encode[0]/EncodeChunks/EncodeChunk",
+        "Encode[0]/EncodeChunks/MarkItemFailed",
+        "Encode[0]/EncodeChunks/ItemFailed",
+        "Encode[1]/MakeThumbnails",
+    } <= paths
+
+
 def test_failures_end_in_mark_failed(machine: dict[str, Any]) -> None:
     top = machine["States"]
     for name in ("ProbeSource", "Encode", "Package", "Publish"):
         assert any(c["Next"] == "MarkFailed" for c in top[name]["Catch"]), name
     assert top["MarkFailed"]["Resource"] == "arn:aws:states:::dynamodb:updateItem"
     assert top["MarkFailed"]["Next"] == "JobFailed"
+    assert [c["Next"] for c in top["MarkFailed"]["Catch"]] == ["JobFailed"]  # even when the table is unreachable
     assert top["JobFailed"]["Type"] == "Fail"
 
 
-def test_renditions_fan_out_with_bounded_concurrency(machine: dict[str, Any]) -> None:
-    (transcode,) = [s for _, n, s, _ in walk(machine) if n == "TranscodeRenditions"]
-    assert transcode["Type"] == "Map"
-    assert transcode["MaxConcurrency"] == 1  # substituted value in this test
+def test_a_failed_work_item_marks_the_job_failed_with_its_own_error(machine: dict[str, Any]) -> None:
+    every = states(machine)
+    (catch,) = every["EncodeChunk"]["Catch"]
+    assert (catch["ErrorEquals"], catch["Next"], catch["ResultPath"]) == (["States.ALL"], "MarkItemFailed", "$.error")
+    mark, top = every["MarkItemFailed"], machine["States"]["MarkFailed"]
+    assert mark["Resource"] == "arn:aws:states:::dynamodb:updateItem"
+    # The same conditional update as MarkFailed: a cancelled or finished job is left as it is.
+    assert mark["Parameters"] == top["Parameters"]
+    assert mark["Next"] == "ItemFailed"
+    assert [(c["Next"], c["ResultPath"]) for c in mark["Catch"]] == [("ItemFailed", "$.markError")]
+    failed = every["ItemFailed"]
+    assert (failed["Type"], failed["ErrorPath"], failed["CausePath"]) == ("Fail", "$.error.Error", "$.error.Cause")
+    # One failed item fails the Map, so the Encode branch; its Catch then finds the job FAILED already.
+    assert not {"ToleratedFailurePercentage", "ToleratedFailureCount"} & set(every["EncodeChunks"])
+    assert any(c["Next"] == "MarkFailed" for c in machine["States"]["Encode"]["Catch"])
+
+
+def test_thumbnails_fail_their_branch(machine: dict[str, Any]) -> None:
+    every = states(machine)
+    assert [c["Next"] for c in every["MakeThumbnails"]["Catch"]] == ["ThumbnailsFailed"]
+    assert every["ThumbnailsFailed"]["Type"] == "Fail"
+
+
+def test_work_items_fan_out_as_a_distributed_map_with_bounded_concurrency(machine: dict[str, Any]) -> None:
     branches = machine["States"]["Encode"]["Branches"]
-    assert [b["StartAt"] for b in branches] == ["TranscodeRenditions", "MakeThumbnails"]
+    assert [b["StartAt"] for b in branches] == ["EncodeChunks", "MakeThumbnails"]
+    encode_chunks = branches[0]["States"]["EncodeChunks"]
+    assert encode_chunks["Type"] == "Map"
+    assert encode_chunks["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert encode_chunks["MaxConcurrency"] == 1  # substituted value in this test
+    assert encode_chunks["ItemProcessor"]["StartAt"] == "EncodeChunk"
+    # The items are read from S3 (no payload limit on how many), from the file ProbeSource wrote.
+    reader = encode_chunks["ItemReader"]
+    assert reader["Resource"] == "arn:aws:states:::s3:getObject"
+    assert reader["ReaderConfig"] == {"InputType": "JSON"}
+    assert reader["Parameters"] == {"Bucket.$": "$.plan.work.bucket", "Key.$": "$.plan.work.items_key"}
+    assert "ItemsPath" not in encode_chunks
+    probe = machine["States"]["ProbeSource"]
+    assert (probe["ResultPath"], probe["ResultSelector"]["work.$"]) == ("$.plan", "$.Payload.plan")
+    assert {"bucket", "key", "items_key"} <= set(PlanRef.model_fields)
+    assert {path.removeprefix("$.Payload.") for path in probe["ResultSelector"].values()} == set(
+        ProbeResult.model_fields
+    )
+
+
+def test_each_item_names_its_work_and_carries_what_its_failure_needs(machine: dict[str, Any]) -> None:
+    every = states(machine)
+    selector = every["EncodeChunks"]["ItemSelector"]
+    assert selector["item_id.$"] == "$$.Map.Item.Value.item_id"  # items.json is [{"item_id": ...}, ...]
+    assert "expires_at.$" in selector  # MarkItemFailed sets the job's TTL from it
+    encode = every["EncodeChunk"]
+    assert encode["Parameters"]["Payload.$"] == "$"  # the selected item, as it is
+    assert {key.removesuffix(".$") for key in encode["ResultSelector"]} <= set(EncodeResult.model_fields)
+
+
+def test_encode_retries_what_another_attempt_can_cure_and_nothing_else(machine: dict[str, Any]) -> None:
+    (retry,) = states(machine)["EncodeChunk"]["Retry"]
+    retried = set(retry["ErrorEquals"])
+    # A worker killed from outside (out of memory, a host going away) or a timed-out sandbox: worth another try.
+    assert {"Sandbox.Timedout", "EncoderKilled", "TransientError"} | TRANSIENT <= retried
+    assert "TranscodeFailed" not in retried  # an encoder error on a valid source fails the same way again
+    assert retry["MaxAttempts"] >= 2
+
+
+def test_every_error_name_is_one_of_ours_or_aws(any_machine: dict[str, Any]) -> None:
+    ours = {
+        name
+        for module in (media_errors, pipeline_errors)
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, Exception)
+    }
+    for path, name, state, _ in walk(any_machine):
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            for error in rule["ErrorEquals"]:
+                assert error.startswith(AWS_ERRORS) or error in ours, f"{path}{name}: unknown error {error}"
+
+
+def test_every_lambda_payload_is_what_its_function_parses(machine: dict[str, Any]) -> None:
+    every = states(machine)
+    invoked = set()
+    for name, state in every.items():
+        if state.get("Resource") != "arn:aws:states:::lambda:invoke":
+            continue
+        function = state["Parameters"]["FunctionName"]
+        model = REQUESTS[function]
+        invoked.add(function)
+        payload = state["Parameters"].get("Payload") or every["EncodeChunks"]["ItemSelector"]
+        sent = {key.removesuffix(".$") for key in payload}
+        required = {field for field, info in model.model_fields.items() if info.is_required()}
+        assert required <= sent, f"{name} does not send {required - sent}"
+        assert sent - set(model.model_fields) <= {"expires_at"}, f"{name} sends what {model.__name__} never reads"
+    assert invoked == set(REQUESTS)
 
 
 def test_placeholders_match_the_construct_substitutions(templates: dict[str, dict[str, Any]]) -> None:
@@ -119,6 +243,27 @@ def test_placeholders_match_the_construct_substitutions(templates: dict[str, dic
     substituted = sorted(sorted(sm["Properties"]["DefinitionSubstitutions"]) for sm in machines)
     placeholders = sorted(sorted(set(re.findall(r"\$\{(\w+)\}", d.read_text()))) for d in DEFINITIONS.values())
     assert substituted == placeholders
+    assert any("EncodeChunkFunction" in p for p in placeholders)
+    assert not any("TranscodeRenditionFunction" in p for p in placeholders)
+    # Each ${NameFunction} is the ARN of the function of that name, not of a neighbour.
+    functions = resources_of(templates["VodpipePipeline"], "AWS::Lambda::Function")
+    for sm in machines:
+        for placeholder, value in sm["Properties"]["DefinitionSubstitutions"].items():
+            if placeholder.endswith("Function"):
+                logical_id, attribute = value["Fn::GetAtt"]
+                assert attribute == "Arn"
+                assert logical_id in functions
+                assert logical_id.startswith("Functions" + placeholder.removesuffix("Function")), placeholder
+
+
+def test_the_map_concurrency_is_the_deployments_bound(templates: dict[str, dict[str, Any]]) -> None:
+    machines = resources_of(templates["VodpipePipeline"], "AWS::StepFunctions::StateMachine").values()
+    (concurrency,) = [
+        sm["Properties"]["DefinitionSubstitutions"]["TranscodeConcurrency"]
+        for sm in machines
+        if "TranscodeConcurrency" in sm["Properties"]["DefinitionSubstitutions"]
+    ]
+    assert concurrency == "4"  # cdk.json's transcode_concurrency: a plain number, never unbounded
 
 
 def test_dispatch_names_each_execution_after_its_object() -> None:

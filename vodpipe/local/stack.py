@@ -14,6 +14,7 @@ from pathlib import Path
 from vodpipe.local.deploy import deploy_assembly
 from vodpipe.local.runtime import LocalRuntime
 
+LOCAL_MAX_DURATION_S = 3600
 STANDS_IN = (
     "CloudFront is not emulated by LocalStack: the distribution is defined for AWS but skipped here; "
     "outputs are read straight from the S3 endpoint instead ({playback})."
@@ -86,13 +87,15 @@ def local_settings(root: Path, overrides: dict[str, object] | None = None) -> di
     """What differs on one machine: no CloudFront (playback from S3), and the workers share its cores.
 
     On Lambda each worker has the CPUs its memory buys; here every worker in flight shares this
-    machine's cores, so the planner is told that share (cores / concurrency) and cuts chunks to match.
+    machine's cores, so the planner is told that share (cores / concurrency) and cuts chunks to match,
+    and the longest accepted source is what that share can encode the audio of within the timeout.
     """
     configured = _context(root).get("vodpipe")
     merged = {**(configured if isinstance(configured, dict) else {}), **(overrides or {})}
     concurrency = int(str(merged.get("transcode_concurrency", 4)))
     share = round(max(0.1, (os.cpu_count() or 1) / concurrency), 3)
-    return {"worker_vcpus": share, **(overrides or {})}
+    # With a share of the cores, the single audio item of a 90-minute source would not fit the timeout.
+    return {"worker_vcpus": share, "max_duration_s": LOCAL_MAX_DURATION_S, **(overrides or {})}
 
 
 def deploy_local(

@@ -8,6 +8,7 @@ its chunks really are encoded in parallel pieces that each fit.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -145,7 +146,8 @@ def test_a_source_many_times_one_workers_budget_completes(
 ) -> None:
     job = long_job.job
     assert job.status is JobStatus.COMPLETED, (job.error_type, job.error_message)
-    assert job.outputs is not None and job.outputs.encode_cpu_seconds is not None
+    assert job.outputs is not None
+    assert job.outputs.encode_cpu_seconds is not None
     # The proof: the encode needed several times what one worker may spend before the executor stops it.
     worker_limit = TEST_WORKER_TIMEOUT_S * worker_vcpus(stack, aws_client)
     assert job.outputs.encode_cpu_seconds > 3 * worker_limit, (job.outputs.encode_cpu_seconds, worker_limit)
@@ -172,7 +174,7 @@ def test_joins_are_seamless_on_every_rung(
         packets = ffprobe(media, "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags")["packets"]
         assert abs(len(packets) - source_frames) <= 1, (rung, len(packets), source_frames)
         times = sorted(float(p["pts_time"]) for p in packets)
-        gaps = {round(b - a, 4) for a, b in zip(times, times[1:], strict=False)}
+        gaps = {round(b - a, 4) for a, b in itertools.pairwise(times)}
         assert gaps == {round(1 / 30, 4)}, (rung, gaps)  # continuous across every chunk join
         keyframes = sorted(float(p["pts_time"]) - times[0] for p in packets if "K" in p["flags"])
         starts = [sum(s.duration for s in playlist.segments[:i]) for i in range(len(playlist.segments))]
@@ -198,7 +200,7 @@ def test_audio_is_one_track_over_the_whole_source(
     assert abs(start) < 0.05
     assert end == pytest.approx(LONG_SECONDS, abs=0.1)
     times = [float(p["pts_time"]) for p in packets]
-    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 0.03  # no hole anywhere (1024/48000 s apart)
+    assert max(b - a for a, b in itertools.pairwise(times)) < 0.03  # no hole anywhere (1024/48000 s apart)
 
 
 def test_dash_and_hls_manifests_describe_the_same_segments(
@@ -227,10 +229,15 @@ def test_dash_and_hls_manifests_describe_the_same_segments(
                     named += 1
             assert dash == pytest.approx(hls, abs=1e-5), track
     master = m3u8.loads(text(aws_client, stack, keys.master_key(job.job_id)))
-    assert master.playlist_type is None and [m.type for m in master.media] == ["AUDIO"]
+    assert master.playlist_type is None
+    assert [m.type for m in master.media] == ["AUDIO"]
     for variant in master.playlists:
         info = variant.stream_info
-        assert info.codecs and info.resolution and info.frame_rate and info.average_bandwidth and info.audio == "audio"
+        assert info.codecs
+        assert info.resolution
+        assert info.frame_rate
+        assert info.average_bandwidth
+        assert info.audio == "audio"
     assert named > 2 * LONG_SECONDS / 2  # every video and audio segment, 2 s each
 
 
@@ -245,10 +252,14 @@ def test_outputs_are_exactly_what_the_manifests_name(
 
 def test_it_was_playable_early_and_progress_was_weighted(long_job: Watched) -> None:
     job = long_job.job
-    assert job.playable_at is not None and job.completed_at is not None and job.started_at is not None
+    assert job.playable_at is not None
+    assert job.completed_at is not None
+    assert job.started_at is not None
     assert job.playable_at < job.completed_at
-    assert job.playable_url is not None and job.playable_url.endswith(keys.master_key(job.job_id))
-    assert long_job.playable_after is not None and long_job.completed_after is not None
+    assert job.playable_url is not None
+    assert job.playable_url.endswith(keys.master_key(job.job_id))
+    assert long_job.playable_after is not None
+    assert long_job.completed_after is not None
     assert long_job.playable_after < 0.5 * long_job.completed_after
     assert long_job.progress == sorted(long_job.progress)
     assert len(set(long_job.progress)) >= 8  # seen moving chunk by chunk

@@ -72,8 +72,25 @@ class FlakyJobRepository(InMemoryJobRepository):
     def save_transition(self, job_before: Job, job_after: Job) -> Job:
         return cast(Job, self._call("save_transition", job_before, job_after))
 
-    def update_progress(self, job_id: str, step: JobStep, percent: int, rendition: str | None = None) -> bool:
-        return bool(self._call("update_progress", job_id, step, percent, rendition))
+    def update_progress(
+        self,
+        job_id: str,
+        step: JobStep,
+        percent: int,
+        rendition: str | None = None,
+        *,
+        eta_at: datetime | None = None,
+    ) -> bool:
+        return bool(self._call("update_progress", job_id, step, percent, rendition, eta_at=eta_at))
+
+    def record_work_done(self, job_id: str, attempt: int, item_id: str) -> frozenset[str]:
+        return cast(frozenset[str], self._call("record_work_done", job_id, attempt, item_id))
+
+    def work_done(self, job_id: str, attempt: int) -> frozenset[str]:
+        return cast(frozenset[str], self._call("work_done", job_id, attempt))
+
+    def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
+        return bool(self._call("mark_playable", job_id, segments, url))
 
     def append_event(self, job_id: str, event: JobEvent) -> None:
         self._call("append_event", job_id, event)

@@ -57,6 +57,7 @@ def select(path: str, data: Any, context: dict[str, Any]) -> Any:
     """`$.a.b`, `$[0].x`, `$$.Map.Item.Value.id`, and the one intrinsic the definition uses on results."""
     if path.startswith("States.ArrayLength(") and path.endswith(")"):
         return len(select(path[len("States.ArrayLength(") : -1], data, context))
+    node: Any
     node, rest = (context, path[2:]) if path.startswith("$$") else (data, path[1:])
     for name, index in _STEP.findall(rest):
         node = node[name] if name else node[int(index)]

@@ -375,3 +375,14 @@ def test_sprite_decodes_keyframes_only() -> None:
     assert argv[-1] == "/o/sprite_%03d.jpg"
     every_frame = fa.sprite_argv(SRC, INFO, POLICY, plan, Path("/o"), keyframes_only=False)
     assert "-skip_frame" not in every_frame
+
+
+def test_chunk_and_audio_may_read_another_of_our_formats_but_only_that_one() -> None:
+    mp4 = {"demuxer": fa.OWN_FMP4_DEMUXER, "formats": fa.OWN_FMP4_FORMATS}
+    video = fa.chunk_argv(
+        PIECE, TS, POLICY, LADDER[:1], [Path("/o/a.mp4")], rate=NTSC, segment_frames=120, start=0, frames=None, **mp4
+    )
+    audio = fa.audio_argv(PIECE, TS, POLICY, LADDER[0], Path("/o/b.mp4"), start=0, duration=1, fragment_s=1, **mp4)
+    for argv in (video, audio):
+        (head,) = inputs(argv)
+        assert_hardened(head, formats=fa.OWN_FMP4_FORMATS, demuxer="mov")

@@ -46,6 +46,14 @@ def test_limits_are_applied(tmp_path: Path) -> None:
     assert result.stdout.split() == ["2048", "7", "0"]  # ulimit -f counts 512-byte blocks
 
 
+def test_niceness_lowers_the_childs_priority_only(tmp_path: Path) -> None:
+    ours = os.nice(0)
+    result = run(["/bin/sh", "-c", "nice"], cwd=tmp_path, timeout=10, limits=Limits(niceness=10))
+    assert int(result.stdout) == min(19, ours + 10)
+    assert os.nice(0) == ours  # set between fork and exec: this process keeps its priority
+    assert int(run(["/bin/sh", "-c", "nice"], cwd=tmp_path, timeout=10).stdout) == ours
+
+
 def test_time_out_kills_the_process_group(tmp_path: Path) -> None:
     with pytest.raises(TranscodeFailed, match=r"longer than 0\.3 s") as caught:
         run(["/bin/sh", "-c", "sleep 30 & sleep 30; echo never"], cwd=tmp_path, timeout=0.3)

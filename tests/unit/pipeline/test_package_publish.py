@@ -154,8 +154,10 @@ def test_the_outputs_list_every_file_and_the_cpu_spent(
     for file in result.files:
         if file.kind in (OutputKind.DASH, OutputKind.MP4, OutputKind.THUMBNAILS) or file.rendition is None:
             assert file.size_bytes == store.head(OUTPUTS, file.key).size, file.key
-    for file in (f for f in result.files if f.kind is OutputKind.HLS and f.rendition is not None):
-        segments = store.list_prefix(OUTPUTS, keys.track_prefix(job_id, file.rendition))
+    for file, rendition in ((f, f.rendition) for f in result.files if f.kind is OutputKind.HLS):
+        if rendition is None:
+            continue
+        segments = store.list_prefix(OUTPUTS, keys.track_prefix(job_id, rendition))
         assert file.size_bytes == sum(o.size for o in segments if o.key.endswith(".m4s"))
         assert file.duration_seconds == pytest.approx(3.0, abs=0.01)
     assert result.encode_cpu_seconds == pytest.approx(encoded.cpu_seconds, abs=0.002)

@@ -20,6 +20,7 @@ from lambdas.pipeline.probe import ProbeResult
 from lambdas.pipeline.progress import PROGRESS_PROBED
 from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
 from lambdas.storage.memory import DirectoryMediaStore
+from lambdas.storage.ports import ObjectInfo
 from tests.media_tools import ffprobe_json
 from tests.unit.pipeline.conftest import (
     OUTPUTS,
@@ -171,7 +172,7 @@ def test_the_source_is_downloaded_once_to_a_fixed_name(
     seen: list[Path] = []
     original = store.download
 
-    def spy(bucket: str, key: str, path: Path):  # type: ignore[no-untyped-def]
+    def spy(bucket: str, key: str, path: Path) -> ObjectInfo:
         seen.append(path)
         return original(bucket, key, path)
 

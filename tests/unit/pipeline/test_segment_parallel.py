@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -61,7 +62,10 @@ def run_job(
         )
     result = package(
         PackageRequest(
-            job=ref, plan_bucket=planned.plan.bucket, plan_key=planned.plan.key, thumbnails=ThumbnailsResult(enabled=False)
+            job=ref,
+            plan_bucket=planned.plan.bucket,
+            plan_key=planned.plan.key,
+            thumbnails=ThumbnailsResult(enabled=False),
         ),
         repo,
         store,
@@ -90,31 +94,41 @@ def joined(store: DirectoryMediaStore, job_id: str, track: str, tmp: Path) -> Pa
 
 
 def test_a_chunked_job_joins_seamlessly_and_serves_hls_and_dash(
-    start_job: StartJob, repo: InMemoryJobRepository, store: DirectoryMediaStore, chunked: PipelineConfig, tmp_path: Path
+    start_job: StartJob,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    chunked: PipelineConfig,
+    tmp_path: Path,
 ) -> None:
     source = clip(tmp_path / "ntsc.mp4", 12, rate="30000/1001", gop=45)
     job = start_job(source)
-    planned, master_key = run_job(job, repo, store, chunked)
-    plan = json.loads(store.read_bytes(UPLOADS, planned.plan.key)) if False else None
-    del plan
+    _planned, master_key = run_job(job, repo, store, chunked)
     master = m3u8.loads(store.read_bytes(OUTPUTS, master_key).decode())
     assert [m.type for m in master.media] == ["AUDIO"]
     names = [p.uri.split("/")[0] for p in master.playlists]
     assert names == ["240p", "180p", "120p"]
-    source_frames = int(ffprobe(source, "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames")["streams"][0]["nb_read_frames"])  # type: ignore[index]
+    source_frames = int(
+        ffprobe(source, "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames")["streams"][
+            0
+        ]["nb_read_frames"]
+    )  # type: ignore[index]
     for variant, name in zip(master.playlists, names, strict=True):
         info = variant.stream_info
         assert info.frame_rate == pytest.approx(29.97, abs=0.001)
-        assert info.codecs.startswith("avc1.") and "mp4a.40.2" in info.codecs
-        assert info.average_bandwidth and info.bandwidth >= info.average_bandwidth
+        assert info.codecs.startswith("avc1.")
+        assert "mp4a.40.2" in info.codecs
+        assert info.average_bandwidth
+        assert info.bandwidth >= info.average_bandwidth
         media = joined(store, job.job_id, name, tmp_path)
         frames = ffprobe(media, "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags")["packets"]  # type: ignore[index]
         assert abs(len(frames) - source_frames) <= 1
         times = sorted(float(f["pts_time"]) for f in frames)  # type: ignore[index]
-        steps = {round(b - a, 4) for a, b in zip(times, times[1:], strict=False)}
+        steps = {round(b - a, 4) for a, b in itertools.pairwise(times)}
         assert steps == {round(1001 / 30000, 4)}  # no gap or overlap at any join
         keyframes = sorted(float(f["pts_time"]) for f in frames if "K" in f["flags"])  # type: ignore[index]
-        playlist = m3u8.loads(store.read_bytes(OUTPUTS, keys.track_prefix(job.job_id, name) + keys.MEDIA_PLAYLIST).decode())
+        playlist = m3u8.loads(
+            store.read_bytes(OUTPUTS, keys.track_prefix(job.job_id, name) + keys.MEDIA_PLAYLIST).decode()
+        )
         starts = [0.0]
         for segment in playlist.segments[:-1]:
             starts.append(starts[-1] + segment.duration)
@@ -131,4 +145,5 @@ def test_a_chunked_job_joins_seamlessly_and_serves_hls_and_dash(
                     assert store.head(OUTPUTS, key).size > 0
                     number += 1
     done = repo.get(job.job_id)
-    assert done.status is JobStatus.PROCESSING and done.progress == 97
+    assert done.status is JobStatus.PROCESSING
+    assert done.progress == 97
