@@ -171,9 +171,7 @@ def projection(cpu_per_source_s: float, overheads: dict[str, float]) -> None:
     package_s = overheads["package"] + 2 * fallback_mb / S3_MB_PER_S + fallback_mb / DISK_MB_PER_S
     print("P3 AWS projection, 60-minute 1080p30 source, default configuration (assumptions printed):")
     print(f"   {config.vcpus:.2f} vCPU per worker ({config.transcode_memory_mb} MB at 1,769 MB per vCPU)")
-    print(
-        f"   S3 {S3_MB_PER_S:g} MB/s per function, copy {DISK_MB_PER_S:g} MB/s, source {AWS_SOURCE_MBPS:g} Mbit/s"
-    )
+    print(f"   S3 {S3_MB_PER_S:g} MB/s per function, copy {DISK_MB_PER_S:g} MB/s, source {AWS_SOURCE_MBPS:g} Mbit/s")
     chunks = len(plan.chunks)
     print(
         f"   planner: {chunks} chunks, {len(plan.items)} items ({'whole ladder' if plan.whole_ladder else 'per rung'})"

@@ -152,10 +152,10 @@ class ChunkPlan(BaseModel):
 
 
 def output_rate(rate: float) -> Fraction:
-    """The output frame rate as an exact fraction: a standard rate when within 0.1 %, else the nearest /1001."""
-    for standard in _STANDARD_RATES:
-        if abs(rate - float(standard)) <= float(standard) * 0.001:
-            return standard
+    """The output frame rate as an exact fraction: the nearest standard rate when within 0.1 %, else /1001."""
+    nearest = min(_STANDARD_RATES, key=lambda standard: abs(rate - float(standard)))
+    if abs(rate - float(nearest)) <= float(nearest) * 0.001:
+        return nearest
     return Fraction(rate).limit_denominator(1001)
 
 

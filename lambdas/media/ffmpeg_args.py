@@ -18,6 +18,24 @@ PIECE_DEMUXER = "matroska"
 PIECE_FORMATS = "matroska,webm"
 OWN_FMP4_DEMUXER = "mov"
 OWN_FMP4_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2"
+# What the encoders put before the first sample, which fragmented MP4 has no edit list to hide: x264
+# (veryfast: 3 B-frames, pyramid) presents its first frame 2 frames after its first decode time; ffmpeg's
+# AAC encoder starts with 1024 samples of priming. The audio track is shifted so both line up.
+X264_DELAY_FRAMES = 2
+AAC_PRIMING_SAMPLES = 1024
+
+
+def audio_alignment(rate: Fraction, timescale: int) -> int:
+    """Ticks to move the audio by so that a sound plays with the frame it belongs to.
+
+    The video's first frame is presented X264_DELAY_FRAMES after time zero; the audio's first real sample
+    comes AAC_PRIMING_SAMPLES after its first decoded one. Moving the audio by the difference puts both at
+    the same instant, in the streams and in the MP4 remuxed from them.
+    """
+    delay = Fraction(X264_DELAY_FRAMES) / rate - Fraction(AAC_PRIMING_SAMPLES, timescale)
+    return max(0, round(delay * timescale))
+
+
 # Fragmented MP4 as CMAF wants it: a moof per fragment, tfdt-relative offsets, no edit lists.
 FRAGMENTED = "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets"
 FRAGMENTED_AUDIO = "+empty_moov+default_base_moof+negative_cts_offsets"
@@ -64,6 +82,19 @@ def input_args(
 _NO_EXTRAS = ["-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"]
 
 
+def video_stream(info: MediaInfo, *, input_index: int = 0) -> str:
+    """The probed picture by its stream index: `0:v:0` can be cover art stored before it."""
+    if info.video is None:
+        raise ValueError("no video stream")
+    return f"{input_index}:{info.video.index}"
+
+
+def audio_stream(info: MediaInfo) -> str:
+    if not info.audio:
+        raise ValueError("no audio stream")
+    return f"0:{info.audio[0].index}"
+
+
 def video_piece_argv(
     source: Path, info: MediaInfo, policy: ValidationPolicy, out_file: Path, *, seek: float, end: float | None
 ) -> list[str]:
@@ -73,7 +104,7 @@ def video_piece_argv(
         *_common(progress=False),
         *input_args(source, info, policy, seek=seek if seek > 0 else None, copyts=True),
         "-map",
-        "0:v:0",
+        video_stream(info),
         "-c",
         "copy",
         "-an",
@@ -85,14 +116,16 @@ def video_piece_argv(
 
 
 def audio_piece_argv(source: Path, info: MediaInfo, policy: ValidationPolicy, out_file: Path) -> list[str]:
-    """The first audio stream by stream copy, timestamps kept: the audio work item's whole input."""
+    """The first audio stream decoded (the decoder applies the source's priming and skip markers, which a
+    stream copy into another container loses) and stored losslessly as FLAC, timestamps kept: the audio
+    work item's whole input, at about half the size of PCM."""
     return [
         *_common(progress=False),
         *input_args(source, info, policy, copyts=True),
         "-map",
-        "0:a:0",
-        "-c",
-        "copy",
+        audio_stream(info),
+        "-c:a",
+        "flac",
         "-vn",
         *_NO_EXTRAS,
         "-f",
@@ -179,7 +212,8 @@ def chunk_argv(
     if frames is not None:
         trim += f":end={start + float(frames / rate) + 1.0:.6f}"
     labels = [f"r{i}" for i in range(len(renditions))]
-    graph = f"[0:v:0]{trim},setpts=PTS-{start:.6f}/TB,fps={rate}:start_time=0"
+    stream = "0:v:0" if demuxer == PIECE_DEMUXER else video_stream(info)  # a piece holds only the picture
+    graph = f"[{stream}]{trim},setpts=PTS-{start:.6f}/TB,fps={rate}:start_time=0"
     graph += (
         f",split={len(renditions)}" + "".join(f"[s{i}]" for i in range(len(renditions)))
         if len(renditions) > 1
@@ -236,7 +270,7 @@ def audio_argv(
         *_common(progress=True),
         *input_args(piece, info, policy, copyts=True, demuxer=demuxer, formats=formats),
         "-map",
-        "0:a:0",
+        "0:a:0" if demuxer == PIECE_DEMUXER else audio_stream(info),
         "-vn",
         *_NO_EXTRAS,
         "-af",
@@ -265,7 +299,8 @@ def audio_argv(
 
 def mp4_remux_argv(video: Path, audio: Path | None, out_file: Path) -> list[str]:
     """Fragmented video (+ audio) track(s) -> one progressive MP4 by stream copy, index (moov) first."""
-    argv = [*_common(progress=False)]
+    # Both tracks keep their timestamps: each normalised to its own start, the priming would put sound late.
+    argv = [*_common(progress=False), "-copyts"]
     for track in (video, audio):
         if track is not None:
             argv += ["-protocol_whitelist", "file", "-format_whitelist", OWN_FMP4_FORMATS]
@@ -284,7 +319,7 @@ def poster_argv(
         *_common(progress=False),
         *input_args(source, info, policy, seek=_clamp_seek(at, info)),
         "-map",
-        "0:v:0",
+        video_stream(info),
         "-frames:v",
         "1",
         "-vf",
@@ -318,7 +353,7 @@ def thumbnails_argv(
     for i in range(len(times)):
         argv += [
             "-map",
-            f"{i}:v:0",
+            video_stream(info, input_index=i),
             "-frames:v",
             "1",
             "-vf",
@@ -348,7 +383,7 @@ def sprite_argv(
         *_common(progress=False),
         *input_args(source, info, policy, keyframes_only=keyframes_only),
         "-map",
-        "0:v:0",
+        video_stream(info),
         "-vf",
         (
             f"fps=1/{plan.interval:g},scale={plan.tile_width}:{plan.tile_height},setsar=1,"

@@ -23,7 +23,7 @@ from lambdas.jobs.model import Clock, JobStep, utc_now
 from lambdas.jobs.ports import JobNotProcessing, JobRepository
 from lambdas.media.chunking import Chunk, ItemKind, WorkItem, frame_ticks
 from lambdas.media.errors import TranscodeFailed
-from lambdas.media.ffmpeg_args import audio_argv, chunk_argv
+from lambdas.media.ffmpeg_args import audio_alignment, audio_argv, chunk_argv
 from lambdas.media.fmp4 import Fmp4Error, FragmentedTrack, FragmentInfo, init_bytes, read_track, write_segment
 from lambdas.media.manifests import avc1_codec
 from lambdas.media.probe import probe_source
@@ -190,7 +190,8 @@ def _encode_video(work: _Work, item: WorkItem) -> Encoded:
             rate=rate,
             segment_frames=plan.chunks.segment_frames,
             start=plan.media.start_time + chunk.start_s(rate),
-            frames=None if chunk.last else chunk.frames,
+            # The last chunk may hold a little more than the container said, never an unbounded amount.
+            frames=chunk.frames + (plan.chunks.segment_frames if chunk.last else 0),
         ),
         cwd=tmp,
         timeout=timeout,
@@ -269,7 +270,8 @@ def _encode_audio(work: _Work) -> Encoded:
     starts = [math.floor(k * segment_s * track.timescale) for k in range(plan.chunks.segment_count)]
     base = track.fragments[0].decode_time
     groups = _groups(track, starts, base=base)
-    files, segments = _cut(out, groups, track, tmp / keys.AUDIO_TRACK, first=0, shift=0, base=base, init=True)
+    shift = audio_alignment(rate, track.timescale)
+    files, segments = _cut(out, groups, track, tmp / keys.AUDIO_TRACK, first=0, shift=shift, base=base, init=True)
     out.unlink()
     result = TrackResult(timescale=track.timescale, segments=segments, codec=AAC_LC)
     return {keys.AUDIO_TRACK: (result, files)}, used
