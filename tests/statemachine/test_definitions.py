@@ -200,12 +200,16 @@ def test_each_item_names_its_work_and_carries_what_its_failure_needs(machine: di
 
 
 def test_encode_retries_what_another_attempt_can_cure_and_nothing_else(machine: dict[str, Any]) -> None:
-    (retry,) = states(machine)["EncodeChunk"]["Retry"]
-    retried = set(retry["ErrorEquals"])
+    throttled, retry = states(machine)["EncodeChunk"]["Retry"]
+    retried = set(retry["ErrorEquals"]) | set(throttled["ErrorEquals"])
     # A worker killed from outside (out of memory, a host going away) or a timed-out sandbox: worth another try.
     assert {"Sandbox.Timedout", "EncoderKilled", "TransientError"} | TRANSIENT <= retried
     assert "TranscodeFailed" not in retried  # an encoder error on a valid source fails the same way again
     assert retry["MaxAttempts"] >= 2
+    # A wide fan-out meets the account's concurrency limit: throttled invokes wait longer (about a minute).
+    assert throttled["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
+    waits = [throttled["IntervalSeconds"] * throttled["BackoffRate"] ** n for n in range(throttled["MaxAttempts"])]
+    assert sum(waits) >= 60
 
 
 def test_every_error_name_is_one_of_ours_or_aws(any_machine: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from lambdas import keys
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from vodpipe.local.stack import LocalDeployment
 from vodpipe.local.users import create_token, revoke_token
@@ -260,7 +261,7 @@ def test_a_25_mb_video_uploads_in_5_mb_parts_byte_exact_and_completes(api: Api, 
 
     job = api.alice.until(job_id, "COMPLETED", "FAILED")
     assert job["status"] == "COMPLETED", job.get("error_message")
-    assert job["outputs"]["playback_url"].endswith(f"outputs/{job_id}/hls/master.m3u8")
+    assert job["outputs"]["playback_url"].endswith(keys.master_key(job_id))
     assert "execution_arn" not in job
     again = api.alice("POST", f"/uploads/{job_id}/complete", {})
     assert (again.status, again.body["status"]) == (200, "COMPLETED"), "completing twice answers the job"
