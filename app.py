@@ -5,20 +5,21 @@ from __future__ import annotations
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import PipelineConfig
+from stacks.config import DeploymentConfig
+from stacks.names import PIPELINE_STACK, STORAGE_STACK
 from stacks.pipeline_stack import PipelineStack
 from stacks.storage_stack import StorageStack
 
 
 def build_app(app: cdk.App) -> cdk.App:
     """Add vodpipe's stacks to `app`; tests call this with their own App."""
-    config = PipelineConfig.from_context(app.node.try_get_context("vodpipe"))
+    config = DeploymentConfig.from_context(app.node.try_get_context("vodpipe"))
     # Keep data on `cdk destroy` unless the context says this is a throwaway environment.
     removal = cdk.RemovalPolicy.DESTROY if app.node.try_get_context("ephemeral") else cdk.RemovalPolicy.RETAIN
-    storage = StorageStack(app, "VodpipeStorage", removal_policy=removal, description="vodpipe: data and delivery")
+    storage = StorageStack(app, STORAGE_STACK, removal_policy=removal, description="vodpipe: data and delivery")
     pipeline = PipelineStack(
         app,
-        "VodpipePipeline",
+        PIPELINE_STACK,
         storage=storage,
         config=config,
         removal_policy=removal,

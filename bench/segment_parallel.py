@@ -34,7 +34,7 @@ from lambdas.media.ffmpeg_args import audio_argv, chunk_argv
 from lambdas.media.ladder import plan_ladder
 from lambdas.media.policy import ValidationPolicy
 from lambdas.media.probe import probe_source
-from stacks.config import PipelineConfig
+from stacks.config import DeploymentConfig
 from vodpipe.local.runtime import LocalRuntime
 from vodpipe.local.stack import LocalDeployment, outputs_file
 
@@ -148,7 +148,7 @@ def run_pipeline(deployment: LocalDeployment, source: Path) -> tuple[float, floa
 def projection(cpu_per_source_s: float, overheads: dict[str, float]) -> None:
     """P3: a 60-minute 1080p30 source planned by the real planner with the default configuration, each work
     item costed at the CPU measured here, scheduled on AWS_CONCURRENCY workers of the configured size."""
-    config = PipelineConfig()
+    config = DeploymentConfig()
     rate = Fraction(30)
     segment_frames = round(config.segment_seconds * 30)
     ladder = [Shape(name=n, width=w, height=h) for n, w, h in LADDER_1080P]
@@ -209,7 +209,7 @@ def main() -> None:
     if not path.exists():
         raise SystemExit("no local deployment: run `make deploy-local` first")
     deployment = LocalDeployment.load(path)
-    segment_seconds = PipelineConfig().segment_seconds
+    segment_seconds = DeploymentConfig().segment_seconds
     measured: dict[str, float] = {}
     overheads = {"register": 0.0, "item": 0.0, "package": 0.0, "publish": 0.0}
     results = []

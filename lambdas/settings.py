@@ -8,6 +8,8 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.limits import MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
+
 
 class Settings(BaseModel):
     """Names match the environment variables the CDK `PythonFunctions` construct sets, lower-cased."""
@@ -29,9 +31,9 @@ class Settings(BaseModel):
     worker_vcpus: float = Field(1.7, gt=0)
     # The jobs API only (set on its function by the CDK app).
     state_machine_arn: str = ""
-    max_upload_bytes: int = Field(5 * 2**30, ge=1)
-    max_duration_s: float = Field(5400, gt=0)
-    presign_expiry_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
+    max_upload_bytes: int = Field(MAX_UPLOAD_BYTES, ge=1)
+    max_duration_s: float = Field(MAX_DURATION_S, gt=0)
+    presign_expiry_seconds: int = Field(PRESIGN_EXPIRY_S, ge=1, le=7 * 24 * 3600)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -131,7 +131,7 @@ def build_agent_jar(java_home: str, dest: str) -> None:
         os.replace(tmp_jar, dest)
 
 
-def stage_dynamodb_local(lib_root: str, bundle: str, java_home: str, stamp: dict) -> bool:
+def stage_dynamodb_local(lib_root: str, bundle: str, java_home: str, stamp: dict[str, object]) -> bool:
     """Copy the bundle and build the agent into dynamodb-local/2; return True if anything changed."""
     parent = os.path.join(lib_root, "dynamodb-local")
     target = os.path.join(parent, "2")

@@ -8,6 +8,7 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from lambdas.limits import MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
 from lambdas.media.chunking import DEFAULT_COSTS, DEFAULT_MAX_PIECE_BYTES, CostModel, Shape, WorkerBudget
 from lambdas.media.ladder import DEFAULT_LADDER, LadderConfig, Rung
 
@@ -42,7 +43,7 @@ UPLOAD_PART_BYTES = 64 * MIB
 SLOW_UPLINK_BYTES_PER_S = 1 * MB
 
 
-class PipelineConfig(BaseModel):
+class DeploymentConfig(BaseModel):
     """What an operator may tune per deployment; defaults suit a small team."""
 
     project: str = "vodpipe"
@@ -57,18 +58,17 @@ class PipelineConfig(BaseModel):
     # The CPUs one worker is planned with; default: what its memory buys on Lambda. Set it where the
     # functions share fewer cores than that (the local runtime: cores / concurrency).
     worker_vcpus: float | None = Field(None, gt=0, le=6)
-    max_upload_bytes: int = Field(5 * 2**30, ge=1)
-    # 90 min, not 2 h: PackageOutputs holds the 720p fallback twice (concatenated, then remuxed), and at
-    # 2 x 3500 kbit/s plus audio two hours of it are 12.0 GiB, more than Lambda's 10 GiB of /tmp.
-    max_duration_s: float = Field(90 * 60, gt=0)
-    presign_expiry_s: int = Field(900, ge=60, le=3600)
+    # The limits' defaults are lambdas/limits.py's, which the functions' settings default to as well.
+    max_upload_bytes: int = Field(MAX_UPLOAD_BYTES, ge=1)
+    max_duration_s: float = Field(MAX_DURATION_S, gt=0)
+    presign_expiry_s: int = Field(PRESIGN_EXPIRY_S, ge=60, le=3600)
     job_ttl_days: int = Field(90, ge=1)
     log_retention_days: int = 30
     # Where no CloudFront exists (LocalStack), players read outputs from this S3 endpoint, path-style.
     playback_s3_endpoint: str | None = None
 
     @classmethod
-    def from_context(cls, raw: object) -> PipelineConfig:
+    def from_context(cls, raw: object) -> DeploymentConfig:
         return cls.model_validate(raw or {})
 
     @property
@@ -178,7 +178,7 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / MIB:.0f} MiB"
 
 
-def _free_bytes(config: PipelineConfig) -> int:
+def _free_bytes(config: DeploymentConfig) -> int:
     return config.transcode_ephemeral_mb * MIB
 
 
@@ -196,12 +196,12 @@ def _raise_timeout(need_s: float) -> str:
     return f"no transcode_timeout_s can (it would take {s}; Lambda allows {LAMBDA_MAX_TIMEOUT_S})"
 
 
-def _more_cpus(config: PipelineConfig) -> str:
+def _more_cpus(config: DeploymentConfig) -> str:
     # worker_vcpus, when set, overrides what the memory buys: naming the memory then would change nothing.
     return "raise worker_vcpus" if config.worker_vcpus else "raise transcode_memory_mb (it buys the vCPUs)"
 
 
-def check_probe_disk(config: PipelineConfig) -> str | None:
+def check_probe_disk(config: DeploymentConfig) -> str | None:
     need = probe_disk_bytes(config.max_upload_bytes, config.max_duration_s)
     if need <= _free_bytes(config):
         return None
@@ -222,7 +222,7 @@ def check_probe_disk(config: PipelineConfig) -> str | None:
     )
 
 
-def check_worker_disk(config: PipelineConfig) -> str | None:
+def check_worker_disk(config: DeploymentConfig) -> str | None:
     need = worker_disk_bytes(config.max_chunk_segments, config.segment_seconds)
     if need <= _free_bytes(config):
         return None
@@ -239,7 +239,7 @@ def check_worker_disk(config: PipelineConfig) -> str | None:
     )
 
 
-def check_audio_item_disk(config: PipelineConfig) -> str | None:
+def check_audio_item_disk(config: DeploymentConfig) -> str | None:
     need = audio_item_disk_bytes(config.max_duration_s)
     if need <= _free_bytes(config):
         return None
@@ -252,7 +252,7 @@ def check_audio_item_disk(config: PipelineConfig) -> str | None:
     )
 
 
-def check_worker_time(config: PipelineConfig) -> str | None:
+def check_worker_time(config: DeploymentConfig) -> str | None:
     need = segment_cpu_seconds(config.segment_seconds)
     have = config.transcode_timeout_s * config.vcpus
     if need <= have:
@@ -269,7 +269,7 @@ def check_worker_time(config: PipelineConfig) -> str | None:
     )
 
 
-def check_audio_item_time(config: PipelineConfig) -> str | None:
+def check_audio_item_time(config: DeploymentConfig) -> str | None:
     need = audio_item_cpu_seconds(config.max_duration_s)
     budget = WorkerBudget(timeout_s=config.transcode_timeout_s, vcpus=config.vcpus)
     if need <= budget.cpu_seconds:
@@ -285,7 +285,7 @@ def check_audio_item_time(config: PipelineConfig) -> str | None:
     )
 
 
-def check_package_disk(config: PipelineConfig) -> str | None:
+def check_package_disk(config: DeploymentConfig) -> str | None:
     need = package_disk_bytes(config.max_duration_s)
     if need <= _free_bytes(config):
         return None
@@ -299,7 +299,7 @@ def check_package_disk(config: PipelineConfig) -> str | None:
     )
 
 
-def check_probe_time(config: PipelineConfig) -> str | None:
+def check_probe_time(config: DeploymentConfig) -> str | None:
     need = probe_io_seconds(config.max_upload_bytes)
     if need <= PROBE_TIMEOUT_S:
         return None
@@ -311,7 +311,7 @@ def check_probe_time(config: PipelineConfig) -> str | None:
     )
 
 
-def check_presign_expiry(config: PipelineConfig) -> str | None:
+def check_presign_expiry(config: DeploymentConfig) -> str | None:
     need = part_upload_seconds()
     if need <= config.presign_expiry_s:
         return None
@@ -333,6 +333,6 @@ CHECKS = (
 )
 
 
-def problems(config: PipelineConfig) -> list[str]:
+def problems(config: DeploymentConfig) -> list[str]:
     """Every limit `config` breaks, each naming the settings to change."""
     return [p for check in CHECKS if (p := check(config)) is not None]

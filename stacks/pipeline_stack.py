@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from lambdas import keys
-from stacks.config import PipelineConfig
+from stacks.config import DeploymentConfig
 from stacks.constructs.jobs_api import JobsApi
 from stacks.constructs.media_layers import MediaLayers
 from stacks.constructs.python_functions import PythonFunctions
@@ -29,7 +29,7 @@ class PipelineStack(Stack):
         id: str,
         *,
         storage: StorageStack,
-        config: PipelineConfig,
+        config: DeploymentConfig,
         removal_policy: RemovalPolicy,
         **kwargs: Any,
     ) -> None:

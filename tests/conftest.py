@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from stacks.names import PIPELINE_STACK, STORAGE_STACK
+
 # The CDK's Node runtime warns on every import under Node 20; synth is otherwise unaffected.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_DISABLE_VERSION_CHECK", "1")
@@ -54,14 +56,14 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssemb
 def storage(assembly: cdk.cx_api.CloudAssembly) -> Template:
     from aws_cdk.assertions import Template
 
-    return Template.from_json(assembly.get_stack_by_name("VodpipeStorage").template)
+    return Template.from_json(assembly.get_stack_by_name(STORAGE_STACK).template)
 
 
 @pytest.fixture(scope="session")
 def pipeline(assembly: cdk.cx_api.CloudAssembly) -> Template:
     from aws_cdk.assertions import Template
 
-    return Template.from_json(assembly.get_stack_by_name("VodpipePipeline").template)
+    return Template.from_json(assembly.get_stack_by_name(PIPELINE_STACK).template)
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,7 @@ def local_deploy(
     ] = False,
 ) -> None:
     """Synthesize the CDK app and deploy it to the running local runtime."""
+    from vodpipe.local import stamp
     from vodpipe.local.deploy import DeployError
     from vodpipe.local.stack import deploy_local
 
@@ -68,87 +69,21 @@ def local_deploy(
     if not runtime.healthy():
         typer.echo("vodpipe local deploy: LocalStack is not running: run `make up`", err=True)
         raise typer.Exit(1)
-    stamp_file = runtime.home / "deployed.stamp"
-    if if_changed:
-        stamp = _deploy_stamp(runtime)
-        if stamp_file.exists() and stamp_file.read_text() == stamp and _deployment_present(runtime):
-            typer.echo(
-                f"deploy-local: skipped, LocalStack at {runtime.endpoint} already runs these sources "
-                "(`make deploy-local` redeploys)"
-            )
-            return
+    if if_changed and stamp.unchanged(runtime):
+        typer.echo(
+            f"deploy-local: skipped, LocalStack at {runtime.endpoint} already runs these sources "
+            "(`make deploy-local` redeploys)"
+        )
+        return
     started = time.monotonic()
-    stamp_file.unlink(missing_ok=True)
+    stamp.forget(runtime)
     try:
         deploy_local(runtime)
     except DeployError as exc:
         typer.echo(f"vodpipe local deploy: {exc}", err=True)
         raise typer.Exit(1) from exc
-    stamp_file.write_text(_deploy_stamp(runtime))
+    stamp.record(runtime)
     typer.echo(f"deploy-local took {time.monotonic() - started:.1f} s")
-
-
-# What a deployment is made of: a change to any of these means deploying again.
-_DEPLOY_SOURCES = ("app.py", "cdk.json", "pyproject.toml", "uv.lock", "stacks", "lambdas", "statemachines")
-_DEPLOY_BUILDS = ("layers/ffmpeg/build", "layers/deps/build")
-
-
-def _deploy_stamp(runtime: LocalRuntime) -> str:
-    """This LocalStack process (its state dies with it) and the deployment's inputs, as one hash."""
-    import hashlib
-    import os
-
-    import psutil
-
-    digest = hashlib.sha256()
-    pid = runtime.pid()
-    try:
-        started = psutil.Process(pid).create_time() if pid else 0.0
-    except psutil.Error:
-        started = 0.0
-    digest.update(f"{runtime.endpoint} {pid} {started}\n".encode())
-    root = runtime.root
-    for name in _DEPLOY_SOURCES:
-        path = root / name
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        for file in files:
-            if "__pycache__" in file.parts:
-                continue
-            digest.update(f"{file.relative_to(root)}\n".encode())
-            digest.update(file.read_bytes())
-    for name in _DEPLOY_BUILDS:
-        # Built artefacts: size and time are enough (hashing the binaries would cost seconds).
-        for directory, _, names in sorted(os.walk(root / name)):
-            for file_name in sorted(names):
-                stat = os.stat(os.path.join(directory, file_name))
-                digest.update(f"{directory}/{file_name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def _deployment_present(runtime: LocalRuntime) -> bool:
-    """Both stacks deployed and the outputs file describing this LocalStack."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from vodpipe.local.stack import LocalDeployment, outputs_file
-
-    try:
-        if LocalDeployment.load(outputs_file(runtime)).endpoint != runtime.endpoint:
-            return False
-        cloudformation = boto3.client(
-            "cloudformation",
-            endpoint_url=runtime.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 (LocalStack's fixed test credentials)
-        )
-        for name in ("VodpipeStorage", "VodpipePipeline"):
-            status = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
-            if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
-                return False
-    except (OSError, ValueError, TypeError, BotoCoreError, ClientError):
-        return False
-    return True
 
 
 @local.command("status")

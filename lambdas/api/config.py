@@ -6,13 +6,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.limits import MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
+
 
 class ApiConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     uploads_bucket: str
     outputs_bucket: str
-    max_upload_bytes: Annotated[int, Field(ge=1)] = 5 * 2**30
-    presign_expiry_seconds: Annotated[int, Field(ge=1)] = 900
+    max_upload_bytes: Annotated[int, Field(ge=1)] = MAX_UPLOAD_BYTES
+    presign_expiry_seconds: Annotated[int, Field(ge=1)] = PRESIGN_EXPIRY_S
     region: str = "us-east-1"
     account: str = ""

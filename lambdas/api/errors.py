@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from enum import StrEnum
 from http import HTTPStatus
 
-from lambdas.api.ports import UploadStoreUnavailable, WorkflowUnavailable
 from lambdas.jobs.ports import RepositoryUnavailable
-from lambdas.storage.ports import StoreUnavailable
+from lambdas.storage.ports import StoreUnavailable, UploadStoreUnavailable
+from lambdas.workflow.ports import WorkflowUnavailable
 
 
 class ErrorKind(StrEnum):
@@ -22,7 +22,7 @@ class ErrorKind(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class ApiError(Exception):
+class ApiErrorResponse(Exception):
     """Base of the errors the services raise for the caller to see; the message is shown as is."""
 
     status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
@@ -33,25 +33,25 @@ class ApiError(Exception):
         self.message, self.field = message, field
 
 
-class InvalidInput(ApiError):
+class InvalidInput(ApiErrorResponse):
     """A request that is well-formed but asks for something not allowed (too large, wrong part number…)."""
 
     status, kind = HTTPStatus.UNPROCESSABLE_ENTITY, ErrorKind.VALIDATION_ERROR
 
 
-class NotFound(ApiError):
+class NotFound(ApiErrorResponse):
     """No such job for this caller (someone else's job is not found either)."""
 
     status, kind = HTTPStatus.NOT_FOUND, ErrorKind.NOT_FOUND
 
 
-class Conflict(ApiError):
+class Conflict(ApiErrorResponse):
     """The job's state does not allow it (already finished, retried too often, parts missing…)."""
 
     status, kind = HTTPStatus.CONFLICT, ErrorKind.CONFLICT
 
 
-class Unavailable(ApiError):
+class Unavailable(ApiErrorResponse):
     """A backing service throttled or failed: the same request may succeed later."""
 
     status, kind = HTTPStatus.SERVICE_UNAVAILABLE, ErrorKind.UNAVAILABLE

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from lambdas.api.config import ApiConfig
 from lambdas.api.errors import Conflict, InvalidInput, NotFound, Unavailable, unavailable
-from lambdas.api.ports import UploadStore, Workflow, WorkflowError, WorkflowRefused
+from lambdas.events import RetryRequested
 from lambdas.jobs.model import Clock, EventKind, Job, JobEvent, JobStatus, JobStep, utc_now
 from lambdas.jobs.ports import (
     MAX_PAGE_SIZE,
@@ -21,9 +19,11 @@ from lambdas.jobs.ports import (
     JobNotFound,
     JobRepository,
 )
-from lambdas.jobs.transitions import QueueStats, RetryLimitReached, compute_stats, retry, transition
+from lambdas.jobs.stats import QueueStats, compute_stats
+from lambdas.jobs.transitions import RetryLimitReached, retry, transition
 from lambdas.keys import output_prefix
-from lambdas.storage.ports import MediaStore
+from lambdas.storage.ports import MediaStore, UploadStore
+from lambdas.workflow.ports import Workflow, WorkflowError, WorkflowRefused
 
 logger = Logger(child=True)
 
@@ -35,38 +35,6 @@ MAX_STATS_JOBS = 10_000
 def execution_name(job: Job) -> str:
     """Deterministic per attempt: a repeated retry request cannot start the same attempt twice."""
     return f"{job.job_id}-r{job.retry_count}"
-
-
-def object_created_event(job: Job, config: ApiConfig) -> dict[str, Any]:
-    """The EventBridge "Object Created" event S3 sent for the job's source, rebuilt for a retry.
-
-    The workflow starts with RegisterJob either way, so a retry goes through the same door as an upload.
-    Every field derives from the stored job, so starting the same attempt twice sends the same input.
-    """
-    obj: dict[str, Any] = {"key": job.source.key}
-    if job.source.size is not None:
-        obj["size"] = job.source.size
-    if job.source.etag is not None:
-        obj["etag"] = job.source.etag
-    moment = job.queued_at or job.updated_at
-    return {
-        "version": "0",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"vodpipe:{execution_name(job)}")),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": config.account,
-        "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": config.region,
-        "resources": [f"arn:aws:s3:::{job.source.bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": job.source.bucket},
-            "object": obj,
-            "request-id": "",
-            "requester": "vodpipe-api",
-            "reason": "Retry",
-        },
-    }
 
 
 class JobService:
@@ -155,7 +123,7 @@ class JobService:
         except (ConcurrentUpdate, IllegalTransition):
             raise Conflict(f"job {job_id} changed meanwhile; read it and try again") from None
         try:
-            self._workflow.start(execution_name(queued), object_created_event(queued, self._config))
+            self._workflow.start(execution_name(queued), RetryRequested.of(queued).payload())
         except WorkflowError as error:
             self._not_started(queued, error)
             if isinstance(error, WorkflowRefused):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from lambdas.api.errors import ErrorKind
-from lambdas.api.ports import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from lambdas.jobs.model import Job, JobEvent, UtcDatetime
+from lambdas.media.ladder import RENDITION_NAMES
+from lambdas.storage.ports import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
 DEFAULT_PART_SIZE = 8 * 2**20
 MAX_PRESIGNED_PARTS = 100
@@ -31,7 +32,11 @@ FILE_NAME_PATTERN = (
     r"^[^/\\\u0000-\u001f\u007f]+\.(?:" + "|".join(_any_case(e) for e in sorted(VIDEO_EXTENSIONS)) + ")$"
 )
 
-RenditionChoice = Literal["1080p", "720p", "480p", "360p"]
+if TYPE_CHECKING:
+    RenditionChoice = str
+else:
+    # The ladder's names as a Literal: validation names them in its message, the document lists them as an enum.
+    RenditionChoice = Literal[RENDITION_NAMES]
 OutputChoice = Literal["hls", "mp4", "thumbnails"]
 # type/subtype with the characters RFC 6838 allows; parameters (charset…) mean nothing for video.
 ContentType = Annotated[
@@ -59,7 +64,10 @@ class CreateUpload(_Request):
     content_type: ContentType | None = None
     priority: Annotated[int, Field(ge=1, le=10)] = 5
     renditions: (
-        Annotated[list[RenditionChoice], Field(min_length=1, max_length=4, json_schema_extra={"uniqueItems": True})]
+        Annotated[
+            list[RenditionChoice],
+            Field(min_length=1, max_length=len(RENDITION_NAMES), json_schema_extra={"uniqueItems": True}),
+        ]
         | None
     ) = Field(None, description="Rungs of the ladder to produce (never above the source's resolution); null: all.")
     outputs: (

@@ -21,13 +21,6 @@ from lambdas.api.models import (
     UploadParts,
     public_job,
 )
-from lambdas.api.ports import (
-    MAX_PARTS,
-    PartsRejected,
-    UploadedPart,
-    UploadNotFound,
-    UploadStore,
-)
 from lambdas.jobs.model import (
     Clock,
     EventKind,
@@ -44,8 +37,9 @@ from lambdas.jobs.model import (
 from lambdas.jobs.ports import ConcurrentUpdate, IllegalTransition, JobNotFound, JobRepository
 from lambdas.jobs.transitions import transition
 from lambdas.keys import source_key
+from lambdas.media.ladder import RENDITION_NAMES
+from lambdas.storage.ports import MAX_PARTS, PartsRejected, UploadedPart, UploadNotFound, UploadStore
 
-ALL_RENDITIONS = ("1080p", "720p", "480p", "360p")
 ALL_OUTPUTS = (OutputKind.HLS, OutputKind.MP4, OutputKind.THUMBNAILS)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _MIB = 2**20
@@ -80,7 +74,7 @@ class UploadService:
         now = self._clock()
         job_id = new_job_id(now)
         bucket, key = self._config.uploads_bucket, source_key(owner, job_id)
-        renditions = tuple(request.renditions or ALL_RENDITIONS)
+        renditions = tuple(request.renditions or RENDITION_NAMES)
         outputs = tuple(OutputKind(kind) for kind in request.outputs) if request.outputs else ALL_OUTPUTS
         metadata = {
             # S3 metadata travels as HTTP headers: ASCII only, so the name is percent-encoded.

@@ -11,10 +11,9 @@ from botocore.config import Config
 from lambdas import aws
 from lambdas.api.config import ApiConfig
 from lambdas.api.jobs import JobService
-from lambdas.api.s3_uploads import S3UploadStore
-from lambdas.api.stepfunctions import StepFunctionsWorkflow
 from lambdas.api.uploads import UploadService
-from lambdas.auth.tokens import DynamoDBTokenStore, TokenStore
+from lambdas.auth.dynamodb import DynamoDBTokenStore
+from lambdas.auth.ports import TokenStore
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.chunking import WorkerBudget
@@ -23,6 +22,8 @@ from lambdas.pipeline.config import PipelineConfig
 from lambdas.settings import get_settings
 from lambdas.storage.ports import MediaStore
 from lambdas.storage.s3 import S3MediaStore
+from lambdas.storage.s3_uploads import S3UploadStore
+from lambdas.workflow.stepfunctions import StepFunctionsWorkflow
 
 
 class _Context(Protocol):

@@ -1,4 +1,4 @@
-"""JobsApi: the REST API (uploads and jobs) behind API Gateway's Lambda proxy; routes in lambdas/api/app.py."""
+"""JobsApi: the REST API (uploads and jobs) behind API Gateway's Lambda proxy; routes in lambdas/api/routes.py."""
 
 from functools import cache
 from typing import Any
@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.api.app import ApiServices, JobsApi
+from lambdas.api.routes import ApiRoutes, ApiServices
 from lambdas.handlers import _wiring as wiring
 
 logger = Logger()
@@ -19,8 +19,8 @@ def services() -> ApiServices:
 
 
 @cache
-def api() -> JobsApi:
-    return JobsApi(services)
+def api() -> ApiRoutes:
+    return ApiRoutes(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,4 +1,4 @@
-"""RegisterJob: the S3 "Object Created" event -> the job, PROCESSING for this execution, and its expiry."""
+"""RegisterJob: an upload's S3 event or the API's retry -> the job, PROCESSING for this execution, and its expiry."""
 
 from typing import Any
 

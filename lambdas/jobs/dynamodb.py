@@ -1,47 +1,33 @@
-"""JobRepository on one DynamoDB table; the table design below is what the CDK JobsTable construct builds.
+"""JobRepository on the jobs table (`schema`): conditional writes, progress updates, events and listings."""
 
-Table (on-demand billing), every key attribute a string:
-
-    pk              sk                          what
-    JOB#<job_id>    JOB                         the job: one attribute per Job field, plus the keys below
-    JOB#<job_id>    EVENT#<utc time>#<seq>      one JobEvent (seq: 4 digits, orders same-time events)
-    JOB#<job_id>    WORK#<attempt>#<item id>    one finished work item of an attempt (segment-parallel encode)
-
-    GSI by_owner    gsi1pk = OWNER#<owner>      gsi1sk = <created_at>#<job_id>
-                    query ScanIndexForward=False: the owner's jobs, newest first
-    GSI by_status   gsi2pk = STATUS#<status>    gsi2sk = <99 - priority, 2 digits>#<created_at>#<job_id>
-                    query ascending: highest priority first, then oldest
-    Both GSIs project ALL. Only job items carry gsi* attributes, so events stay out of the indexes.
-
-    TTL attribute   expires_at (epoch seconds): on jobs in a terminal state, completed_at + 90 days
-                    (the workflow's MarkFailed writes start of processing + 90 days, computed by RegisterJob;
-                    removed again by a retry); on events, their time + 90 days.
-
-Times in keys are fixed-width UTC ISO (`model.utc_iso`), so they sort as instants. `table_definition()`
-is this design as `create_table` arguments (tests use it; the CDK construct must match it).
-
-Writes: create is conditional on the id being free; every status change is an UpdateItem conditioned
-on the stored status and version, writing only the attributes that differ between the job before and
-after, so progress written meanwhile survives; progress is `SET progress = :p` conditioned on
-`progress < :p AND status = PROCESSING` and does not bump the version. A failed condition is told
-apart by the error code and the old item returned with it, never by the message.
-"""
+# Writes: create is conditional on the id being free; every status change is an UpdateItem conditioned
+# on the stored status and version, writing only the attributes that differ between the job before and
+# after, so progress written meanwhile survives; progress is `SET progress = :p` conditioned on
+# `progress < :p AND status = PROCESSING` and does not bump the version. A failed condition is told
+# apart by the error code and the old item returned with it, never by the message.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as SdkConnectionError
+from botocore.exceptions import ClientError
 
+from lambdas.aws_errors import SdkErrors, error_code
+from lambdas.jobs import schema
+from lambdas.jobs.cursor import Position, decode_cursor, encode_cursor
+from lambdas.jobs.items import (
+    event_attributes,
+    event_from_item,
+    job_attributes,
+    job_from_item,
+    job_key,
+    to_wire,
+    wire_value,
+    work_attributes,
+)
 from lambdas.jobs.model import (
     JOB_ID_PATTERN,
     RENDITION_PATTERN,
@@ -53,7 +39,6 @@ from lambdas.jobs.model import (
     utc_now,
 )
 from lambdas.jobs.ports import (
-    InvalidCursor,
     JobAlreadyExists,
     JobNotFound,
     JobNotProcessing,
@@ -69,133 +54,15 @@ from lambdas.jobs.transitions import check_successor
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-BY_OWNER_INDEX = "by_owner"
-BY_STATUS_INDEX = "by_status"
-TTL_ATTRIBUTE = "expires_at"
-RETENTION = timedelta(days=90)
-
-_JOB_SK = "JOB"
-_WORK_SK = "WORK#"
-_KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", TTL_ATTRIBUTE)
-_CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
+_PK, _SK = schema.PARTITION_KEY, schema.SORT_KEY
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-# Failures worth retrying (after botocore's own retries gave up): typed as RepositoryUnavailable.
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-# Written by the state machine's MarkFailed (statemachines/transcode.asl.json): Step Functions' raw Cause.
-ERROR_CAUSE_ATTRIBUTE = "error_cause"
+# Only failures worth retrying are typed; every other ClientError (a failed condition above all) is read here.
+_ERRORS = SdkErrors[RepositoryUnavailable](transient=RepositoryUnavailable)
 # Read budget of one filtered listing call: rounds x items evaluated per round. Past it the call
 # returns what it found (possibly nothing) and a cursor, as DynamoDB itself does with filters.
 _MAX_QUERY_ROUNDS = 10
 _FILTERED_PAGE = 100
 _MAX_EVENT_SEQ = 10_000
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def table_definition(table_name: str) -> dict[str, Any]:
-    """The table as `create_table(**table_definition(name))` arguments; TTL is enabled separately."""
-    attributes = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
-    return {
-        "TableName": table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in attributes],
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{prefix}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"{prefix}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index, prefix in ((BY_OWNER_INDEX, "gsi1"), (BY_STATUS_INDEX, "gsi2"))
-        ],
-    }
-
-
-def _job_pk(job_id: str) -> str:
-    return f"JOB#{job_id}"
-
-
-def _job_key(job_id: str) -> dict[str, Any]:
-    return {"pk": {"S": _job_pk(job_id)}, "sk": {"S": _JOB_SK}}
-
-
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def job_attributes(job: Job, retention: timedelta = RETENTION) -> dict[str, Any]:
-    """The job item as plain values (Decimal numbers, absent Nones) with its key and TTL attributes."""
-    item: dict[str, Any] = json.loads(job.model_dump_json(exclude_none=True), parse_float=Decimal)
-    created = utc_iso(job.created_at)
-    item |= {
-        "pk": _job_pk(job.job_id),
-        "sk": _JOB_SK,
-        "gsi1pk": f"OWNER#{job.owner}",
-        "gsi1sk": f"{created}#{job.job_id}",
-        "gsi2pk": f"STATUS#{job.status}",
-        "gsi2sk": f"{99 - job.priority:02d}#{created}#{job.job_id}",
-    }
-    if job.status.terminal and job.completed_at is not None:
-        item[TTL_ATTRIBUTE] = _epoch(job.completed_at + retention)
-    return item
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {key: _plain(inner) for key, inner in value.items()}
-    if isinstance(value, list | set):
-        return [_plain(inner) for inner in value]
-    return value
-
-
-def _to_wire(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in values.items()}
-
-
-def _from_wire(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
-
-
-def _job_from_item(item: Mapping[str, Any]) -> Job:
-    values = _from_wire(item)
-    for name in _KEY_ATTRIBUTES:
-        values.pop(name, None)
-    cause = values.pop(ERROR_CAUSE_ATTRIBUTE, None)
-    if cause is not None and not values.get("error_message"):
-        values["error_message"] = error_message_from_cause(str(cause))
-    return Job.model_validate(values)
-
-
-def error_message_from_cause(cause: str) -> str:
-    """The readable reason in a Step Functions Cause: a Lambda error's `errorMessage`, else the text itself."""
-    try:
-        document = json.loads(cause)
-    except ValueError:
-        return cause
-    if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
-        return str(document["errorMessage"])
-    return cause
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class _Expression:
@@ -212,7 +79,7 @@ class _Expression:
 
     def value(self, value: Any) -> str:
         placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = _serializer.serialize(value)
+        self.values[placeholder] = wire_value(value)
         return placeholder
 
     def arguments(self) -> dict[str, Any]:
@@ -237,15 +104,8 @@ class _Guarded:
             return method
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            try:
+            with _ERRORS.translated(f"DynamoDB {name}"):
                 return method(*args, **kwargs)
-            except (HTTPClientError, SdkConnectionError) as error:
-                raise RepositoryUnavailable(f"DynamoDB {name}: connection failed ({type(error).__name__})") from error
-            except ClientError as error:
-                code = _error_code(error)
-                if code in _TRANSIENT_CODES:
-                    raise RepositoryUnavailable(f"DynamoDB {name}: {code}") from error
-                raise
 
         return call
 
@@ -256,7 +116,7 @@ class DynamoDBJobRepository:
         client: DynamoDBClient,
         table_name: str,
         clock: Callable[[], datetime] = utc_now,
-        retention: timedelta = RETENTION,
+        retention: timedelta = schema.RETENTION,
     ) -> None:
         self._client: DynamoDBClient = _Guarded(client)  # type: ignore[assignment]
         self._table = table_name
@@ -269,20 +129,20 @@ class DynamoDBJobRepository:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=_to_wire(job_attributes(job, self._retention)),
-                ConditionExpression="attribute_not_exists(pk)",
+                Item=to_wire(job_attributes(job, self._retention)),
+                ConditionExpression=f"attribute_not_exists({_PK})",
             )
         except ClientError as error:
-            if _error_code(error) == _CONDITION_FAILED:
+            if error_code(error) == _CONDITION_FAILED:
                 raise JobAlreadyExists(job.job_id) from None
             raise
 
     def _find(self, job_id: str) -> Job | None:
         if not re.fullmatch(JOB_ID_PATTERN, job_id):
             return None  # cannot exist; and keeps arbitrary input out of key values
-        response = self._client.get_item(TableName=self._table, Key=_job_key(job_id), ConsistentRead=True)
+        response = self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True)
         item = response.get("Item")
-        return _job_from_item(item) if item else None
+        return job_from_item(item) if item else None
 
     def get(self, job_id: str) -> Job:
         job = self._find(job_id)
@@ -300,7 +160,7 @@ class DynamoDBJobRepository:
         """The item as it was when a condition failed: from the error, or read again if not returned."""
         response: Mapping[str, Any] = error.response  # the stubs do not declare the returned "Item"
         item = response.get("Item")
-        return _job_from_item(item) if item else self._find(job_id)
+        return job_from_item(item) if item else self._find(job_id)
 
     def save_transition(self, job_before: Job, job_after: Job) -> Job:
         check_successor(job_before, job_after)
@@ -310,12 +170,12 @@ class DynamoDBJobRepository:
         sets = [
             f"{expression.name(name)} = {expression.value(value)}"
             for name, value in after.items()
-            if name not in {"pk", "sk"} and before.get(name) != value
+            if name not in {_PK, _SK} and before.get(name) != value
         ]
         removes = [expression.name(name) for name in before if name not in after]
         if "error_message" not in after:
             # A retry clears the error; a Cause written by MarkFailed would otherwise come back on read.
-            removes.append(expression.name(ERROR_CAUSE_ATTRIBUTE))
+            removes.append(expression.name(schema.ERROR_CAUSE_ATTRIBUTE))
         update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         condition = (
             f"{expression.name('status')} = {expression.value(str(job_before.status))}"
@@ -324,7 +184,7 @@ class DynamoDBJobRepository:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key=_job_key(job_before.job_id),
+                Key=job_key(job_before.job_id),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ReturnValues="ALL_NEW",
@@ -332,13 +192,13 @@ class DynamoDBJobRepository:
                 **expression.arguments(),
             )
         except ClientError as error:
-            if _error_code(error) != _CONDITION_FAILED:
+            if error_code(error) != _CONDITION_FAILED:
                 raise
             stored = self._old_job(error, job_before.job_id)
             if stored is None:
                 raise JobNotFound(job_before.job_id) from None
             raise moved_error(stored, job_before, job_after) from None
-        return _job_from_item(response["Attributes"])
+        return job_from_item(response["Attributes"])
 
     def update_progress(
         self,
@@ -381,14 +241,14 @@ class DynamoDBJobRepository:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=_job_key(job_id),
+                Key=job_key(job_id),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **expression.arguments(),
             )
         except ClientError as error:
-            if _error_code(error) != _CONDITION_FAILED:
+            if error_code(error) != _CONDITION_FAILED:
                 raise
             self._raise_progress_refused(self._old_job(error, job_id), job_id, rendition)
             return False
@@ -409,34 +269,26 @@ class DynamoDBJobRepository:
     def record_work_done(self, job_id: str, attempt: int, item_id: str) -> frozenset[str]:
         if not re.fullmatch(JOB_ID_PATTERN, job_id):
             raise JobNotFound(job_id)
-        prefix = f"{_WORK_SK}{attempt:04d}#"
         now = self._clock()
         # As for events, a plain existence read: a transaction would conflict with progress writes.
         self.get(job_id)
         # Its own item per work item: hundreds of chunks never grow the job item, and puts are idempotent.
         self._client.put_item(
             TableName=self._table,
-            Item=_to_wire(
-                {
-                    "pk": _job_pk(job_id),
-                    "sk": prefix + item_id,
-                    "done_at": utc_iso(now),
-                    TTL_ATTRIBUTE: _epoch(now + self._retention),
-                }
-            ),
+            Item=to_wire(work_attributes(job_id, attempt, item_id, now, self._retention)),
         )
         return self.work_done(job_id, attempt)
 
     def work_done(self, job_id: str, attempt: int) -> frozenset[str]:
         if not re.fullmatch(JOB_ID_PATTERN, job_id):
             raise JobNotFound(job_id)
-        prefix = f"{_WORK_SK}{attempt:04d}#"
+        prefix = schema.work_sk_prefix(attempt)
         done = {
-            item["sk"]["S"][len(prefix) :]
+            item[_SK]["S"][len(prefix) :]
             for item in self._query_all(
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={":pk": {"S": _job_pk(job_id)}, ":prefix": {"S": prefix}},
-                ProjectionExpression="sk",
+                KeyConditionExpression=f"{_PK} = :pk AND begins_with({_SK}, :prefix)",
+                ExpressionAttributeValues={":pk": {"S": schema.job_pk(job_id)}, ":prefix": {"S": prefix}},
+                ProjectionExpression=_SK,
                 ConsistentRead=True,
             )
         }
@@ -462,14 +314,14 @@ class DynamoDBJobRepository:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=_job_key(job_id),
+                Key=job_key(job_id),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **expression.arguments(),
             )
         except ClientError as error:
-            if _error_code(error) != _CONDITION_FAILED:
+            if error_code(error) != _CONDITION_FAILED:
                 raise
             self._raise_progress_refused(self._old_job(error, job_id), job_id, None)
             return False
@@ -481,18 +333,17 @@ class DynamoDBJobRepository:
         # A plain existence read, not a transaction: jobs are only ever removed by TTL long after
         # their last event, and a transaction would conflict with progress writes on the job item.
         self.get(job_id)
-        values: dict[str, Any] = json.loads(event.model_dump_json(), parse_float=Decimal)
-        values |= {"pk": _job_pk(job_id), TTL_ATTRIBUTE: _epoch(event.time + self._retention)}
+        values = event_attributes(job_id, event, self._retention)
         for seq in range(_MAX_EVENT_SEQ):
-            values["sk"] = f"EVENT#{utc_iso(event.time)}#{seq:04d}"
+            values[_SK] = schema.event_sk(utc_iso(event.time), seq)
             try:
                 self._client.put_item(
                     TableName=self._table,
-                    Item=_to_wire(values),
-                    ConditionExpression="attribute_not_exists(sk)",
+                    Item=to_wire(values),
+                    ConditionExpression=f"attribute_not_exists({_SK})",
                 )
             except ClientError as error:
-                if _error_code(error) != _CONDITION_FAILED:
+                if error_code(error) != _CONDITION_FAILED:
                     raise
                 continue  # an event at the same instant holds this seq: take the next
             return
@@ -506,17 +357,16 @@ class DynamoDBJobRepository:
         events: list[JobEvent] = []
         found = False
         for item in self._query_all(
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": _job_pk(job_id)}},
+            KeyConditionExpression=f"{_PK} = :pk",
+            ExpressionAttributeValues={":pk": {"S": schema.job_pk(job_id)}},
             ConsistentRead=True,
         ):
-            if item["sk"]["S"] == _JOB_SK:
+            if item[_SK]["S"] == schema.JOB_SK:
                 found = True
                 continue
-            if item["sk"]["S"].startswith(_WORK_SK):
+            if item[_SK]["S"].startswith(schema.WORK_SK_PREFIX):
                 continue
-            values = _from_wire(item)
-            events.append(JobEvent.model_validate({k: values[k] for k in JobEvent.model_fields if k in values}))
+            events.append(event_from_item(item))
         if not found:
             raise JobNotFound(job_id)
         return events
@@ -538,8 +388,10 @@ class DynamoDBJobRepository:
         check_page_size(limit)
         expression = _Expression()
         arguments: dict[str, Any] = {
-            "IndexName": BY_OWNER_INDEX,
-            "KeyConditionExpression": f"{expression.name('gsi1pk')} = {expression.value(f'OWNER#{owner}')}",
+            "IndexName": schema.BY_OWNER.name,
+            "KeyConditionExpression": (
+                f"{expression.name(schema.BY_OWNER.partition_key)} = {expression.value(schema.owner_pk(owner))}"
+            ),
             "ScanIndexForward": False,
             # One more than asked: whether a next page exists is then known, not guessed.
             "Limit": limit + 1,
@@ -550,61 +402,43 @@ class DynamoDBJobRepository:
             arguments["Limit"] = max(limit + 1, _FILTERED_PAGE)
         arguments |= expression.arguments()
         if cursor is not None:
-            arguments["ExclusiveStartKey"] = _decode_cursor(cursor, owner)
+            arguments["ExclusiveStartKey"] = _wire_key(decode_cursor(cursor, owner).key(owner))
         items: list[dict[str, Any]] = []
         last_key: dict[str, Any] = {}
         for _ in range(_MAX_QUERY_ROUNDS):
             response = self._client.query(TableName=self._table, **arguments)
             items.extend(response.get("Items", []))
             if len(items) > limit:
-                last_item = items[limit - 1]
-                return [_job_from_item(i) for i in items[:limit]], _encode_cursor(
-                    {name: last_item[name] for name in _CURSOR_KEYS}
-                )
+                page = [job_from_item(i) for i in items[:limit]]
+                return page, encode_cursor(owner, _position(items[limit - 1]))
             last_key = dict(response.get("LastEvaluatedKey") or {})
             if not last_key:
-                return [_job_from_item(i) for i in items], None
+                return [job_from_item(i) for i in items], None
             arguments["ExclusiveStartKey"] = last_key
-        return [_job_from_item(i) for i in items], _encode_cursor(last_key)
+        return [job_from_item(i) for i in items], encode_cursor(owner, _position(last_key))
 
     def list_by_status(self, status: JobStatus, limit: int = 20) -> list[Job]:
         check_page_size(limit, maximum=None)
         jobs: list[Job] = []
         for item in self._query_all(
-            IndexName=BY_STATUS_INDEX,
-            KeyConditionExpression="gsi2pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"STATUS#{JobStatus(status)}"}},
+            IndexName=schema.BY_STATUS.name,
+            KeyConditionExpression=f"{schema.BY_STATUS.partition_key} = :pk",
+            ExpressionAttributeValues={":pk": {"S": schema.status_pk(JobStatus(status))}},
             Limit=limit,
         ):
-            jobs.append(_job_from_item(item))
+            jobs.append(job_from_item(item))
             if len(jobs) == limit:
                 break
         return jobs
 
 
-def _encode_cursor(key: Mapping[str, Any]) -> str:
-    plain = {name: value["S"] for name, value in key.items()}
-    raw = json.dumps(plain, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _wire_key(key: Mapping[str, str]) -> dict[str, Any]:
+    return {name: {"S": value} for name, value in key.items()}
 
 
-def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
-    """The ExclusiveStartKey in a cursor, if it is a position in `owner`'s listing."""
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as error:
-        raise InvalidCursor("cursor is not one this listing handed out") from error
-    if not (
-        isinstance(value, dict)
-        and value.keys() == _CURSOR_KEYS
-        and all(isinstance(part, str) for part in value.values())
-        and value["gsi1pk"] == f"OWNER#{owner}"
-        and value["sk"] == _JOB_SK
-        and re.fullmatch(f"JOB#{JOB_ID_PATTERN[1:]}", value["pk"])
-        and value["gsi1sk"].endswith("#" + value["pk"].removeprefix("JOB#"))
-    ):
-        raise InvalidCursor("cursor is not one this listing handed out")
-    return {name: {"S": part} for name, part in value.items()}
+def _position(key: Mapping[str, Any]) -> Position:
+    """Where a page ended, from the last item read or DynamoDB's LastEvaluatedKey (both carry the index key)."""
+    return Position.of_key({name: key[name]["S"] for name in (_PK, schema.BY_OWNER.sort_key)})
 
 
 if TYPE_CHECKING:

@@ -1,14 +1,10 @@
-"""The job life cycle as data and pure functions: legal transitions, retry, progress, queue statistics."""
+"""The job life cycle as data and pure functions: legal transitions, retry, progress."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
-from enum import StrEnum
-from statistics import fmean
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from lambdas.jobs.model import Job, JobError, JobStatus, JobStep
 
@@ -202,94 +198,3 @@ def record_playable(job: Job, segments: int, url: str, now: datetime) -> Job:
         return job
     first = job.playable_at or now
     return _evolve(job, {"playable_segments": segments, "playable_url": url, "playable_at": first, "updated_at": now})
-
-
-# --- queue statistics ---------------------------------------------------------------------------
-
-
-class PriorityClass(StrEnum):
-    LOW = "low"  # 1-3
-    NORMAL = "normal"  # 4-7
-    HIGH = "high"  # 8-10
-
-
-def priority_class(priority: int) -> PriorityClass:
-    if priority <= 3:
-        return PriorityClass.LOW
-    return PriorityClass.NORMAL if priority <= 7 else PriorityClass.HIGH
-
-
-class QueueStats(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    since: datetime
-    until: datetime
-    jobs: int
-    by_status: dict[JobStatus, int]
-    by_priority_class: dict[PriorityClass, int]
-    mean_processing_seconds: float | None
-    p95_processing_seconds: float | None
-    success_rate: float | None
-    mean_queue_wait_seconds: float | None
-
-
-def p95(values: Iterable[float]) -> float | None:
-    """Nearest-rank 95th percentile: the smallest sample with at least 95 % of samples at or below it.
-
-    Always an observed value (no interpolation); None for no samples.
-    """
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = -(-95 * len(ordered) // 100)  # ceil(0.95 n) in integers, free of float rounding
-    return ordered[rank - 1]
-
-
-def compute_stats(jobs: Iterable[Job], now: datetime, window: timedelta) -> QueueStats:
-    """Queue statistics over `[now - window, now]`; each figure uses the time of what it measures.
-
-    - counts (status, priority class): jobs created in the window, plus every job not yet terminal
-      (a job stuck since last week is still in the queue);
-    - processing time (started -> completed): COMPLETED jobs that completed in the window;
-    - success rate: COMPLETED / (COMPLETED + FAILED) among jobs that ended in the window; cancelled
-      jobs are the user's choice and count for neither;
-    - queue wait (queued -> started): jobs that started in the window (after a retry, the last attempt).
-    Means and rates are None when nothing was measured.
-    """
-    if window <= timedelta(0):
-        raise ValueError("window must be positive")
-    since = now - window
-
-    def within(moment: datetime | None) -> bool:
-        return moment is not None and since <= moment <= now
-
-    by_status = dict.fromkeys(JobStatus, 0)
-    by_class = dict.fromkeys(PriorityClass, 0)
-    processing: list[float] = []
-    waits: list[float] = []
-    completed = failed = counted = 0
-    for job in jobs:
-        if within(job.created_at) or not job.status.terminal:
-            counted += 1
-            by_status[job.status] += 1
-            by_class[priority_class(job.priority)] += 1
-        if job.status.terminal and within(job.completed_at):
-            if job.status is S.COMPLETED:
-                completed += 1
-                if job.started_at is not None and job.completed_at is not None:
-                    processing.append((job.completed_at - job.started_at).total_seconds())
-            elif job.status is S.FAILED:
-                failed += 1
-        if within(job.started_at) and job.queued_at is not None and job.started_at is not None:
-            waits.append((job.started_at - job.queued_at).total_seconds())
-    return QueueStats(
-        since=since,
-        until=now,
-        jobs=counted,
-        by_status=by_status,
-        by_priority_class=by_class,
-        mean_processing_seconds=fmean(processing) if processing else None,
-        p95_processing_seconds=p95(processing),
-        success_rate=completed / (completed + failed) if completed + failed else None,
-        mean_queue_wait_seconds=fmean(waits) if waits else None,
-    )

@@ -41,6 +41,9 @@ class LadderConfig(BaseModel):
 
 
 DEFAULT_LADDER = LadderConfig()
+# The renditions a job may ask for, largest first: the API offers these, and RegisterJob reads the same rungs
+# (PipelineConfig.ladder is DEFAULT_LADDER), so the two cannot disagree.
+RENDITION_NAMES: tuple[str, ...] = tuple(rung.name for rung in DEFAULT_LADDER.rungs)
 
 
 class Rendition(BaseModel):

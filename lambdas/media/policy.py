@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from lambdas.limits import MAX_UPLOAD_BYTES
 from lambdas.media.errors import NoVideoStream, PolicyViolation, SourceUnreadable, UnsupportedInput
 from lambdas.media.probe import MediaInfo
 
@@ -60,7 +61,7 @@ class ValidationPolicy(BaseModel):
     )
     allowed_video_codecs: tuple[str, ...] = tuple(VIDEO_DECODERS)
     allowed_audio_codecs: tuple[str, ...] = tuple(AUDIO_DECODERS)
-    max_size_bytes: int = 5 * GIB
+    max_size_bytes: int = MAX_UPLOAD_BYTES
     max_duration_s: float = 2 * 3600
     min_duration_s: float = 0.1
     max_width: int = 4096

@@ -1,12 +1,14 @@
-"""RegisterJob: the S3 "Object Created" event becomes a PROCESSING job, exactly once per upload."""
+"""RegisterJob: an upload (S3's event) or a retry (the API's) makes the job PROCESSING for exactly one execution."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.events import ObjectCreated, RetryRequested, WorkflowEvent
 from lambdas.jobs.model import (
     Clock,
     EventKind,
@@ -50,37 +52,20 @@ def registration(job: Job, config: PipelineConfig, clock: Clock = utc_now) -> Re
     return Registration(job=job, expires_at=int(deadline.timestamp()))
 
 
-class _Loose(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+class RegisterRequest(BaseModel):
+    """RegisterJob's payload as the state machine builds it: the execution's input event, and the execution."""
 
+    model_config = ConfigDict(frozen=True)
 
-class S3Bucket(_Loose):
-    name: str
-
-
-class S3Object(_Loose):
-    key: str
-    size: int | None = Field(None, ge=0)
-    etag: str | None = None
-
-
-class ObjectCreatedDetail(_Loose):
-    bucket: S3Bucket
-    object: S3Object
-
-
-class ObjectCreatedEvent(_Loose):
-    """The EventBridge event S3 sends (only the fields used here)."""
-
-    detail_type: str = Field("Object Created", alias="detail-type")
-    detail: ObjectCreatedDetail
-
-
-class RegisterRequest(_Loose):
-    """RegisterJob's payload as the state machine builds it."""
-
-    event: ObjectCreatedEvent
+    event: WorkflowEvent
     execution_arn: str = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class _Upload:
+    owner: str
+    job_id: str
+    source: Source
 
 
 def parse_key(key: str) -> tuple[str, str]:
@@ -99,22 +84,23 @@ def register(
     *,
     clock: Clock = utc_now,
 ) -> Job:
-    """Move the job to PROCESSING for this execution (creating it if the API did not) and return it.
+    """Move the job to PROCESSING for this execution (creating it for an upload the API did not see) and return it.
 
     Idempotent for a retry of the same execution; DuplicateEvent if another execution has it.
     """
-    detail = request.event.detail
-    if detail.bucket.name != config.uploads_bucket:
-        raise UnrecognisedUpload(f"bucket {detail.bucket.name!r} is not the uploads bucket")
-    owner, job_id = parse_key(detail.object.key)
-    source = Source(bucket=detail.bucket.name, key=detail.object.key, size=detail.object.size, etag=detail.object.etag)
+    event = request.event
+    if isinstance(event, RetryRequested):
+        job_id, upload, attempt = event.detail.job_id, None, event.detail.attempt
+    else:
+        upload, attempt = _upload(event, config), None
+        job_id = upload.job_id
     with transient_errors():
         for _ in range(_ATTEMPTS):
             try:
                 return _register(
                     job_id=job_id,
-                    owner=owner,
-                    source=source,
+                    upload=upload,
+                    attempt=attempt,
                     execution_arn=request.execution_arn,
                     repository=repository,
                     store=store,
@@ -126,25 +112,41 @@ def register(
     raise TransientError(f"job {job_id} kept changing while it was registered")
 
 
+def _upload(event: ObjectCreated, config: PipelineConfig) -> _Upload:
+    detail = event.detail
+    if detail.bucket.name != config.uploads_bucket:
+        raise UnrecognisedUpload(f"bucket {detail.bucket.name!r} is not the uploads bucket")
+    owner, job_id = parse_key(detail.object.key)
+    size = None if detail.object.size is None else int(detail.object.size)  # Powertools reads it as a float
+    source = Source(bucket=detail.bucket.name, key=detail.object.key, size=size, etag=detail.object.etag or None)
+    return _Upload(owner=owner, job_id=job_id, source=source)
+
+
 def _register(
     *,
     job_id: str,
-    owner: str,
-    source: Source,
+    upload: _Upload | None,
+    attempt: int | None,
     execution_arn: str,
     repository: JobRepository,
     store: MediaStore,
     config: PipelineConfig,
     clock: Clock,
 ) -> Job:
+    """`upload` for an upload's event, `attempt` for a retry's."""
     try:
         job = repository.get(job_id)
     except JobNotFound:
-        job = _new_job(job_id, owner, source, store=store, config=config, now=clock())
+        if upload is None:
+            raise  # the API queued the retried job moments ago: if it is gone, there is nothing to run
+        job = _new_job(job_id, upload.owner, upload.source, store=store, config=config, now=clock())
         repository.create(job)
         repository.append_event(
             job_id, JobEvent(time=clock(), step=JobStep.REGISTERED, kind=EventKind.INFO, message="created from upload")
         )
+    if attempt is not None and job.retry_count != attempt:
+        raise DuplicateEvent(job_id, job.status)  # a later retry superseded this one: its own execution runs it
+    source = job.source if upload is None else upload.source
     if job.status is JobStatus.UPLOADING:
         job = repository.save_transition(job, transition(job, JobStatus.QUEUED, clock(), source=source))
     if job.status is JobStatus.QUEUED:

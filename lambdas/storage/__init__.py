@@ -1,1 +1,1 @@
-"""The media store: source and output objects, behind a small port with an S3 adapter and a fake."""
+"""Storage: the media store (sources, outputs) and the multipart upload store, ports with S3 adapters."""

@@ -1,8 +1,8 @@
-"""The media store as the pipeline needs it; the S3 adapter and the in-memory fake both implement it."""
+"""The storage ports: the media store the pipeline reads and writes, and the multipart upload store of the API."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -78,3 +78,63 @@ def check_prefix(prefix: str) -> None:
     # An empty prefix would empty the bucket: never what a caller means.
     if not prefix:
         raise ValueError("prefix must not be empty")
+
+
+# S3's multipart limits.
+MIN_PART_SIZE = 5 * 2**20
+MAX_PART_SIZE = 5 * 2**30
+MAX_PARTS = 10_000
+
+
+class UploadError(Exception):
+    """Base of the upload store's typed errors."""
+
+
+class UploadNotFound(UploadError):
+    """No such multipart upload: completed or aborted already (or never started)."""
+
+
+class PartsRejected(UploadError):
+    """Completing was refused: a part is missing, its ETag does not match, or a part before the last is too small."""
+
+
+class UploadStoreUnavailable(UploadError):
+    """Throttled, failed or unreachable: worth retrying."""
+
+
+class UploadedPart(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    part_number: int = Field(ge=1, le=MAX_PARTS)
+    etag: str  # as S3 reports it, quotes removed
+    size: int = Field(ge=0)
+
+
+class CompletedObject(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    etag: str | None = None
+
+
+class UploadStore(Protocol):
+    """Multipart uploads to a bucket: started and completed by the API, parts PUT by the client directly."""
+
+    def start(self, bucket: str, key: str, *, content_type: str, metadata: Mapping[str, str]) -> str:
+        """Begin a multipart upload at `key`; its upload id."""
+        ...
+
+    def presign_part(self, bucket: str, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        """A URL that lets its holder PUT exactly this part of this upload for `expires_in` seconds."""
+        ...
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[UploadedPart]:
+        """The parts received so far, by part number; UploadNotFound."""
+        ...
+
+    def complete(self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> CompletedObject:
+        """Assemble the object from (part number, etag) in order; UploadNotFound, PartsRejected."""
+        ...
+
+    def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        """Discard the upload and its parts; an upload already gone is not an error."""
+        ...

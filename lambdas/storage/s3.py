@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as SdkConnectionError
+from botocore.exceptions import ClientError
 
+from lambdas.aws_errors import SdkErrors, SdkFailure
 from lambdas.storage.ports import (
     MediaStore,
     ObjectInfo,
@@ -25,68 +26,35 @@ if TYPE_CHECKING:
 # Error codes as S3 (and HeadObject, which has no body, as bare HTTP statuses) report them.
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 _DENIED = frozenset({"AccessDenied", "Forbidden", "403", "AllAccessDisabled", "InvalidAccessKeyId"})
-# Throttling and server-side failures: worth retrying (shared with the API's upload store).
-TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "ServiceUnavailable",
-        "503",
-        "InternalError",
-        "500",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-    }
-)
 _DELETE_BATCH = 1000
 
 
-def _root_cause(error: BaseException) -> BaseException:
-    """boto3's transfer manager wraps the ClientError (S3UploadFailedError): look through the chain."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ClientError | HTTPClientError | SdkConnectionError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return error
+def _not_found(failure: SdkFailure) -> StoreError:
+    return ObjectNotFound(f"{failure.where} does not exist", **failure.fields)
+
+
+def _denied(failure: SdkFailure) -> StoreError:
+    return StoreAccessDenied(f"{failure.where}: access denied ({failure.code})", **failure.fields)
+
+
+def _unavailable(failure: SdkFailure) -> StoreError:
+    reason = f"S3 is unavailable ({failure.code})" if failure.code else failure.reason
+    return StoreUnavailable(f"{failure.where}: {reason}", **failure.fields)
+
+
+_ERRORS = SdkErrors[StoreError](
+    dict.fromkeys(_NOT_FOUND, _not_found) | dict.fromkeys(_DENIED, _denied), transient=_unavailable
+)
 
 
 def translate(error: BaseException, bucket: str, key: str) -> StoreError | None:
     """The typed error for an SDK failure, or None if it is not one this adapter knows."""
-    cause = _root_cause(error)
-    where = f"s3://{bucket}/{key}"
-    if isinstance(cause, HTTPClientError | SdkConnectionError):
-        return StoreUnavailable(f"{where}: connection failed ({type(cause).__name__})", bucket=bucket, key=key)
-    if not isinstance(cause, ClientError):
-        return None
-    code = str(cause.response.get("Error", {}).get("Code", ""))
-    if code in _NOT_FOUND:
-        return ObjectNotFound(f"{where} does not exist", bucket=bucket, key=key)
-    if code in _DENIED:
-        return StoreAccessDenied(f"{where}: access denied ({code})", bucket=bucket, key=key)
-    if code in TRANSIENT_CODES:
-        return StoreUnavailable(f"{where}: S3 is unavailable ({code})", bucket=bucket, key=key)
-    return None
+    return _ERRORS.translate(error, f"s3://{bucket}/{key}", bucket=bucket, key=key)
 
 
-class _Translated:
-    """`with _Translated(bucket, key):` re-raises known SDK failures as store errors."""
-
-    def __init__(self, bucket: str, key: str) -> None:
-        self._bucket, self._key = bucket, key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
-        if error is None or isinstance(error, StoreError):
-            return
-        typed = translate(error, self._bucket, self._key)
-        if typed is not None:
-            raise typed from error
+def _translated(bucket: str, key: str) -> AbstractContextManager[None]:
+    """`with _translated(bucket, key):` re-raises known SDK failures as store errors."""
+    return _ERRORS.translated(f"s3://{bucket}/{key}", bucket=bucket, key=key)
 
 
 def _etag(value: str | None) -> str | None:
@@ -98,8 +66,9 @@ class S3MediaStore:
         self._client = client
 
     def download(self, bucket: str, key: str, path: Path) -> ObjectInfo:
-        with _Translated(bucket, key):
-            info = self.head(bucket, key)
+        # head types its own failures: outside the block, so they are not read a second time.
+        info = self.head(bucket, key)
+        with _translated(bucket, key):
             # Parallel ranged GETs for large sources. Not pinned with VersionId: that needs
             # s3:GetObjectVersion, which the workers are not granted.
             self._client.download_file(bucket, key, str(path))
@@ -118,7 +87,7 @@ class S3MediaStore:
         extra: dict[str, Any] = {"ContentType": content_type, "CacheControl": cache_control}
         if metadata:
             extra["Metadata"] = dict(metadata)
-        with _Translated(bucket, key):
+        with _translated(bucket, key):
             self._client.upload_file(str(path), bucket, key, ExtraArgs=extra)
         # The transfer manager does not return the ETag; asking for it would double the requests.
         return ObjectInfo(
@@ -131,7 +100,7 @@ class S3MediaStore:
         )
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
-        with _Translated(bucket, key):
+        with _translated(bucket, key):
             response = self._client.head_object(Bucket=bucket, Key=key)
         return ObjectInfo(
             bucket=bucket,
@@ -145,7 +114,7 @@ class S3MediaStore:
 
     def _objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
-        with _Translated(bucket, prefix):
+        with _translated(bucket, prefix):
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield ObjectInfo(bucket=bucket, key=item["Key"], size=item["Size"], etag=_etag(item.get("ETag")))
@@ -158,7 +127,7 @@ class S3MediaStore:
         keys = [info.key for info in self._objects(bucket, prefix)]
         for start in range(0, len(keys), _DELETE_BATCH):
             batch = keys[start : start + _DELETE_BATCH]
-            with _Translated(bucket, prefix):
+            with _translated(bucket, prefix):
                 response = self._client.delete_objects(
                     Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
                 )

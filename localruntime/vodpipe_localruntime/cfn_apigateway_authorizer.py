@@ -49,7 +49,7 @@ class ApiGatewayAuthorizerProvider(ResourceProvider[AuthorizerProperties]):
     SCHEMA = util.get_schema_path(Path(__file__))
 
     def create(self, request: ResourceRequest[AuthorizerProperties]) -> ProgressEvent[AuthorizerProperties]:
-        model = request.desired_state
+        model: AuthorizerProperties = request.desired_state
         api = request.aws_client_factory.apigateway
         if not model.get("Name"):
             model["Name"] = util.generate_default_name(request.stack_name, request.logical_resource_id)
@@ -75,7 +75,7 @@ class ApiGatewayAuthorizerProvider(ResourceProvider[AuthorizerProperties]):
         raise NotImplementedError
 
     def update(self, request: ResourceRequest[AuthorizerProperties]) -> ProgressEvent[AuthorizerProperties]:
-        model = request.desired_state
+        model: AuthorizerProperties = request.desired_state
         previous = request.previous_state or {}
         model["AuthorizerId"] = previous["AuthorizerId"]
         patches = [
@@ -90,7 +90,7 @@ class ApiGatewayAuthorizerProvider(ResourceProvider[AuthorizerProperties]):
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
 
     def delete(self, request: ResourceRequest[AuthorizerProperties]) -> ProgressEvent[AuthorizerProperties]:
-        model = request.desired_state
+        model: AuthorizerProperties = request.desired_state
         api = request.aws_client_factory.apigateway
         with contextlib.suppress(api.exceptions.NotFoundException):
             api.delete_authorizer(restApiId=model["RestApiId"], authorizerId=model["AuthorizerId"])

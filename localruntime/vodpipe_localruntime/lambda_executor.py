@@ -122,6 +122,8 @@ class HostRuntimeExecutor(RuntimeExecutor):
     """One Lambda execution environment = one `runtime_init.py` child process on this host."""
 
     executor_endpoint: ExecutorEndpoint
+    env_dir: Path
+    log_path: Path
 
     def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)

@@ -15,7 +15,7 @@ import traceback
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 # Written through stdout/stderr and stripped by the pump: when the pump sees it, every byte written
 # before it has been collected, so an invoke's logs are complete before they are posted.
@@ -156,7 +156,7 @@ def load_handler(spec: str) -> Handler:
     handler = getattr(module, function_name, None)
     if not callable(handler):
         raise InitError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
-    return handler
+    return cast(Handler, handler)
 
 
 def run_invoke(handler: Handler, request: dict[str, Any], logs: LogCapture) -> tuple[bool, bytes]:

@@ -6,10 +6,9 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-# The key design is documented with its only reader and writer, lambdas/jobs/dynamodb.py.
-TTL_ATTRIBUTE = "expires_at"
-BY_OWNER_INDEX = "by_owner"
-BY_STATUS_INDEX = "by_status"
+from lambdas.jobs import schema
+
+_ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING}
 
 
 class JobsTable(Construct):
@@ -17,23 +16,25 @@ class JobsTable(Construct):
 
     def __init__(self, scope: Construct, id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, id)
-        string = dynamodb.AttributeType.STRING
+        # The schema is the repository's (lambdas/jobs/schema.py); a test holds this table to its table_definition().
+        key_type = _ATTRIBUTE_TYPES[schema.KEY_ATTRIBUTE_TYPE]
         # Table (AWS::DynamoDB::Table), not TableV2: LocalStack's CloudFormation has no GlobalTable.
         self.table = dynamodb.Table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="pk", type=string),
-            sort_key=dynamodb.Attribute(name="sk", type=string),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            partition_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=key_type),
+            sort_key=dynamodb.Attribute(name=schema.SORT_KEY, type=key_type),
+            billing_mode=dynamodb.BillingMode(schema.BILLING_MODE),
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            time_to_live_attribute=TTL_ATTRIBUTE,
+            time_to_live_attribute=schema.TTL_ATTRIBUTE,
             removal_policy=removal_policy,
         )
-        for name, pk, sk in ((BY_OWNER_INDEX, "gsi1pk", "gsi1sk"), (BY_STATUS_INDEX, "gsi2pk", "gsi2sk")):
+        for index in schema.INDEXES:
             self.table.add_global_secondary_index(
-                index_name=name,
-                partition_key=dynamodb.Attribute(name=pk, type=string),
-                sort_key=dynamodb.Attribute(name=sk, type=string),
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(name=index.partition_key, type=key_type),
+                sort_key=dynamodb.Attribute(name=index.sort_key, type=key_type),
+                projection_type=dynamodb.ProjectionType(index.projection),
             )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lambdas.api.ports import MIN_PART_SIZE, PartsRejected, UploadNotFound, UploadStore
+from lambdas.storage.ports import MIN_PART_SIZE, PartsRejected, UploadNotFound, UploadStore
 
 # What a client's PUT of `data` to a presigned part URL does: the part's ETag as the store answers it, quotes removed.
 PutPart = Callable[[str, bytes], str]

@@ -51,3 +51,9 @@ def test_stacks_split_by_lifecycle(templates: dict[str, dict[str, Any]]) -> None
     assert {"AWS::S3::Bucket", "AWS::DynamoDB::Table"} <= storage_types
     assert not {"AWS::S3::Bucket", "AWS::DynamoDB::Table"} & pipeline_types
     assert "AWS::Lambda::Function" not in storage_types
+
+
+def test_the_app_deploys_exactly_the_named_stacks(templates: dict[str, dict[str, Any]]) -> None:
+    from stacks.names import STACKS
+
+    assert set(templates) == set(STACKS)

@@ -15,24 +15,24 @@ from lambdas.media.chunking import DEFAULT_MAX_PIECE_BYTES, WorkerBudget, output
 from lambdas.media.errors import PolicyViolation
 from lambdas.media.ladder import DEFAULT_LADDER
 from stacks import config as limits
-from stacks.config import PipelineConfig
+from stacks.config import DeploymentConfig
 
 MIB = 2**20
 GIB = 2**30
 MARGIN = 256 * MIB
 CDK_JSON = Path(__file__).parents[2] / "cdk.json"
 
-Check = Callable[[PipelineConfig], str | None]
+Check = Callable[[DeploymentConfig], str | None]
 
 
-def checked(**settings: Any) -> PipelineConfig:
+def checked(**settings: Any) -> DeploymentConfig:
     """A config validated as the app validates its context."""
-    return PipelineConfig.model_validate(settings)
+    return DeploymentConfig.model_validate(settings)
 
 
-def unchecked(**settings: Any) -> PipelineConfig:
+def unchecked(**settings: Any) -> DeploymentConfig:
     """A config taken as given (defaults for the rest), so that one check can be exercised alone."""
-    return PipelineConfig.model_construct(**settings)
+    return DeploymentConfig.model_construct(**settings)
 
 
 def mib_needed(n_bytes: int) -> int:
@@ -43,12 +43,12 @@ def mib_needed(n_bytes: int) -> int:
 
 
 def test_default_config_is_consistent() -> None:
-    assert limits.problems(PipelineConfig.from_context(None)) == []
+    assert limits.problems(DeploymentConfig.from_context(None)) == []
 
 
 def test_the_context_in_cdk_json_is_consistent() -> None:
     context = json.loads(CDK_JSON.read_text())["context"]["vodpipe"]
-    assert limits.problems(PipelineConfig.from_context(context)) == []
+    assert limits.problems(DeploymentConfig.from_context(context)) == []
 
 
 def test_every_check_runs_on_the_defaults() -> None:
@@ -343,11 +343,11 @@ def test_presign_expiry_boundary() -> None:
 
 def test_from_context_refuses_a_bad_combination() -> None:
     with pytest.raises(ValidationError, match=r"transcode_ephemeral_mb=4096 cannot hold a 5\.0 GiB source") as refused:
-        PipelineConfig.from_context({"transcode_ephemeral_mb": 4096})
+        DeploymentConfig.from_context({"transcode_ephemeral_mb": 4096})
     assert "max_upload_bytes" in str(refused.value)
     # The same /tmp with a smaller source and a shorter limit is consistent.
     smaller = {"transcode_ephemeral_mb": 4096, "max_upload_bytes": 2 * GIB, "max_duration_s": 1800}
-    assert PipelineConfig.from_context(smaller).transcode_ephemeral_mb == 4096
+    assert DeploymentConfig.from_context(smaller).transcode_ephemeral_mb == 4096
 
 
 def test_the_app_refuses_an_inconsistent_context_before_creating_a_stack(tmp_path: Path) -> None:

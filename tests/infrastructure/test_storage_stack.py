@@ -1,10 +1,10 @@
-"""Buckets, table and CDN: targeted assertions on the synthesized storage stack."""
+"""Buckets and CDN: targeted assertions on the synthesized storage stack (the table: test_jobs_table.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
 from lambdas.keys import UPLOAD_PREFIX, WORK_PREFIX
 from tests.conftest import resources_of
@@ -71,41 +71,6 @@ def test_uploads_bucket_sends_events_to_eventbridge_without_a_custom_resource(
 ) -> None:
     props = _uploads(templates)
     assert props["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
-
-
-def test_jobs_table_keys_indexes_ttl_and_recovery(storage: Template) -> None:
-    storage.has_resource_properties(
-        "AWS::DynamoDB::Table",
-        {
-            "BillingMode": "PAY_PER_REQUEST",
-            "KeySchema": [
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-            "GlobalSecondaryIndexes": [
-                Match.object_like(
-                    {
-                        "IndexName": "by_owner",
-                        "KeySchema": [
-                            {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                            {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                        ],
-                    }
-                ),
-                Match.object_like(
-                    {
-                        "IndexName": "by_status",
-                        "KeySchema": [
-                            {"AttributeName": "gsi2pk", "KeyType": "HASH"},
-                            {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
-                        ],
-                    }
-                ),
-            ],
-        },
-    )
 
 
 def test_cdn_uses_origin_access_control_and_https(storage: Template, templates: dict[str, dict[str, Any]]) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from lambdas.events import RetryRequested
+from lambdas.jobs.model import Job, Source, new_job_id, utc_now
 from lambdas.media import errors as media_errors
 from lambdas.pipeline import errors as pipeline_errors
 from lambdas.pipeline.encode import EncodeRequest, EncodeResult
@@ -21,6 +23,7 @@ from lambdas.pipeline.register import RegisterRequest
 from lambdas.pipeline.thumbnails import ThumbnailsRequest
 from stacks.constructs.transcode_workflow import DEFINITION, DISPATCH_DEFINITION
 from tests.conftest import resources_of
+from tests.unit.pipeline.conftest import UPLOADS, s3_event, upload_key
 
 DEFINITIONS = {"transcode": DEFINITION, "dispatch": DISPATCH_DEFINITION}
 
@@ -277,6 +280,23 @@ def test_dispatch_names_each_execution_after_its_object() -> None:
     assert "$.detail.object.sequencer" in start["Parameters"]["Name.$"]
     (already,) = [c for c in start["Catch"] if c["Next"] == "AlreadyStarted"]
     assert already["ErrorEquals"] == ["StepFunctions.ExecutionAlreadyExistsException"]
+
+
+def test_a_failed_registration_finds_its_job_whichever_event_started_the_execution(machine: dict[str, Any]) -> None:
+    # MarkRegistrationFailed reads the job id out of the input's source key: an upload's and a retry's alike.
+    pk = machine["States"]["MarkRegistrationFailed"]["Parameters"]["Key"]["pk"]["S.$"]
+    assert "States.StringSplit($.detail.object.key, '/'), 2)" in pk
+    job_id = new_job_id()
+    job = Job.new(
+        job_id=job_id,
+        owner="alice",
+        source=Source(bucket=UPLOADS, key=upload_key(job_id)),
+        requested_renditions=("240p",),
+        now=utc_now(),
+    ).model_copy(update={"retry_count": 1})
+    for event in (s3_event(upload_key(job_id)), RetryRequested.of(job).payload()):
+        key = event["detail"]["object"]["key"]
+        assert key.split("/")[2] == job_id
 
 
 def test_no_jsonata_anywhere(any_machine: dict[str, Any]) -> None:

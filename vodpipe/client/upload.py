@@ -187,6 +187,11 @@ class Uploader:
 
     # -- the whole upload -----------------------------------------------------------------------------
     def upload(self, path: Path, request: UploadRequest | None = None) -> UploadResult:
+        # A reused Uploader starts each upload afresh: an earlier failure must not stop this one's parts,
+        # and the result counts only this upload's retries and bytes.
+        self._abort.clear()
+        self._retries = 0
+        self._bytes_uploaded = 0
         request = request or UploadRequest()
         path = path.resolve()
         fingerprint = Fingerprint.of(path)
@@ -338,7 +343,6 @@ class Uploader:
 
     # -- parts ----------------------------------------------------------------------------------------
     def _upload_parts(self, path: Path, session: _Session, missing: Sequence[int]) -> int:
-        self._bytes_uploaded = 0
         uploaded = 0
         failure: BaseException | None = None
         interrupted = False

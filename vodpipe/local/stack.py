@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from stacks.names import PIPELINE_STACK, STORAGE_STACK
 from vodpipe.local.deploy import deploy_assembly
 from vodpipe.local.runtime import LocalRuntime
 
@@ -118,7 +119,7 @@ def deploy_local(
     local = local_settings(runtime.root, settings) | {"playback_s3_endpoint": endpoint}
     synth(runtime.root, outdir, on_event, settings=local)
     result = deploy_assembly(outdir, endpoint, on_event=on_event)
-    storage, pipeline = result.outputs["VodpipeStorage"], result.outputs["VodpipePipeline"]
+    storage, pipeline = result.outputs[STORAGE_STACK], result.outputs[PIPELINE_STACK]
     deployment = LocalDeployment(
         endpoint=endpoint,
         region="us-east-1",

@@ -11,8 +11,9 @@ import pytest
 
 from lambdas import aws
 from lambdas.jobs import dynamodb as dynamodb_module
-from lambdas.jobs.dynamodb import RETENTION, TTL_ATTRIBUTE, DynamoDBJobRepository, table_definition
+from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.model import EventKind, JobEvent, JobStatus, JobStep
+from lambdas.jobs.schema import RETENTION, TTL_ATTRIBUTE, table_definition
 from lambdas.jobs.transitions import retry, transition
 from tests.contract.job_repository_contract import (
     T0,

@@ -11,16 +11,17 @@ from typing import Any, cast
 
 import pytest
 
-from lambdas.api.app import ApiServices, JobsApi
 from lambdas.api.config import ApiConfig
 from lambdas.api.jobs import JobService
-from lambdas.api.memory import InMemoryUploadStore, InMemoryWorkflow
 from lambdas.api.models import CreateUpload, UploadCreated
+from lambdas.api.routes import ApiRoutes, ApiServices
 from lambdas.api.uploads import UploadService
-from lambdas.auth.tokens import InMemoryTokenStore, authenticate
-from lambdas.jobs.memory import InMemoryJobRepository
+from lambdas.auth.tokens import authenticate
 from lambdas.jobs.model import Job, JobEvent, JobStatus, JobStep
-from lambdas.storage.memory import DirectoryMediaStore
+from tests.fakes.api import InMemoryUploadStore, InMemoryWorkflow
+from tests.fakes.auth import InMemoryTokenStore
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 
 UPLOADS, OUTPUTS = "vodpipe-uploads", "vodpipe-outputs"
 ALICE, BOB = "alice", "bob"
@@ -121,7 +122,7 @@ class Answer:
 class Api:
     """The deployed function as a client sees it, with its fakes at hand."""
 
-    handler: JobsApi
+    handler: ApiRoutes
     repo: FlakyJobRepository
     uploads: InMemoryUploadStore
     workflow: InMemoryWorkflow
@@ -171,7 +172,10 @@ class Api:
         }
         response = self.handler(event, None)  # type: ignore[arg-type]
         text = response.get("body") or ""
-        return Answer(response["statusCode"], json.loads(text) if text else None, response.get("headers") or {})
+        # Powertools answers multiValueHeaders; API Gateway sends both kinds as HTTP headers.
+        headers = dict(response.get("headers") or {})
+        headers.update((name, ", ".join(values)) for name, values in (response.get("multiValueHeaders") or {}).items())
+        return Answer(response["statusCode"], json.loads(text) if text else None, headers)
 
     def upload(self, size: int = 12 * MIB, *, user: str = ALICE, **fields: Any) -> dict[str, Any]:
         answer = self.call("POST", "/uploads", {"file_name": "clip.mp4", "size": size, **fields}, user=user)
@@ -233,7 +237,7 @@ def build_api(
         uploads=upload_service,
         jobs=JobService(repo, workflow, outputs, uploads, config, clock=clock),
     )
-    return Api(JobsApi(lambda: services), repo, uploads, workflow, outputs, tokens, clock)
+    return Api(ApiRoutes(lambda: services), repo, uploads, workflow, outputs, tokens, clock)
 
 
 @pytest.fixture

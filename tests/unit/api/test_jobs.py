@@ -7,23 +7,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError, ParamValidationError
-from botocore.stub import Stubber
 
-from lambdas.api.memory import InMemoryWorkflow
-from lambdas.api.ports import WorkflowError, WorkflowRefused, WorkflowUnavailable
-from lambdas.api.stepfunctions import StepFunctionsWorkflow
 from lambdas.jobs.model import Job, JobStatus, new_job_id
 from lambdas.jobs.transitions import transition
 from lambdas.pipeline.config import PipelineConfig
 from lambdas.pipeline.register import RegisterRequest, register
-from lambdas.storage.memory import DirectoryMediaStore
+from lambdas.workflow.ports import WorkflowRefused, WorkflowUnavailable
+from tests.fakes.api import InMemoryWorkflow
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.api.conftest import ALICE, BOB, MIB, OUTPUTS, UPLOADS, Api, Clock, build_api, payload
 
 EXECUTION = "arn:aws:states:us-east-1:000000000000:execution:transcode:upload-1"
-MACHINE = "arn:aws:states:us-east-1:000000000000:stateMachine:transcode"
 
 
 def queued(api: Api, *, user: str = ALICE, **fields: Any) -> str:
@@ -190,7 +185,10 @@ def test_a_failed_job_is_retried_through_registerjob_with_a_deterministic_execut
     assert (answer.body["status"], answer.body["retry_count"], answer.body["error_message"]) == ("QUEUED", 1, None)
     execution = api.workflow.executions[f"{job_id}-r1"]
     event = execution.payload
-    assert (event["detail-type"], event["source"]) == ("Object Created", "aws.s3")
+    # A retry says so (no S3 event forged for it), and names the attempt it queued.
+    assert (event["detail-type"], event["source"]) == ("Job Retry Requested", "vodpipe.api")
+    assert (event["detail"]["job_id"], event["detail"]["attempt"]) == (job_id, 1)
+    # Where MarkRegistrationFailed finds the job, as in an upload's event.
     assert event["detail"]["object"]["key"] == f"uploads/{ALICE}/{job_id}/source"
     # The state machine hands the event to RegisterJob: it must take the job QUEUED -> PROCESSING.
     store = DirectoryMediaStore(Path("/nonexistent"))
@@ -301,60 +299,6 @@ def test_a_job_cancelled_while_its_retry_was_refused_stays_cancelled(tmp_path: P
     assert (answer.status, answer.body["error"]) == (503, "unavailable"), answer.body
     stored = api.repo.get(job_id)
     assert (stored.status, stored.retry_count) == (JobStatus.CANCELLED, 1), "the other request's cancel stands"
-
-
-# --- the Step Functions adapter: every SDK failure is a typed workflow error ---------------------------
-
-
-def _sfn() -> Any:
-    return boto3.client("stepfunctions", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
-
-
-@pytest.mark.parametrize(
-    ("code", "status", "raised"),
-    [
-        ("ExecutionLimitExceeded", 400, WorkflowRefused),
-        ("StateMachineDoesNotExist", 400, WorkflowRefused),
-        ("StateMachineDeleting", 400, WorkflowRefused),
-        ("InvalidExecutionInput", 400, WorkflowRefused),
-        ("InvalidName", 400, WorkflowRefused),
-        ("InvalidArn", 400, WorkflowRefused),
-        ("AccessDeniedException", 400, WorkflowRefused),
-        ("ThrottlingException", 400, WorkflowUnavailable),
-        ("ServiceUnavailable", 503, WorkflowUnavailable),
-        ("SomethingNew", 500, WorkflowUnavailable),
-    ],
-)
-def test_start_failures_are_typed(code: str, status: int, raised: type[WorkflowError]) -> None:
-    client = _sfn()
-    with Stubber(client) as stub:
-        stub.add_client_error(
-            "start_execution", service_error_code=code, service_message="arn:aws:states:…", http_status_code=status
-        )
-        with pytest.raises(raised) as caught:
-            StepFunctionsWorkflow(client, MACHINE).start("J-r1", {"a": 1})
-    assert type(caught.value) is raised
-    assert str(caught.value) == f"start J-r1: {code}", "the code, not the service's message"
-
-
-def test_stop_failures_are_typed_and_sdk_refusals_too() -> None:
-    client = _sfn()
-    with Stubber(client) as stub:
-        stub.add_client_error("stop_execution", service_error_code="AccessDeniedException", http_status_code=400)
-        with pytest.raises(WorkflowRefused):
-            StepFunctionsWorkflow(client, MACHINE).stop(f"{MACHINE}:x", cause="test")
-    with pytest.raises(WorkflowRefused) as caught:
-        StepFunctionsWorkflow(client, MACHINE).start("", {})  # an empty name: refused by the SDK's validation
-    assert isinstance(caught.value.__cause__, ParamValidationError)
-
-
-def test_a_lost_connection_is_unavailable() -> None:
-    class Unreachable:
-        def start_execution(self, **_: Any) -> Any:
-            raise EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com")
-
-    with pytest.raises(WorkflowUnavailable):
-        StepFunctionsWorkflow(Unreachable(), MACHINE).start("J-r1", {})  # type: ignore[arg-type]
 
 
 def test_events_are_the_jobs_history(api: Api) -> None:

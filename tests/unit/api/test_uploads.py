@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from lambdas.api.memory import InMemoryUploadStore
 from lambdas.api.models import FILE_NAME_PATTERN, CreateUpload
-from lambdas.api.ports import MAX_PARTS, UploadStoreUnavailable
 from lambdas.api.uploads import plan_parts
 from lambdas.jobs.ports import ConcurrentUpdate, RepositoryUnavailable
+from lambdas.storage.ports import MAX_PARTS, UploadStoreUnavailable
 from tests.contract.upload_store_contract import UploadStoreContract, UploadStoreUnderTest
+from tests.fakes.api import InMemoryUploadStore
 from tests.unit.api.conftest import ALICE, MAX_UPLOAD, MIB, UPLOADS, Api, Clock, build_api, payload
 
 

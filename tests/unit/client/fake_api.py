@@ -2,7 +2,7 @@
 
 Requests under `url` pass the token check API Gateway's authorizer makes (a missing or unknown token is answered
 401 `{"message": "Unauthorized"}`), become the REST proxy events API Gateway sends, and are answered by the real
-function (`JobsApi`, lambdas/api/app.py) over the in-memory adapters, wired by `build_api` as the API's own unit
+function (`ApiRoutes`, lambdas/api/routes.py) over the in-memory adapters, wired by `build_api` as the API's own unit
 tests are (tests/unit/api/conftest.py). The in-memory upload store's presigned part URLs point at this server,
 which takes the PUTs as S3 does (the part's ETag in the `ETag` header, 403 once the URL expired).
 
@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lambdas.api.memory import InMemoryUploadStore
-from lambdas.api.ports import MIN_PART_SIZE, UploadNotFound
 from lambdas.auth.tokens import authenticate
 from lambdas.jobs.model import (
     EventKind,
@@ -45,6 +43,8 @@ from lambdas.jobs.model import (
 )
 from lambdas.jobs.ports import JobNotFound
 from lambdas.jobs.transitions import transition
+from lambdas.storage.ports import MIN_PART_SIZE, UploadNotFound
+from tests.fakes.api import InMemoryUploadStore
 from tests.unit.api.conftest import ALICE, TOKENS, Api, Clock, build_api
 
 MiB = 1 << 20

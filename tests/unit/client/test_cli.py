@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from lambdas.jobs.model import JobStatus
-from lambdas.jobs.transitions import PriorityClass, QueueStats
+from lambdas.jobs.stats import PriorityClass, QueueStats
 from tests.unit.client.conftest import make_file
 from tests.unit.client.fake_api import FakeVodpipe
 from vodpipe.cli import app

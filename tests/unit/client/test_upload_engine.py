@@ -191,3 +191,32 @@ def test_resume_record_says_which_job_and_file(fake: FakeVodpipe, tmp_path: Path
     assert record.api_url == fake.url
     assert record.fingerprint.size == 2 * PART
     assert record.fingerprint.head_sha256 == sha(video.read_bytes()[: 1 << 20])
+
+
+def test_a_reused_uploader_uploads_every_part_after_a_failed_upload(fake: FakeVodpipe, tmp_path: Path) -> None:
+    first, second = make_file(tmp_path / "first.mp4", 3 * PART), make_file(tmp_path / "second.mp4", 4 * PART, seed=3)
+    fake.faults.status_once = {2: 400}
+    engine = uploader(fake, tmp_path / "resume", parallel=1, part_attempts=1)
+    with pytest.raises(PartUploadFailed, match="part 2: HTTP 400"):
+        engine.upload(first)
+
+    result = engine.upload(second)
+
+    assert (result.part_count, result.parts_uploaded, result.parts_skipped) == (4, 4, 0)
+    assert sha(stored_object(fake, result.job_id)) == sha(second.read_bytes())
+
+
+def test_a_reused_uploader_reports_only_its_own_retries(fake: FakeVodpipe, tmp_path: Path) -> None:
+    first, second = make_file(tmp_path / "first.mp4", 3 * PART), make_file(tmp_path / "second.mp4", 6 * PART, seed=3)
+    # A fault fires on the first PUT of a part number: part 1 for the first upload, part 5 for the second.
+    fake.faults.drop_once = {1, 5}
+    fake.faults.status_once = {2: 400}
+    engine = uploader(fake, tmp_path / "resume", parallel=1)
+    with pytest.raises(PartUploadFailed, match="part 2: HTTP 400"):
+        engine.upload(first)
+
+    result = engine.upload(second)
+
+    assert result.parts_uploaded == 6
+    assert result.part_retries == 1
+    assert result.bytes_uploaded == second.stat().st_size

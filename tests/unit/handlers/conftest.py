@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pytest
 
 from lambdas.handlers import _wiring as wiring
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.pipeline.config import PipelineConfig
-from lambdas.storage.memory import DirectoryMediaStore
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.pipeline.conftest import clips, config, layer_on_path, repo, store  # noqa: F401 - shared fixtures
 
 

@@ -21,12 +21,12 @@ from lambdas.handlers import (
     publish_job,
     register_job,
 )
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import JobStatus, new_job_id
 from lambdas.pipeline.errors import DuplicateEvent, TransientError, UnrecognisedUpload
 from lambdas.settings import Settings, get_settings
-from lambdas.storage.memory import DirectoryMediaStore
 from lambdas.storage.ports import StoreUnavailable
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.handlers.conftest import FakeContext
 from tests.unit.pipeline.conftest import OUTPUTS, UPLOADS, needs_ffmpeg, s3_event, upload_key
 
@@ -206,9 +206,9 @@ def test_tracer_degrades_without_an_xray_daemon(tmp_path: Path) -> None:
     script.write_text(
         "from lambdas.handlers import register_job\n"
         "from tests.unit.handlers.conftest import FakeContext\n"
+        "from tests.unit.pipeline.conftest import s3_event\n"
         "try:\n"
-        "    register_job.handler({'event': {'detail': {'bucket': {'name': 'b'}, 'object': {'key': 'x'}}},"
-        " 'execution_arn': 'arn:x'}, FakeContext())\n"
+        "    register_job.handler({'event': s3_event('x', bucket='b'), 'execution_arn': 'arn:x'}, FakeContext())\n"
         "except Exception as error:\n"
         "    print(type(error).__name__, register_job.tracer.disabled)\n"
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lambdas.jobs.model import Job, JobStatus, new_job_id
-from lambdas.jobs.transitions import PriorityClass, compute_stats, p95, priority_class
+from lambdas.jobs.stats import PriorityClass, compute_stats, p95, priority_class
 
 S = JobStatus
 NOW = datetime(2025, 1, 2, 0, 0, tzinfo=UTC)

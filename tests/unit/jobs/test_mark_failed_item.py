@@ -10,16 +10,10 @@ from typing import Any
 
 import pytest
 
-from lambdas.jobs.dynamodb import (
-    ERROR_CAUSE_ATTRIBUTE,
-    TTL_ATTRIBUTE,
-    DynamoDBJobRepository,
-    _job_from_item,
-    _to_wire,
-    error_message_from_cause,
-    job_attributes,
-)
+from lambdas.jobs.dynamodb import DynamoDBJobRepository
+from lambdas.jobs.items import error_message_from_cause, job_attributes, job_from_item, to_wire
 from lambdas.jobs.model import JobStatus
+from lambdas.jobs.schema import ERROR_CAUSE_ATTRIBUTE, TTL_ATTRIBUTE
 from lambdas.jobs.transitions import retry, transition
 from tests.contract.job_repository_contract import T0, make_job
 
@@ -45,7 +39,7 @@ def marked_failed_item(error_type: str, cause: str) -> dict[str, Any]:
     """A PROCESSING job item as the adapter stores it, then MarkFailed's update applied by hand."""
     job = make_job()
     job = transition(transition(job, JobStatus.QUEUED, T0), JobStatus.PROCESSING, T0)
-    item = _to_wire(job_attributes(job))
+    item = to_wire(job_attributes(job))
     item |= {
         "status": {"S": "FAILED"},
         "error_type": {"S": error_type},
@@ -108,7 +102,7 @@ def test_mark_registration_failed_writes_a_subset_and_only_fails_queued_jobs() -
     ],
 )
 def test_a_failed_job_reads_with_a_readable_reason(error_type: str, cause: str, message: str) -> None:
-    job = _job_from_item(marked_failed_item(error_type, cause))
+    job = job_from_item(marked_failed_item(error_type, cause))
     assert job.status is JobStatus.FAILED
     assert job.error_type == error_type
     assert job.error_message == message
@@ -128,13 +122,13 @@ class _Client:
 
     def update_item(self, **kwargs: Any) -> dict[str, Any]:
         self.updates.append(kwargs)
-        return {"Attributes": _to_wire(self.after)}
+        return {"Attributes": to_wire(self.after)}
 
 
 def test_retrying_a_marked_failed_job_removes_the_cause_and_the_ttl() -> None:
     client = _Client(marked_failed_item("NoVideoStream", LAMBDA_CAUSE))
     repository = DynamoDBJobRepository(client, "jobs")  # type: ignore[arg-type]
-    failed = repository.get(_job_from_item(client.item).job_id)
+    failed = repository.get(job_from_item(client.item).job_id)
     queued = retry(failed, datetime(2025, 3, 1, 13, tzinfo=UTC))
     client.after = job_attributes(queued)  # type: ignore[attr-defined]
     repository.save_transition(failed, queued)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.jobs.memory import InMemoryJobRepository
 from tests.contract.job_repository_contract import JobRepositoryContract, RepositoryFactory
+from tests.fakes.jobs import InMemoryJobRepository
 
 
 class TestInMemoryJobRepository(JobRepositoryContract):

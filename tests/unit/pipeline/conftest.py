@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from lambdas import keys
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import Job, JobStatus, JobStep, new_job_id, utc_now
 from lambdas.jobs.transitions import transition
 from lambdas.media.ladder import LadderConfig, Rung
@@ -22,7 +21,8 @@ from lambdas.pipeline.package import PackageRequest
 from lambdas.pipeline.probe import ProbeRequest, ProbeResult, probe
 from lambdas.pipeline.register import RegisterRequest, register
 from lambdas.pipeline.thumbnails import ThumbnailsResult
-from lambdas.storage.memory import DirectoryMediaStore
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.media.conftest import LAYER_BIN, make_clip
 
 UPLOADS, OUTPUTS = "vodpipe-uploads", "vodpipe-outputs"

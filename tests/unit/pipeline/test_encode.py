@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from lambdas import keys
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import EventKind, JobStep
 from lambdas.media.chunking import frame_ticks
 from lambdas.media.ffmpeg_args import audio_alignment
@@ -19,8 +18,9 @@ from lambdas.pipeline.errors import JobCancelled
 from lambdas.pipeline.plan import EncodePlan, ItemResult
 from lambdas.pipeline.probe import ProbeResult
 from lambdas.pipeline.progress import encode_progress, estimated_end, overall_percent
-from lambdas.storage.memory import DirectoryMediaStore
 from lambdas.storage.ports import ObjectInfo
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.media_tools import ffprobe_json
 from tests.unit.pipeline.conftest import (
     OUTPUTS,

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from lambdas import keys
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import JobStatus, utc_now
 from lambdas.jobs.ports import JobNotFound, JobNotProcessing
 from lambdas.jobs.transitions import transition
 from lambdas.pipeline.errors import JobCancelled
 from lambdas.pipeline.job_guard import running_job, stopped, withdrawn_if_stopped
-from lambdas.storage.memory import DirectoryMediaStore
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.pipeline.conftest import OUTPUTS, StartJob
 
 

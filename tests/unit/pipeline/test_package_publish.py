@@ -14,7 +14,6 @@ import pytest
 from mpegdash.parser import MPEGDASHParser
 
 from lambdas import keys
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import Job, JobStatus, JobStep, OutputKind, Source, new_job_id, utc_now
 from lambdas.jobs.transitions import transition
 from lambdas.pipeline.config import JobRef, PipelineConfig
@@ -24,7 +23,8 @@ from lambdas.pipeline.package import PackageRequest, PackageResult, package
 from lambdas.pipeline.progress import PROGRESS_PACKAGED
 from lambdas.pipeline.publish import PublishRequest, publish
 from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
-from lambdas.storage.memory import DirectoryMediaStore
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.media_tools import ffprobe_json
 from tests.unit.pipeline.conftest import (
     OUTPUTS,

@@ -9,7 +9,6 @@ import m3u8
 import pytest
 
 from lambdas import keys
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import Job, JobStatus, utc_now
 from lambdas.jobs.ports import JobNotProcessing
 from lambdas.jobs.transitions import transition
@@ -20,7 +19,8 @@ from lambdas.pipeline.package import package
 from lambdas.pipeline.plan import EncodePlan
 from lambdas.pipeline.preview import publish_preview
 from lambdas.pipeline.probe import ProbeResult
-from lambdas.storage.memory import DirectoryMediaStore
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.pipeline.conftest import (
     OUTPUTS,
     cancel,

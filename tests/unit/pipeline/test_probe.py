@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from lambdas import keys
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import EventKind, JobStatus, JobStep, utc_now
 from lambdas.jobs.transitions import retry, transition
 from lambdas.media.errors import NoVideoStream, SourceUnreadable, UnsupportedInput
@@ -19,8 +18,9 @@ from lambdas.pipeline.plan import EncodePlan
 from lambdas.pipeline.probe import ProbeResult
 from lambdas.pipeline.progress import PROGRESS_PROBED
 from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
-from lambdas.storage.memory import DirectoryMediaStore
 from lambdas.storage.ports import ObjectInfo
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.media_tools import ffprobe_json
 from tests.unit.pipeline.conftest import (
     OUTPUTS,

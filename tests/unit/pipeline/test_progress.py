@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import EventKind, Job, JobStatus, JobStep, OutputKind, Source
 from lambdas.jobs.ports import JobNotProcessing
 from lambdas.jobs.transitions import transition
@@ -23,6 +22,7 @@ from lambdas.pipeline.progress import (
     rendition_progress,
     step_events,
 )
+from tests.fakes.jobs import InMemoryJobRepository
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

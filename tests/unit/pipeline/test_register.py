@@ -1,4 +1,4 @@
-"""RegisterJob: the upload event moves (or creates) the job to PROCESSING exactly once."""
+"""RegisterJob: an upload's event, or the API's retry, moves (or creates) the job to PROCESSING exactly once."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lambdas.jobs.memory import InMemoryJobRepository
+from lambdas.events import RetryRequested
 from lambdas.jobs.model import Job, JobStatus, OutputKind, Source, new_job_id
-from lambdas.jobs.transitions import transition
+from lambdas.jobs.ports import JobNotFound
+from lambdas.jobs.transitions import retry, transition
 from lambdas.pipeline.config import PipelineConfig
 from lambdas.pipeline.errors import DuplicateEvent, TransientError, UnrecognisedUpload
 from lambdas.pipeline.register import RegisterRequest, register
-from lambdas.storage.memory import DirectoryMediaStore
 from lambdas.storage.ports import StoreUnavailable
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.pipeline.conftest import EXECUTION, UPLOADS, s3_event, upload_key
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
@@ -137,3 +139,57 @@ def test_store_throttling_is_a_transient_error(
     with pytest.raises(TransientError):
         register(request(upload_key(job_id)), repo, store, config)
     assert register(request(upload_key(job_id)), repo, store, config).status is JobStatus.PROCESSING
+
+
+# --- a retry: the API's event names the job and the attempt it queued -----------------------------------
+
+
+def retried(repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig) -> Job:
+    """A job that ran once, failed, and was queued again by the API's retry."""
+    job = register(request(api_job(repo).source.key), repo, store, config)
+    failed = repo.save_transition(job, transition(job, JobStatus.FAILED, NOW, error_type="SourceUnreadable"))
+    return repo.save_transition(failed, retry(failed, NOW))
+
+
+def retry_request(job: Job, execution: str = OTHER_EXECUTION) -> RegisterRequest:
+    return RegisterRequest.model_validate({"event": RetryRequested.of(job).payload(), "execution_arn": execution})
+
+
+def test_a_retry_takes_the_queued_job_to_processing_with_its_own_source(
+    repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig
+) -> None:
+    queued = retried(repo, store, config)
+    job = register(retry_request(queued), repo, store, config)
+    assert (job.status, job.retry_count, job.execution_arn) == (JobStatus.PROCESSING, 1, OTHER_EXECUTION)
+    assert job.source == queued.source
+    assert register(retry_request(queued), repo, store, config) == job, "a Lambda retry changes nothing"
+    assert not store.calls  # nothing to look up: the job knows its source
+
+
+def test_a_superseded_retry_is_a_duplicate(
+    repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig
+) -> None:
+    first = retried(repo, store, config)
+    failed = repo.save_transition(first, transition(first, JobStatus.FAILED, NOW, error_type="RetryNotStarted"))
+    second = repo.save_transition(failed, retry(failed, NOW))
+    with pytest.raises(DuplicateEvent):
+        register(retry_request(first), repo, store, config)
+    assert repo.get(second.job_id) == second
+    assert register(retry_request(second), repo, store, config).status is JobStatus.PROCESSING
+
+
+def test_a_retry_of_a_job_that_is_gone_creates_nothing(
+    repo: InMemoryJobRepository, store: DirectoryMediaStore, config: PipelineConfig
+) -> None:
+    job_id = new_job_id()
+    job = Job.new(
+        job_id=job_id,
+        owner="alice",
+        source=Source(bucket=UPLOADS, key=upload_key(job_id)),
+        requested_renditions=("180p",),
+        now=NOW,
+    ).model_copy(update={"retry_count": 1})
+    with pytest.raises(JobNotFound):
+        register(retry_request(job), repo, store, config)
+    with pytest.raises(JobNotFound):
+        repo.get(job_id)

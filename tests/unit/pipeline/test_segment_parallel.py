@@ -12,7 +12,6 @@ import pytest
 from mpegdash.parser import MPEGDASHParser
 
 from lambdas import keys
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.jobs.model import Job, JobStatus
 from lambdas.media.chunking import WorkerBudget
 from lambdas.pipeline.config import JobRef, PipelineConfig
@@ -20,7 +19,8 @@ from lambdas.pipeline.encode import EncodeRequest, encode
 from lambdas.pipeline.package import PackageRequest, package
 from lambdas.pipeline.probe import ProbeRequest, ProbeResult, probe
 from lambdas.pipeline.thumbnails import ThumbnailsResult
-from lambdas.storage.memory import DirectoryMediaStore
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.media.conftest import LAYER_BIN
 from tests.unit.pipeline.conftest import OUTPUTS, UPLOADS, StartJob, needs_ffmpeg
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.jobs.memory import InMemoryJobRepository
 from lambdas.pipeline.config import JobRef, PipelineConfig
 from lambdas.pipeline.probe import ProbeRequest, ThumbnailPlan, probe
 from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
-from lambdas.storage.memory import DirectoryMediaStore
+from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.media.conftest import LAYER_BIN
 from tests.unit.pipeline.conftest import OUTPUTS, StartJob, needs_ffmpeg
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.storage.memory import DirectoryMediaStore
 from lambdas.storage.ports import MediaStore
 from tests.contract.media_store_contract import MediaStoreContract, Seed
+from tests.fakes.storage import DirectoryMediaStore
 
 
 class TestDirectoryMediaStore(MediaStoreContract):

@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as SdkConnectionError
+from botocore.exceptions import ClientError
 
-from lambdas.api.ports import Workflow, WorkflowRefused, WorkflowUnavailable
+from lambdas.aws_errors import SdkErrors, error_code
+from lambdas.workflow.ports import Workflow, WorkflowError, WorkflowRefused, WorkflowUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-_TRANSIENT = frozenset({"ThrottlingException", "ServiceUnavailable", "InternalServerError", "InternalFailure"})
 _GONE = frozenset({"ExecutionDoesNotExist", "ExecutionNotFound"})
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Every SDK failure becomes a typed workflow error: throttling, 5xx answers and lost connections are
-    WorkflowUnavailable; anything else the service or the SDK refused is WorkflowRefused. By error code, never by
-    message; the service's message (which may name ARNs) stays on the chained exception, for the logs."""
-    try:
-        yield
-    except (HTTPClientError, SdkConnectionError) as error:
-        raise WorkflowUnavailable(f"{action}: connection failed ({type(error).__name__})") from error
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", "")) or "unknown error"
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in _TRANSIENT or status >= 500:
-            raise WorkflowUnavailable(f"{action}: {code}") from error
-        raise WorkflowRefused(f"{action}: {code}") from error
-    except BotoCoreError as error:  # refused before sending: parameter validation, missing credentials…
-        raise WorkflowRefused(f"{action}: {type(error).__name__}") from error
+# Every SDK failure becomes a typed workflow error: throttling, 5xx answers and lost connections are
+# WorkflowUnavailable; anything else the service or the SDK refused is WorkflowRefused. By error code, never by
+# message; the service's message (which may name ARNs) stays on the chained exception, for the logs.
+_translated = SdkErrors[WorkflowError](transient=WorkflowUnavailable, otherwise=WorkflowRefused).translated
 
 
 class StepFunctionsWorkflow:
@@ -51,7 +34,7 @@ class StepFunctionsWorkflow:
                     "executionArn"
                 ]
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                if error_code(error) != "ExecutionAlreadyExists":
                     raise
         # Already started (an earlier attempt of this request, possibly with another input): the same one.
         return self._execution_arn(name)
@@ -66,7 +49,7 @@ class StepFunctionsWorkflow:
             try:
                 self._client.stop_execution(executionArn=execution_arn, cause=cause)
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in _GONE:
+                if error_code(error) not in _GONE:
                     raise
 
 

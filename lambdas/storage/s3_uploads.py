@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as SdkConnectionError
-
-from lambdas.api.ports import (
+from lambdas.aws_errors import SdkErrors, SdkFailure
+from lambdas.storage.ports import (
     CompletedObject,
     PartsRejected,
     UploadedPart,
+    UploadError,
     UploadNotFound,
     UploadStore,
     UploadStoreUnavailable,
 )
-from lambdas.storage.s3 import TRANSIENT_CODES
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -30,22 +27,18 @@ def _etag(value: str) -> str:
     return value.strip('"')
 
 
-@contextmanager
-def _translated(where: str) -> Iterator[None]:
-    try:
-        yield
-    except (HTTPClientError, SdkConnectionError) as error:
-        raise UploadStoreUnavailable(f"{where}: connection failed ({type(error).__name__})") from error
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        message = str(error.response.get("Error", {}).get("Message", "")) or code
-        if code in _NOT_FOUND:
-            raise UploadNotFound(f"{where}: {message}") from error
-        if code in _REJECTED:
-            raise PartsRejected(message) from error
-        if code in TRANSIENT_CODES:
-            raise UploadStoreUnavailable(f"{where}: {code}") from error
-        raise
+def _not_found(failure: SdkFailure) -> UploadError:
+    return UploadNotFound(f"{failure.where}: {failure.message}")
+
+
+def _rejected(failure: SdkFailure) -> UploadError:
+    return PartsRejected(failure.message)
+
+
+_ERRORS = SdkErrors[UploadError](
+    dict.fromkeys(_NOT_FOUND, _not_found) | dict.fromkeys(_REJECTED, _rejected), transient=UploadStoreUnavailable
+)
+_translated = _ERRORS.translated
 
 
 class S3UploadStore:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from lambdas.api.s3_uploads import S3UploadStore
+from lambdas.storage.s3_uploads import S3UploadStore
 from tests.contract.upload_store_contract import UploadStoreContract, UploadStoreUnderTest
 
 

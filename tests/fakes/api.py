@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from lambdas.api.ports import (
+from lambdas.storage.ports import (
     MIN_PART_SIZE,
     CompletedObject,
     PartsRejected,
     UploadedPart,
     UploadNotFound,
     UploadStore,
-    Workflow,
 )
+from lambdas.workflow.ports import Workflow
 
 
 @dataclass

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from lambdas.jobs.cursor import decode_cursor, encode_cursor, position_of
 from lambdas.jobs.model import Job, JobEvent, JobStatus, JobStep, utc_iso, utc_now
 from lambdas.jobs.ports import (
-    InvalidCursor,
     JobAlreadyExists,
     JobNotFound,
     JobRepository,
@@ -110,45 +107,21 @@ class InMemoryJobRepository:
         check_page_size(limit)
         jobs = sorted(
             (j for j in self._jobs.values() if j.owner == owner and (status is None or j.status == status)),
-            key=_owner_order,
+            key=position_of,
             reverse=True,
         )
         if cursor is not None:
-            after = _decode_cursor(cursor, owner)
-            jobs = [j for j in jobs if _owner_order(j) < after]
+            after = decode_cursor(cursor, owner)
+            jobs = [j for j in jobs if position_of(j) < after]
         page = jobs[:limit]
         more = len(jobs) > limit
-        return page, (_encode_cursor(owner, page[-1]) if more else None)
+        return page, (encode_cursor(owner, position_of(page[-1])) if more else None)
 
     def list_by_status(self, status: JobStatus, limit: int = 20) -> list[Job]:
         check_page_size(limit, maximum=None)
         jobs = [j for j in self._jobs.values() if j.status == status]
         jobs.sort(key=lambda j: (-j.priority, utc_iso(j.created_at), j.job_id))
         return jobs[:limit]
-
-
-def _owner_order(job: Job) -> tuple[str, str]:
-    return utc_iso(job.created_at), job.job_id
-
-
-def _encode_cursor(owner: str, job: Job) -> str:
-    raw = json.dumps([owner, *_owner_order(job)], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, owner: str) -> tuple[str, str]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as error:
-        raise InvalidCursor("cursor is not one this listing handed out") from error
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not all(isinstance(part, str) for part in value)
-        or value[0] != owner
-    ):
-        raise InvalidCursor("cursor is not one this listing handed out")
-    return value[1], value[2]
 
 
 if TYPE_CHECKING:

@@ -1,0 +1,213 @@
+"""The REST API's routes: Powertools handlers over the upload and job services, one per operation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.api.error_responses import answer_errors, documented
+from lambdas.api.jobs import JobService
+from lambdas.api.models import (
+    CompleteUpload,
+    CreateUpload,
+    JobEvents,
+    JobPage,
+    PartNumbers,
+    PresignedParts,
+    PublicJob,
+    UploadCreated,
+    UploadParts,
+    public_job,
+)
+from lambdas.api.openapi import OPENAPI_PATH, committed_document
+from lambdas.api.owner import owner_of, require_owner
+from lambdas.api.uploads import UploadService
+from lambdas.jobs.model import JOB_ID_PATTERN, JobStatus
+from lambdas.jobs.stats import QueueStats
+
+# A listing cursor is unpadded base64url (see jobs.dynamodb); anything else is refused by validation.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+# Path parameter of every job route: a ULID as POST /uploads handed it out; anything else is refused (422).
+JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN, description="The job's id (a ULID, from POST /uploads)")]
+
+_BODY = (400, 415)
+_JOB = (404,)
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    uploads: UploadService
+    jobs: JobService
+
+
+class ApiRoutes:
+    """`ApiRoutes(services)(event, context)`: the Lambda proxy answer. `services` is called once, lazily."""
+
+    def __init__(self, services: Callable[[], ApiServices]) -> None:
+        self._services = cache(services)
+        self.app = build_resolver(self)
+
+    @property
+    def services(self) -> ApiServices:
+        return self._services()
+
+    @property
+    def owner(self) -> str:
+        return owner_of(self.app)
+
+    def __call__(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return self.app.resolve(event, context)
+
+
+def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(
+        enable_validation=True, cors=CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"])
+    )
+    app.use(middlewares=[require_owner])
+    answer_errors(app)
+
+    @app.get(OPENAPI_PATH, include_in_schema=False)
+    def openapi() -> Response[str]:
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=committed_document())
+
+    # --- uploads -------------------------------------------------------------------------------------
+
+    @app.post(
+        "/uploads",
+        status_code=201,
+        summary="Create a job and its multipart upload",
+        description="Answers the first (at most 100) presigned part URLs; PUT each part to its URL, keep the "
+        "ETag of each response, then complete. The object key holds no part of the file name.",
+        responses=documented(201, "The job (UPLOADING) and the upload plan", *_BODY),
+        tags=["uploads"],
+        operation_id="create_upload",
+    )
+    def create_upload(request: Annotated[CreateUpload, Body()]) -> UploadCreated:
+        return api.services.uploads.create(api.owner, request)
+
+    @app.get(
+        "/uploads/<job_id>/parts",
+        summary="List the parts S3 has received",
+        description="The source of truth to resume an interrupted upload: upload only the parts not listed.",
+        responses=documented(200, "The parts received so far", 404, 409),
+        tags=["uploads"],
+        operation_id="list_parts",
+    )
+    def list_parts(job_id: JobId) -> UploadParts:
+        return api.services.uploads.list_parts(api.owner, job_id)
+
+    @app.post(
+        "/uploads/<job_id>/parts",
+        summary="Presign more part URLs",
+        responses=documented(200, "Presigned URLs for the parts asked for", 404, 409, *_BODY),
+        tags=["uploads"],
+        operation_id="presign_parts",
+    )
+    def presign_parts(job_id: JobId, request: Annotated[PartNumbers, Body()]) -> PresignedParts:
+        return api.services.uploads.presign_parts(api.owner, job_id, request.part_numbers)
+
+    @app.post(
+        "/uploads/<job_id>/complete",
+        summary="Complete the upload: the job is QUEUED and the workflow starts",
+        description="Without `parts`, the parts S3 received are used. Completing again answers the job as it is.",
+        responses=documented(200, "The job, QUEUED (or later if the workflow was quicker)", 404, 409, *_BODY),
+        tags=["uploads"],
+        operation_id="complete_upload",
+    )
+    def complete_upload(job_id: JobId, request: Annotated[CompleteUpload | None, Body()] = None) -> PublicJob:
+        return public_job(api.services.uploads.complete(api.owner, job_id, request or CompleteUpload()))
+
+    @app.delete(
+        "/uploads/<job_id>",
+        summary="Abandon an upload: the job is CANCELLED and the parts discarded",
+        responses=documented(200, "The job, CANCELLED", 404, 409),
+        tags=["uploads"],
+        operation_id="cancel_upload",
+    )
+    def cancel_upload(job_id: JobId) -> PublicJob:
+        return public_job(api.services.uploads.cancel(api.owner, job_id))
+
+    # --- jobs ----------------------------------------------------------------------------------------
+
+    @app.get(
+        "/jobs",
+        summary="The caller's jobs, newest first",
+        responses=documented(200, "A page"),
+        tags=["jobs"],
+        operation_id="list_jobs",
+    )
+    def list_jobs(
+        status: Annotated[JobStatus | None, Query(description="Only jobs with this status")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=1024, pattern=CURSOR_PATTERN, description="`next_cursor` of the page before"),
+        ] = None,
+    ) -> JobPage:
+        jobs, next_cursor = api.services.jobs.list_jobs(api.owner, status=status, limit=limit, cursor=cursor)
+        return JobPage(jobs=[public_job(job) for job in jobs], next_cursor=next_cursor)
+
+    @app.get(
+        "/jobs/<job_id>",
+        summary="One job",
+        responses=documented(200, "The job", *_JOB),
+        tags=["jobs"],
+        operation_id="get_job",
+    )
+    def get_job(job_id: JobId) -> PublicJob:
+        return public_job(api.services.jobs.get(api.owner, job_id))
+
+    @app.delete(
+        "/jobs/<job_id>",
+        summary="Cancel a job: its execution is stopped and its outputs deleted",
+        responses=documented(200, "The job, CANCELLED", 404, 409),
+        tags=["jobs"],
+        operation_id="cancel_job",
+    )
+    def cancel_job(job_id: JobId) -> PublicJob:
+        return public_job(api.services.jobs.cancel(api.owner, job_id))
+
+    @app.post(
+        "/jobs/<job_id>/retry",
+        status_code=202,
+        summary="Run a FAILED or CANCELLED job again",
+        description="The job is QUEUED with one more attempt counted and a new execution is started; 409 once "
+        "`max_retries` attempts were made.",
+        responses=documented(202, "The job, QUEUED", 404, 409),
+        tags=["jobs"],
+        operation_id="retry_job",
+    )
+    def retry_job(job_id: JobId) -> PublicJob:
+        return public_job(api.services.jobs.retry(api.owner, job_id))
+
+    @app.get(
+        "/jobs/<job_id>/events",
+        summary="The job's history, oldest first",
+        responses=documented(200, "The events", *_JOB),
+        tags=["jobs"],
+        operation_id="job_events",
+    )
+    def job_events(job_id: JobId) -> JobEvents:
+        return JobEvents(events=api.services.jobs.events(api.owner, job_id))
+
+    @app.get(
+        "/stats",
+        summary="Queue statistics over the caller's own jobs",
+        description="Counts by status and priority class (low 1-3, normal 4-7, high 8-10), mean and p95 "
+        "processing seconds, success rate and mean queue wait over the last `window_hours`.",
+        responses=documented(200, "The statistics"),
+        tags=["jobs"],
+        operation_id="stats",
+    )
+    def stats(window_hours: Annotated[int, Query(ge=1, le=720)] = 24) -> QueueStats:
+        return api.services.jobs.stats(api.owner, timedelta(hours=window_hours))
+
+    return app
