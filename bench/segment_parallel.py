@@ -119,7 +119,7 @@ def state_times(sfn: Any, execution_arn: str) -> dict[str, list[float]]:
     return times
 
 
-def run_pipeline(deployment: LocalDeployment, source: Path) -> tuple[float, float | None, Job, dict[str, list[float]]]:
+def run_pipeline(deployment: LocalDeployment, source: Path) -> tuple[float, float, Job, dict[str, list[float]]]:
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     s3 = session.client("s3", endpoint_url=deployment.endpoint)
     sfn = session.client("stepfunctions", endpoint_url=deployment.endpoint)

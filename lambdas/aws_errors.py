@@ -124,7 +124,9 @@ class SdkErrors[E: Exception]:
         if make is None:
             return None
         if isinstance(make, type):
-            return make(failure.text, **fields)
+            # isinstance widens the class branch to type[Any]; it is the Raise[E] class, so it builds an E.
+            built: E = make(failure.text, **fields)
+            return built
         return make(failure)
 
     @contextmanager

@@ -89,35 +89,37 @@ def validation_answer(error: RequestValidationError) -> Response[dict[str, Any]]
 def answer_errors(app: APIGatewayRestResolver) -> None:
     """Register the handlers that turn every failure of a request on `app` into its ErrorBody answer."""
 
+    # Powertools' exception_handler returns an unannotated decorator (it returns the function unchanged), hence
+    # the targeted ignores on each registration below.
     def refused_first(answer: Response[Any]) -> Response[Any]:
         # Powertools validates a request before any middleware runs, so one it refuses never met the owner
         # check: a caller without credentials is told that first, not what was wrong with the request.
         return refusal(app.current_event.raw_event) or answer
 
-    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid(error: RequestValidationError) -> Response[Any]:
         return refused_first(validation_answer(error))
 
-    @app.exception_handler(UnicodeDecodeError)
+    @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
     def _not_text(error: UnicodeDecodeError) -> Response[Any]:
         # Powertools decodes a base64 body (binary media) as UTF-8 before it parses the JSON.
         message = "the body is not valid JSON: not UTF-8"
         return refused_first(error_response(HTTPStatus.BAD_REQUEST, ErrorKind.VALIDATION_ERROR, message))
 
-    @app.exception_handler(RecursionError)
+    @app.exception_handler(RecursionError)  # type: ignore[untyped-decorator]
     def _too_deep(error: RecursionError) -> Response[Any]:
         # json.loads of a body like "[[[[…" (~100k levels) in Powertools' validation: bad input, not a bug.
         message = "the body is not valid JSON: nested too deeply"
         return refused_first(error_response(HTTPStatus.BAD_REQUEST, ErrorKind.VALIDATION_ERROR, message))
 
-    @app.exception_handler(RequestUnsupportedContentType)
+    @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
     def _unsupported(error: RequestUnsupportedContentType) -> Response[Any]:
         message = "the body must be application/json"
         return refused_first(
             error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, ErrorKind.UNSUPPORTED_MEDIA_TYPE, message)
         )
 
-    @app.exception_handler(ApiErrorResponse)
+    @app.exception_handler(ApiErrorResponse)  # type: ignore[untyped-decorator]
     def _refused(error: ApiErrorResponse) -> Response[Any]:
         return error_response(error.status, error.kind, error.message, error.field)
 
@@ -125,7 +127,7 @@ def answer_errors(app: APIGatewayRestResolver) -> None:
     def _no_route(error: NotFoundError) -> Response[Any]:
         return error_response(HTTPStatus.NOT_FOUND, ErrorKind.NOT_FOUND, "no such route")
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _bug(error: Exception) -> Response[Any]:
         refused = refusal(app.current_event.raw_event)
         if refused is not None:

@@ -63,7 +63,7 @@ def require_owner(app: APIGatewayRestResolver, next_middleware: NextMiddleware) 
         owner = _valid_owner(event)
         if owner is None:
             return _unauthorized()
-        app.append_context(**{_OWNER: owner})
+        app.append_context(**{_OWNER: owner})  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
     return next_middleware(app)
 
 

@@ -92,7 +92,8 @@ def test_the_fallback_is_the_rung_package_outputs_picks() -> None:
     from lambdas.pipeline.package import fallback_track
 
     rungs = list(DEFAULT_LADDER.rungs)
-    assert fallback_track(cast(list[VideoTrack], rungs)) is limits.fallback_rung()
+    picked: object = fallback_track(cast(list[VideoTrack], rungs))
+    assert picked is limits.fallback_rung()
 
 
 @pytest.mark.parametrize("segment_seconds", [1.0, 4.0, 10.0])

@@ -16,7 +16,8 @@ def _buckets(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _uploads(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
     (bucket,) = [b for k, b in _buckets(templates["VodpipeStorage"]).items() if k.startswith("BucketsUploads")]
-    return bucket["Properties"]
+    properties: dict[str, Any] = bucket["Properties"]
+    return properties
 
 
 def test_every_bucket_is_private_encrypted_and_tls_only(templates: dict[str, dict[str, Any]]) -> None:

@@ -82,13 +82,15 @@ def aws_client(aws_endpoint: str) -> Callable[..., Any]:
     """`aws_client("s3")`: a boto3 client bound to the local endpoint."""
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
     cache: dict[str, Any] = {}
+    # boto3-stubs overloads Session.client on literal service names only; this helper takes any name.
+    new_client: Callable[..., Any] = session.client
 
     def make(service: str, **kwargs: Any) -> Any:
         if kwargs:
-            return session.client(service, endpoint_url=aws_endpoint, **kwargs)
+            return new_client(service, endpoint_url=aws_endpoint, **kwargs)
         if service not in cache:
             config = Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120)
-            cache[service] = session.client(service, endpoint_url=aws_endpoint, config=config)
+            cache[service] = new_client(service, endpoint_url=aws_endpoint, config=config)
         return cache[service]
 
     return make

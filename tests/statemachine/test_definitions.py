@@ -48,7 +48,8 @@ def load(substitutions: dict[str, str] | None = None, definition: Path = DEFINIT
     values = substitutions or {p: "1" if p == "TranscodeConcurrency" else f"arn:{p}" for p in placeholders}
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def walk(machine: dict[str, Any], path: str = "") -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:

@@ -459,7 +459,7 @@ class Uploader:
             if response.status_code in RETRY_STATUSES:
                 raise _Retryable(f"HTTP {response.status_code}")
             raise PartUploadFailed(f"part {number}: HTTP {response.status_code} from storage: {response.text[:300]}")
-        etag = response.headers.get("ETag")
+        etag: str | None = response.headers.get("ETag")  # httpx types Headers.get as Any
         if not etag:
             raise PartUploadFailed(f"part {number}: the storage answered without an ETag")
         with self._lock:

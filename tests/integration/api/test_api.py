@@ -318,7 +318,11 @@ def test_a_failed_job_is_retried_until_its_retries_run_out(api: Api, resumed: di
         assert (answer.body["status"], answer.body["retry_count"]) == ("QUEUED", attempt)
         # The deterministic execution name of this attempt ran the workflow again, from RegisterJob.
         arn = f"{api.stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:{job_id}-r{attempt}"
-        wait_for(f"execution {arn}", lambda arn=arn: _execution_status(api, arn) in {"SUCCEEDED", "FAILED"}, 120)
+
+        def finished(arn: str = arn) -> bool:
+            return _execution_status(api, arn) in {"SUCCEEDED", "FAILED"}
+
+        wait_for(f"execution {arn}", finished, 120)
         again = api.alice.until(job_id, "FAILED", "COMPLETED")
         assert (again["status"], again["retry_count"]) == ("FAILED", attempt)
         assert api.repository.get(job_id).execution_arn == arn

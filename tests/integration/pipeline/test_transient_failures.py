@@ -71,7 +71,7 @@ def test_a_throttled_work_item_is_retried_and_the_job_completes(
         assert arn, "the workflow never reached the work items"
         # Several seconds with the map running and every invoke refused: no item may have run.
         time.sleep(2)  # the Map keeps retrying throttled invokes for about a minute (statemachines/)
-        job = repository.get(job_id)
+        job: Job | None = repository.get(job_id)
         refused = not repository.work_done(job_id, 0) and not any(
             e.step == "transcode" for e in repository.list_events(job_id)
         )

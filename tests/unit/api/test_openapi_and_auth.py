@@ -151,9 +151,15 @@ def test_the_handler_serves_the_document_without_building_any_adapter(monkeypatc
 
     monkeypatch.setattr(jobs_api, "services", no_services)
     jobs_api.api.cache_clear()
-    event = {"resource": "/openapi.json", "path": "/openapi.json", "httpMethod": "GET", "headers": {}, "body": None}
+    event: dict[str, Any] = {
+        "resource": "/openapi.json",
+        "path": "/openapi.json",
+        "httpMethod": "GET",
+        "headers": {},
+        "body": None,
+    }
     try:
-        response = jobs_api.handler(event, FakeContext())  # type: ignore[arg-type]
+        response = jobs_api.handler(event, FakeContext())
     finally:
         jobs_api.api.cache_clear()
     assert response["statusCode"] == 200

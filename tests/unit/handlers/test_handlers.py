@@ -40,7 +40,8 @@ _STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(\d+)\]")
 def invoke(handler: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Through JSON both ways, as Lambda and Step Functions carry it."""
     result: dict[str, Any] = handler(json.loads(json.dumps(payload)), FakeContext())
-    return json.loads(json.dumps(result))
+    carried: dict[str, Any] = json.loads(json.dumps(result))
+    return carried
 
 
 def definition() -> dict[str, Any]:

@@ -131,7 +131,7 @@ def test_a_lower_progress_in_changes_is_ignored() -> None:
 def test_a_job_is_immutable() -> None:
     job = new_job()
     with pytest.raises(ValidationError):
-        job.status = S.QUEUED
+        job.status = S.QUEUED  # type: ignore[misc]  # the point: a frozen model refuses assignment
 
 
 # --- retry ----------------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ def test_a_failed_job_reads_with_a_readable_reason(error_type: str, cause: str, 
 class _Client:
     """Just enough of a DynamoDB client to see the update a retry sends."""
 
+    after: dict[str, Any]  # set by the test before the update it answers
+
     def __init__(self, item: dict[str, Any]) -> None:
         self.item = item
         self.updates: list[dict[str, Any]] = []
@@ -130,7 +132,7 @@ def test_retrying_a_marked_failed_job_removes_the_cause_and_the_ttl() -> None:
     repository = DynamoDBJobRepository(client, "jobs")  # type: ignore[arg-type]
     failed = repository.get(job_from_item(client.item).job_id)
     queued = retry(failed, datetime(2025, 3, 1, 13, tzinfo=UTC))
-    client.after = job_attributes(queued)  # type: ignore[attr-defined]
+    client.after = job_attributes(queued)
     repository.save_transition(failed, queued)
     update = client.updates[0]
     removed = update["UpdateExpression"].split(" REMOVE ")[1].split(", ")

@@ -89,7 +89,8 @@ def peak_bps(store: DirectoryMediaStore, job_id: str, track: str) -> int:
     """The highest segment bitrate of a track, from the stored segments and their playlist durations."""
     prefix = keys.track_prefix(job_id, track)
     media = m3u8.loads(text(store, prefix + keys.MEDIA_PLAYLIST))
-    return math.ceil(max(store.head(OUTPUTS, prefix + s.uri).size * 8 / s.duration for s in media.segments))
+    peak: float = max(store.head(OUTPUTS, prefix + s.uri).size * 8 / s.duration for s in media.segments)
+    return math.ceil(peak)
 
 
 def test_hls_and_dash_over_the_same_segments(
@@ -174,7 +175,8 @@ def test_the_mp4_fallback_has_picture_and_sound_index_first(
 ) -> None:
     result = package(encoded.request, repo, store, per_segment)
     mp4 = next(f for f in result.files if f.kind is OutputKind.MP4)
-    assert (mp4.rendition, mp4.duration_seconds) == ("180p", pytest.approx(3.0, abs=0.01))
+    assert mp4.rendition == "180p"
+    assert mp4.duration_seconds == pytest.approx(3.0, abs=0.01)
     assert store.head(OUTPUTS, mp4.key).content_type == "video/mp4"
     local = tmp_path / "fallback.mp4"
     local.write_bytes(store.read_bytes(OUTPUTS, mp4.key))

@@ -6,6 +6,7 @@ import itertools
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import m3u8
 import pytest
@@ -27,14 +28,15 @@ from tests.unit.pipeline.conftest import OUTPUTS, UPLOADS, StartJob, needs_ffmpe
 pytestmark = needs_ffmpeg
 
 
-def ffprobe(path: Path, *args: str) -> dict[str, object]:
+def ffprobe(path: Path, *args: str) -> dict[str, Any]:
     out = subprocess.run(
         [str(LAYER_BIN / "ffprobe"), "-v", "error", "-of", "json", *args, str(path)],
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(out.stdout)
+    parsed: dict[str, Any] = json.loads(out.stdout)
+    return parsed
 
 
 def clip(path: Path, seconds: float, *, rate: str = "30", fmt: list[str] | None = None, gop: int = 30) -> Path:
@@ -111,7 +113,7 @@ def test_a_chunked_job_joins_seamlessly_and_serves_hls_and_dash(
         ffprobe(source, "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames")["streams"][
             0
         ]["nb_read_frames"]
-    )  # type: ignore[index]
+    )
     for variant, name in zip(master.playlists, names, strict=True):
         info = variant.stream_info
         assert info.frame_rate == pytest.approx(29.97, abs=0.001)
@@ -120,12 +122,12 @@ def test_a_chunked_job_joins_seamlessly_and_serves_hls_and_dash(
         assert info.average_bandwidth
         assert info.bandwidth >= info.average_bandwidth
         media = joined(store, job.job_id, name, tmp_path)
-        frames = ffprobe(media, "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags")["packets"]  # type: ignore[index]
+        frames = ffprobe(media, "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags")["packets"]
         assert abs(len(frames) - source_frames) <= 1
-        times = sorted(float(f["pts_time"]) for f in frames)  # type: ignore[index]
+        times = sorted(float(f["pts_time"]) for f in frames)
         steps = {round(b - a, 4) for a, b in itertools.pairwise(times)}
         assert steps == {round(1001 / 30000, 4)}  # no gap or overlap at any join
-        keyframes = sorted(float(f["pts_time"]) for f in frames if "K" in f["flags"])  # type: ignore[index]
+        keyframes = sorted(float(f["pts_time"]) for f in frames if "K" in f["flags"])
         playlist = m3u8.loads(
             store.read_bytes(OUTPUTS, keys.track_prefix(job.job_id, name) + keys.MEDIA_PLAYLIST).decode()
         )
