@@ -238,6 +238,12 @@ class DynamoDBJobRepository:
         )
         if eta_at is not None and rendition is None:
             update += f", {expression.name('eta_at')} = {expression.value(utc_iso(eta_at))}"
+        return self._monotonic_update(job_id, update, condition, expression, rendition)
+
+    def _monotonic_update(
+        self, job_id: str, update: str, condition: str, expression: _Expression, rendition: str | None
+    ) -> bool:
+        """A conditional write that only ever raises a value: False when it would not, the reason otherwise."""
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -311,21 +317,7 @@ class DynamoDBJobRepository:
             f"{status} = {expression.value(str(JobStatus.PROCESSING))}"
             f" AND (attribute_not_exists({count}) OR {count} < {n})"
         )
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=job_key(job_id),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **expression.arguments(),
-            )
-        except ClientError as error:
-            if error_code(error) != _CONDITION_FAILED:
-                raise
-            self._raise_progress_refused(self._old_job(error, job_id), job_id, None)
-            return False
-        return True
+        return self._monotonic_update(job_id, update, condition, expression, None)
 
     # --- events -----------------------------------------------------------------------------------
 

@@ -159,20 +159,19 @@ class _Work:
     run: Callable[..., RunResult]
     on_progress: Callable[[Progress], None]
 
+    def parts(
+        self,
+    ) -> tuple[
+        EncodePlan, MediaStore, PipelineConfig, Path, float, Callable[..., RunResult], Callable[[Progress], None]
+    ]:
+        return self.plan, self.store, self.config, self.tmp, self.timeout, self.run, self.on_progress
+
 
 Encoded = tuple[dict[str, tuple[TrackResult, Files]], RunResult]
 
 
 def _encode_video(work: _Work, item: WorkItem) -> Encoded:
-    plan, store, config, tmp, timeout, run, on_progress = (
-        work.plan,
-        work.store,
-        work.config,
-        work.tmp,
-        work.timeout,
-        work.run,
-        work.on_progress,
-    )
+    plan, store, config, tmp, timeout, run, on_progress = work.parts()
     assert item.chunk is not None
     chunk = plan.chunks.chunk(item.chunk)
     rate = plan.chunks.rate
@@ -231,15 +230,7 @@ def _encode_video(work: _Work, item: WorkItem) -> Encoded:
 
 
 def _encode_audio(work: _Work) -> Encoded:
-    plan, store, config, tmp, timeout, run, on_progress = (
-        work.plan,
-        work.store,
-        work.config,
-        work.tmp,
-        work.timeout,
-        work.run,
-        work.on_progress,
-    )
+    plan, store, config, tmp, timeout, run, on_progress = work.parts()
     piece = tmp / "audio.mka"
     store.download(config.work_bucket, keys.audio_piece_key(plan.job_id, plan.attempt), piece)
     out = tmp / "audio.mp4"
