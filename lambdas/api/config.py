@@ -16,5 +16,3 @@ class ApiConfig(BaseModel):
     outputs_bucket: str
     max_upload_bytes: Annotated[int, Field(ge=1)] = MAX_UPLOAD_BYTES
     presign_expiry_seconds: Annotated[int, Field(ge=1)] = PRESIGN_EXPIRY_S
-    region: str = "us-east-1"
-    account: str = ""

@@ -70,15 +70,11 @@ def token_store() -> TokenStore:
 @cache
 def api_config() -> ApiConfig:
     settings = get_settings()
-    # arn:aws:states:<region>:<account>:stateMachine:<name>: the retry's S3 event names both.
-    arn = settings.state_machine_arn.split(":")
     return ApiConfig(
         uploads_bucket=settings.uploads_bucket,
         outputs_bucket=settings.outputs_bucket,
         max_upload_bytes=settings.max_upload_bytes,
         presign_expiry_seconds=settings.presign_expiry_seconds,
-        region=arn[3] if len(arn) > 4 else "",
-        account=arn[4] if len(arn) > 4 else "",
     )
 
 

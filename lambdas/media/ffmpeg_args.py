@@ -9,7 +9,7 @@ from pathlib import Path
 from lambdas.media.chunking import video_timescale
 from lambdas.media.ladder import Rendition
 from lambdas.media.policy import ValidationPolicy
-from lambdas.media.probe import MediaInfo
+from lambdas.media.probe import MediaInfo, hardened_ffprobe
 from lambdas.media.storyboard import SpritePlan
 
 FFMPEG = "ffmpeg"
@@ -136,15 +136,7 @@ def audio_piece_argv(source: Path, info: MediaInfo, policy: ValidationPolicy, ou
 
 def first_timestamp_argv(piece: Path, ffprobe: str = "ffprobe") -> list[str]:
     """ffprobe for the first video packet's pts of one of our pieces (where a stream copy really started)."""
-    return [
-        ffprobe,
-        "-hide_banner",
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-format_whitelist",
-        PIECE_FORMATS,
+    options = [
         "-select_streams",
         "v:0",
         "-read_intervals",
@@ -153,8 +145,8 @@ def first_timestamp_argv(piece: Path, ffprobe: str = "ffprobe") -> list[str]:
         "packet=pts_time",
         "-of",
         "csv=p=0",
-        f"file:{piece}",
     ]
+    return hardened_ffprobe(piece, PIECE_FORMATS, *options, ffprobe=ffprobe)
 
 
 def _x264(rendition: Rendition, gop: int) -> list[str]:

@@ -85,8 +85,8 @@ class MediaInfo(BaseModel):
         return self.format_name.split(",")[0]
 
 
-def probe_argv(source: Path, format_whitelist: str, ffprobe: str = "ffprobe") -> list[str]:
-    """ffprobe on our fixed local file, unable to follow any reference out of it."""
+def hardened_ffprobe(source: Path, format_whitelist: str, *options: str, ffprobe: str = "ffprobe") -> list[str]:
+    """ffprobe with `options` on our fixed local file, unable to follow any reference out of it."""
     return [
         ffprobe,
         "-hide_banner",
@@ -96,12 +96,16 @@ def probe_argv(source: Path, format_whitelist: str, ffprobe: str = "ffprobe") ->
         "file",
         "-format_whitelist",
         format_whitelist,
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
+        *options,
         f"file:{source}",
     ]
+
+
+def probe_argv(source: Path, format_whitelist: str, ffprobe: str = "ffprobe") -> list[str]:
+    """Format and streams as JSON, for `parse_probe`."""
+    return hardened_ffprobe(
+        source, format_whitelist, "-print_format", "json", "-show_format", "-show_streams", ffprobe=ffprobe
+    )
 
 
 def parse_probe(payload: str | bytes | Mapping[str, Any]) -> MediaInfo:
