@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from lambdas import keys
-from stacks.config import DeploymentConfig
+from stacks.config import MB_PER_VCPU, PROBE_TIMEOUT_S, DeploymentConfig
 from stacks.constructs.jobs_api import JobsApi
 from stacks.constructs.media_layers import MediaLayers
 from stacks.constructs.python_functions import PythonFunctions
@@ -79,8 +79,8 @@ class PipelineStack(Stack):
             "ProbeSource",
             handler="probe_source",
             description="probe, validate, plan chunks, cut pieces",
-            memory_mb=1769,
-            timeout=Duration.seconds(900),
+            memory_mb=MB_PER_VCPU,  # one full vCPU for the stream copies and the audio decode
+            timeout=Duration.seconds(PROBE_TIMEOUT_S),
             ephemeral_mb=config.transcode_ephemeral_mb,
             layers=ffmpeg,
         )
