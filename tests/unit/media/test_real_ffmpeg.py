@@ -381,7 +381,10 @@ def test_codec_string_of_the_output_is_what_manifests_announce(tmp_path: Path, c
     (out,) = encode_chunk(cut(source, info), info, rungs(info)[:1], start=0.0, frames=2 * SEGMENT)
     stream = ffprobe_json(out, "-show_streams", "-select_streams", "v:0")["streams"][0]
     assert stream["profile"] == "High"
-    assert avc1_codec(stream["profile"], stream["level"]) == stream["mime_codec_string"]
+    # RFC 6381 avc1.PPCCLL is the avcC record's profile, compatibility and level bytes, as stored.
+    data = out.read_bytes()
+    record = data[data.index(b"avcC") + 4 :]
+    assert avc1_codec(stream["profile"], stream["level"]) == "avc1." + record[1:4].hex()
 
 
 def test_codec_whitelist_and_max_pixels_bind_the_decoder(tmp_path: Path, clips: dict[str, Path]) -> None:

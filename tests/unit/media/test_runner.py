@@ -15,13 +15,13 @@ from lambdas.media.progress import Progress
 from lambdas.media.runner import Limits, child_env, run
 
 
-def test_child_sees_only_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_child_sees_only_path_and_the_static_binary_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "do-not-leak")
     monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
-    assert set(child_env()) == {"PATH"}
+    assert set(child_env()) == {"PATH", "GCONV_PATH"}
     result = run(["/usr/bin/env"], cwd=tmp_path, timeout=10)
-    assert [line.split("=")[0] for line in result.stdout.splitlines()] == ["PATH"]
+    assert sorted(line.split("=")[0] for line in result.stdout.splitlines()) == ["GCONV_PATH", "PATH"]
     assert "do-not-leak" not in result.stdout
 
 
