@@ -154,15 +154,6 @@ class OutputFile(_Frozen):
     duration_seconds: Annotated[float, Field(ge=0)] | None = None
 
 
-class JobOutputs(_Frozen):
-    playback_url: str | None = None  # the HLS master playlist
-    manifest_key: str | None = None
-    dash_url: str | None = None  # the DASH MPD over the same CMAF segments
-    dash_manifest_key: str | None = None
-    files: tuple[OutputFile, ...] = ()
-    encode_cpu_seconds: Annotated[float, Field(ge=0)] | None = None  # every encode process of the job, added up
-
-
 MAX_MESSAGE = 2000
 
 
@@ -172,6 +163,17 @@ def _truncate(value: str) -> str:
 
 
 Message = Annotated[str, AfterValidator(_truncate)]
+
+
+class JobOutputs(_Frozen):
+    playback_url: str | None = None  # the HLS master playlist
+    manifest_key: str | None = None
+    dash_url: str | None = None  # the DASH MPD over the same CMAF segments
+    dash_manifest_key: str | None = None
+    files: tuple[OutputFile, ...] = ()
+    encode_cpu_seconds: Annotated[float, Field(ge=0)] | None = None  # every encode process of the job, added up
+    # What is missing from a completed job and why (stills, storyboard, quality report): extras never fail it.
+    warnings: tuple[Message, ...] = ()
 
 
 class Job(_Frozen):

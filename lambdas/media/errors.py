@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 # Markers in ffmpeg/ffprobe stderr. "Invalid data found" alone means "not a format we know" when
@@ -27,6 +28,46 @@ class MediaError(Exception):
         self.message = message
         # The last lines ffmpeg/ffprobe wrote, for logs and support; paths in them are our temp dir only.
         self.stderr_tail = stderr_tail
+
+    def located(self, where: str) -> None:
+        """Say where it happened ("Encoding chunk 3/20 …"), once, in front of the message."""
+        if not self.message.startswith(where):
+            self.message = f"{where}: {self.message}"
+            self.args = (self.message, *self.args[1:])
+
+
+# Lines that only say that something failed, not what: the line before them is the one worth reading.
+_GENERIC = (
+    "Conversion failed!",
+    "Error closing file",
+    "Exiting normally",
+    "Error opening output files",
+    "Error while filtering",
+    "Error reinitializing filters",
+    "Failed to inject frame into filter network",
+    "Error sending frames to consumers",
+    "Task finished with error code",
+    "Terminating thread with return code",
+    "Nothing was written into output file",
+    "Error initializing output stream",
+    "Error while opening encoder",
+    "Error while decoding stream",
+    "Error splitting the input into NAL units",
+)
+_ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+")
+_PATH = re.compile(r"(?:file:)?(?:/[^\s/:'\",()\[\]]+)+/([^\s/:'\",()\[\]]+)")
+_SAID_LIMIT = 240
+
+
+def ffmpeg_said(stderr_tail: Sequence[str]) -> str | None:
+    """ffmpeg's own last error line, fit to show a user: no memory addresses, no directories, one line."""
+    lines = [line.strip() for line in stderr_tail if line.strip()]
+    specific = [line for line in lines if not any(g in line for g in _GENERIC)]
+    chosen = (specific or lines or [None])[-1]
+    if chosen is None:
+        return None
+    text = _PATH.sub(lambda match: match.group(1), _ADDRESS.sub("", chosen))
+    return text if len(text) <= _SAID_LIMIT else text[: _SAID_LIMIT - 1] + "…"
 
 
 class SourceUnreadable(MediaError):
@@ -78,4 +119,8 @@ def classify_failure(stderr_tail: Sequence[str], *, stage: str) -> MediaError:
         kind = UnsupportedInput if stage == "probe" else SourceUnreadable
     else:
         kind = SourceUnreadable if stage == "probe" else TranscodeFailed
-    return kind(_MESSAGES[kind], stderr_tail=tuple(stderr_tail))
+    message = _MESSAGES[kind]
+    said = ffmpeg_said(stderr_tail)
+    if said:
+        message = f"{message} {'ffprobe' if stage == 'probe' else 'ffmpeg'} said: {said}"
+    return kind(message, stderr_tail=tuple(stderr_tail))

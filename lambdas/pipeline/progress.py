@@ -21,19 +21,41 @@ PROGRESS_TRANSCODED = 90
 PROGRESS_PACKAGED = 97
 
 
+# How a failure names the step it happened in (the job's error message starts with it).
+STEP_LABELS: dict[JobStep, str] = {
+    JobStep.PROBE: "Reading the file",
+    JobStep.VALIDATE: "Checking the file",
+    JobStep.PLAN: "Planning the encode",
+    JobStep.SPLIT: "Splitting the source",
+    JobStep.TRANSCODE: "Encoding",
+    JobStep.THUMBNAILS: "Making thumbnails",
+    JobStep.PACKAGE: "Packaging",
+}
+
+
+def failure_location(step: JobStep, detail: str = "") -> str:
+    """ "Encoding chunk 3/20 (segments 12-15): 1080p" — the step, and the chunk or rendition when known."""
+    label = STEP_LABELS.get(step, str(step))
+    return f"{label} {detail}" if detail else label
+
+
 @contextmanager
 def step_events(
     repository: JobRepository, job_id: str, step: JobStep, *, clock: Clock = utc_now, detail: str = ""
 ) -> Iterator[None]:
-    """A `started` event, then `finished`, or `failed` with the user-facing message for media errors."""
-    suffix = f" ({detail})" if detail else ""
+    """A `started` event, then `finished`, or `failed` with the user-facing message for media errors.
+
+    A media error leaves here saying where it happened (the step, the chunk or rendition), so the job's
+    error names it too.
+    """
     repository.append_event(job_id, JobEvent(time=clock(), step=step, kind=EventKind.STARTED, message=detail))
     try:
         yield
     except MediaError as error:
+        error.located(failure_location(step, detail))
         with suppress(JobNotFound):
             repository.append_event(
-                job_id, JobEvent(time=clock(), step=step, kind=EventKind.FAILED, message=f"{error}{suffix}")
+                job_id, JobEvent(time=clock(), step=step, kind=EventKind.FAILED, message=str(error))
             )
         raise
     repository.append_event(job_id, JobEvent(time=clock(), step=step, kind=EventKind.FINISHED, message=detail))

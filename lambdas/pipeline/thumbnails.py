@@ -1,4 +1,8 @@
-"""MakeThumbnails: a poster, N stills and a sprite-sheet storyboard (WebVTT) under outputs/{job}/thumbnails/."""
+"""MakeThumbnails: a poster, N stills and a sprite-sheet storyboard (WebVTT) under outputs/{job}/thumbnails/.
+
+Extras never sink the job: a part that fails is left out and named in `warnings`, and if the whole step
+fails, the state machine's Catch hands PackageOutputs a `failure` instead of failing the job.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas import keys
+from lambdas.jobs.items import error_message_from_cause
 from lambdas.jobs.model import Clock, JobStep, utc_now
 from lambdas.jobs.ports import JobRepository
-from lambdas.media.errors import TranscodeFailed
+from lambdas.media.errors import MediaError, TranscodeFailed
 from lambdas.media.ffmpeg_args import poster_argv, sprite_argv, thumbnails_argv
 from lambdas.media.policy import ValidationPolicy
 from lambdas.media.probe import MediaInfo
@@ -46,10 +51,21 @@ class StoredFile(BaseModel):
     size_bytes: int
 
 
+class StepFailure(BaseModel):
+    """A Step Functions Catch's error output, as the state machine passes it on ({"Error", "Cause"})."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    error: str = Field(alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+
 class ThumbnailsResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     enabled: bool
+    warnings: tuple[str, ...] = ()
+    failure: StepFailure | None = None  # the whole step failed (set by the state machine's Catch)
     poster: StoredFile | None = None
     stills: tuple[StoredFile, ...] = ()
     sprites: tuple[StoredFile, ...] = ()
@@ -60,6 +76,14 @@ class ThumbnailsResult(BaseModel):
     rows: int = 0
     interval_s: float = 0.0
     seconds: float = 0.0
+
+    @property
+    def all_warnings(self) -> tuple[str, ...]:
+        """What is missing and why, for the job: the parts that failed, or the step as a whole."""
+        if self.failure is None:
+            return self.warnings
+        reason = error_message_from_cause(self.failure.cause) if self.failure.cause else self.failure.error
+        return (*self.warnings, f"Thumbnails, stills and storyboard are missing: {reason}")
 
     @property
     def files(self) -> tuple[StoredFile, ...]:
@@ -94,14 +118,40 @@ def make_thumbnails(
             out = tmp / "out"
             out.mkdir()
             policy = config.policy
-            run(poster_argv(source, info, policy, out / POSTER, at=plan.poster_at), cwd=tmp, timeout=timeout)
+            warnings: list[str] = []
+
+            def attempt(part: str, make: Callable[[], object]) -> bool:
+                try:
+                    make()
+                except MediaError as error:  # a media failure of this part only; the others still run
+                    warnings.append(f"{part} missing: {error}")
+                    return False
+                return True
+
+            attempt(
+                "Poster",
+                lambda: run(
+                    poster_argv(source, info, policy, out / POSTER, at=plan.poster_at), cwd=tmp, timeout=timeout
+                ),
+            )
             if plan.times:
-                run(thumbnails_argv(source, info, policy, out, plan.times), cwd=tmp, timeout=timeout)
-            sheets = _sprite(run, source, info, policy=policy, plan=plan.sprite, out=out, cwd=tmp, timeout=timeout)
-            sprite = plan.sprite
-            if len(sheets) < sprite.sheets:  # the last sheet had no frame left: its cues go too
-                sprite = sprite.model_copy(update={"count": len(sheets) * sprite.per_sheet})
-            (out / STORYBOARD).write_text(storyboard_vtt(sprite, info.duration or sprite.interval))
+                attempt(
+                    "Stills",
+                    lambda: run(thumbnails_argv(source, info, policy, out, plan.times), cwd=tmp, timeout=timeout),
+                )
+            sheets: list[Path] = []
+
+            def storyboard() -> None:
+                sheets.extend(
+                    _sprite(run, source, info, policy=policy, plan=sprite_plan, out=out, cwd=tmp, timeout=timeout)
+                )
+
+            sprite_plan = plan.sprite
+            sprite = sprite_plan
+            if attempt("Storyboard", storyboard):
+                if len(sheets) < sprite.sheets:  # the last sheet had no frame left: its cues go too
+                    sprite = sprite.model_copy(update={"count": len(sheets) * sprite.per_sheet})
+                (out / STORYBOARD).write_text(storyboard_vtt(sprite, info.duration or sprite.interval))
             prefix = thumbnails_prefix(job_id)
 
             def put(path: Path, content_type: str) -> StoredFile:
@@ -114,13 +164,17 @@ def make_thumbnails(
                 )
                 return StoredFile(key=stored.key, size_bytes=stored.size)
 
+            def put_if(path: Path, content_type: str) -> StoredFile | None:
+                return put(path, content_type) if path.is_file() else None
+
             with withdrawn_if_stopped(repository, store, job_id, config.outputs_bucket, prefix):
                 result = ThumbnailsResult(
                     enabled=True,
-                    poster=put(out / POSTER, "image/jpeg"),
+                    warnings=tuple(warnings),
+                    poster=put_if(out / POSTER, "image/jpeg"),
                     stills=tuple(put(p, "image/jpeg") for p in sorted(out.glob("thumb_*.jpg"))),
                     sprites=tuple(put(p, "image/jpeg") for p in sheets),
-                    storyboard=put(out / STORYBOARD, "text/vtt"),
+                    storyboard=put_if(out / STORYBOARD, "text/vtt"),
                     tile_width=sprite.tile_width,
                     tile_height=sprite.tile_height,
                     columns=sprite.columns,

@@ -20,7 +20,7 @@ from lambdas.pipeline.package import PackageRequest
 from lambdas.pipeline.probe import PlanRef, ProbeRequest, ProbeResult
 from lambdas.pipeline.publish import PublishRequest
 from lambdas.pipeline.register import RegisterRequest
-from lambdas.pipeline.thumbnails import ThumbnailsRequest
+from lambdas.pipeline.thumbnails import ThumbnailsRequest, ThumbnailsResult
 from stacks.constructs.transcode_workflow import DEFINITION, DISPATCH_DEFINITION
 from tests.conftest import resources_of
 from tests.unit.pipeline.conftest import UPLOADS, s3_event, upload_key
@@ -165,10 +165,29 @@ def test_a_failed_work_item_marks_the_job_failed_with_its_own_error(machine: dic
     assert any(c["Next"] == "MarkFailed" for c in machine["States"]["Encode"]["Catch"])
 
 
-def test_thumbnails_fail_their_branch(machine: dict[str, Any]) -> None:
+def test_failed_thumbnails_become_a_warning_not_a_failed_job(machine: dict[str, Any]) -> None:
     every = states(machine)
-    assert [c["Next"] for c in every["MakeThumbnails"]["Catch"]] == ["ThumbnailsFailed"]
-    assert every["ThumbnailsFailed"]["Type"] == "Fail"
+    assert [c["Next"] for c in every["MakeThumbnails"]["Catch"]] == ["ThumbnailsSkipped"]
+    skipped = every["ThumbnailsSkipped"]
+    assert (skipped["Type"], skipped.get("End")) == ("Pass", True)
+    # What a Lambda Catch hands on: the error name and its Cause (the Lambda's JSON error document).
+    caught = {
+        "Error": "TranscodeFailed",
+        "Cause": json.dumps({"errorMessage": "Making thumbnails: Processing the video failed.", "errorType": "X"}),
+    }
+    output = {
+        key.removesuffix(".$"): (
+            {k.removesuffix(".$"): caught[v.removeprefix("$.")] for k, v in value.items()}
+            if isinstance(value, dict)
+            else value
+        )
+        for key, value in skipped["Parameters"].items()
+    }
+    result = ThumbnailsResult.model_validate(output)  # the shape PackageOutputs reads as `thumbnails`
+    assert not result.enabled and not result.files
+    assert result.all_warnings == (
+        "Thumbnails, stills and storyboard are missing: Making thumbnails: Processing the video failed.",
+    )
 
 
 def test_work_items_fan_out_as_a_distributed_map_with_bounded_concurrency(machine: dict[str, Any]) -> None:

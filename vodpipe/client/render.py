@@ -66,6 +66,8 @@ def job_view(job: Json) -> RenderableType:
     if job.get("error_type") or job.get("error_message"):
         parts.append(Text(f"  error: {job.get('error_type')}: {job.get('error_message')}", style="red"))
     outputs = job.get("outputs") or {}
+    for warning in outputs.get("warnings") or ():
+        parts.append(Text(f"  warning: {warning}", style="yellow"))
     playback, dash = outputs.get("playback_url"), outputs.get("dash_url")
     if playback:
         parts.append(Text.assemble(("  playback: ", "dim"), (str(playback), "link " + str(playback))))

@@ -22,7 +22,7 @@ from lambdas.pipeline.errors import JobCancelled
 from lambdas.pipeline.package import PackageRequest, PackageResult, package
 from lambdas.pipeline.progress import PROGRESS_PACKAGED
 from lambdas.pipeline.publish import PublishRequest, publish
-from lambdas.pipeline.thumbnails import ThumbnailsRequest, make_thumbnails
+from lambdas.pipeline.thumbnails import ThumbnailsRequest, ThumbnailsResult, make_thumbnails
 from tests.fakes.jobs import InMemoryJobRepository
 from tests.fakes.storage import DirectoryMediaStore
 from tests.media_tools import ffprobe_json
@@ -262,3 +262,27 @@ def test_publish_of_a_cancelled_job_is_refused(
     with pytest.raises(JobCancelled):
         publish(PublishRequest(job=encoded.request.job, outputs=outputs), repo, per_segment)
     assert repo.get(encoded.job.job_id).status is JobStatus.CANCELLED
+
+
+def test_a_job_without_its_thumbnails_completes_with_a_warning(
+    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
+) -> None:
+    """The state machine's Catch turned a failed MakeThumbnails into `failure`: the job still completes."""
+    failed = ThumbnailsResult.model_validate(
+        {
+            "enabled": False,
+            "failure": {
+                "Error": "Sandbox.Timedout",
+                "Cause": json.dumps({"errorMessage": "Task timed out after 60.00 seconds"}),
+            },
+        }
+    )
+    request = encoded.request.model_copy(update={"thumbnails": failed})
+    outputs = package(request, repo, store, per_segment)
+    job = publish(PublishRequest(job=request.job, outputs=outputs), repo, per_segment)
+    assert job.status is JobStatus.COMPLETED
+    assert job.outputs is not None
+    assert job.outputs.warnings == (
+        "Thumbnails, stills and storyboard are missing: Task timed out after 60.00 seconds",
+    )
+    assert not [f for f in job.outputs.files if f.kind is OutputKind.THUMBNAILS]

@@ -228,16 +228,30 @@ def test_a_step_is_started_then_finished() -> None:
     ]
 
 
-def test_a_media_error_is_recorded_with_its_message_and_raised() -> None:
+def test_a_media_error_is_recorded_and_raised_naming_the_step_and_the_chunk() -> None:
     repo = InMemoryJobRepository()
     job = processing_job(repo)
-    with pytest.raises(SourceUnreadable), step_events(repo, job.job_id, JobStep.TRANSCODE, detail="chunk 2/3"):
+    with (
+        pytest.raises(SourceUnreadable) as raised,
+        step_events(repo, job.job_id, JobStep.TRANSCODE, detail="chunk 2/3"),
+    ):
         raise SourceUnreadable("The file is truncated or corrupt.")
     assert [(s, k) for s, k, _ in events(repo, job.job_id)] == [
         (JobStep.TRANSCODE, EventKind.STARTED),
         (JobStep.TRANSCODE, EventKind.FAILED),
     ]
-    assert events(repo, job.job_id)[-1][2] == "The file is truncated or corrupt. (chunk 2/3)"
+    # What the state machine records as the job's error is str(error): it names where, then what.
+    assert str(raised.value) == "Encoding chunk 2/3: The file is truncated or corrupt."
+    assert events(repo, job.job_id)[-1][2] == str(raised.value)
+
+
+def test_a_nested_step_does_not_name_its_place_twice() -> None:
+    repo = InMemoryJobRepository()
+    job = processing_job(repo)
+    with pytest.raises(SourceUnreadable) as raised, step_events(repo, job.job_id, JobStep.PROBE):
+        with step_events(repo, job.job_id, JobStep.PROBE):
+            raise SourceUnreadable("The uploaded file is empty.")
+    assert str(raised.value) == "Reading the file: The uploaded file is empty."
 
 
 def test_other_errors_leave_the_step_started_only() -> None:

@@ -116,3 +116,32 @@ def test_a_source_with_a_single_keyframe_still_gets_a_storyboard(
     plan = plan_sprite(info, interval=1.0)
     sheets = _sprite(run, source, info, policy=policy, plan=plan, out=out, cwd=tmp_path, timeout=60)
     assert [p.name for p in sheets] == ["sprite_000.jpg"]
+
+
+def test_a_part_that_fails_is_left_out_and_named_in_the_warnings(
+    clips: dict[str, Path],
+    start_job: StartJob,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    config: PipelineConfig,
+) -> None:
+    """The stills' ffmpeg fails (as the JPEG encoder once did on a 400x170 MPEG-TS); poster and storyboard stay."""
+    from lambdas.media.errors import TranscodeFailed
+    from lambdas.media.runner import RunResult, run
+
+    def stills_fail(argv: list[str], **options: object) -> RunResult:
+        if any("thumb_00000.jpg" in arg for arg in argv):
+            raise TranscodeFailed("Processing the video failed. ffmpeg said: [mjpeg] Non full-range YUV is non-standard")
+        return run(argv, **options)  # type: ignore[arg-type]
+
+    job = start_job(clips["landscape"])
+    plan = probe(ProbeRequest(job=JobRef(job_id=job.job_id)), repo, store, config)
+    request = ThumbnailsRequest(job=JobRef(job_id=job.job_id), media=plan.media, thumbnails=plan.thumbnails)
+    result = make_thumbnails(request, repo, store, config, run=stills_fail)
+
+    assert result.enabled and result.poster is not None and result.storyboard is not None and result.sprites
+    assert result.stills == ()
+    assert result.all_warnings == (
+        "Stills missing: Processing the video failed. ffmpeg said: [mjpeg] Non full-range YUV is non-standard",
+    )
+    assert all(store.head(OUTPUTS, f.key).size == f.size_bytes for f in result.files)
