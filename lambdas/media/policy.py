@@ -25,6 +25,23 @@ VIDEO_DECODERS: dict[str, tuple[str, ...]] = {
     "vc1": ("vc1",),
     "wmv3": ("wmv3",),
     "msmpeg4v3": ("msmpeg4",),
+    # AV1: ffmpeg picks libdav1d, libaom-av1 is the fallback; the native "av1" decoder only drives hardware.
+    "av1": ("libdav1d", "libaom-av1"),
+    # Old archives, cameras and Windows/QuickTime-era files.
+    "cinepak": ("cinepak",),
+    "msmpeg4v1": ("msmpeg4v1",),
+    "msmpeg4v2": ("msmpeg4v2",),
+    "wmv1": ("wmv1",),
+    "wmv2": ("wmv2",),
+    "svq1": ("svq1",),
+    "svq3": ("svq3",),
+    "indeo2": ("indeo2",),
+    "indeo3": ("indeo3",),
+    "indeo4": ("indeo4",),
+    "indeo5": ("indeo5",),
+    "rawvideo": ("rawvideo",),
+    "dnxhd": ("dnxhd",),
+    "dvvideo": ("dvvideo",),
 }
 AUDIO_DECODERS: dict[str, tuple[str, ...]] = {
     "aac": ("aac", "aac_fixed"),
@@ -40,6 +57,19 @@ AUDIO_DECODERS: dict[str, tuple[str, ...]] = {
     "pcm_s16be": ("pcm_s16be",),
     "pcm_s24le": ("pcm_s24le",),
     "pcm_f32le": ("pcm_f32le",),
+    "pcm_s24be": ("pcm_s24be",),
+    "pcm_s32le": ("pcm_s32le",),
+    "pcm_u8": ("pcm_u8",),
+    "pcm_alaw": ("pcm_alaw",),
+    "pcm_mulaw": ("pcm_mulaw",),
+    "adpcm_ima_wav": ("adpcm_ima_wav",),
+    "adpcm_ms": ("adpcm_ms",),
+    "wmav1": ("wmav1",),
+    "wmav2": ("wmav2",),
+    "amr_nb": ("amrnb", "libopencore_amrnb"),  # 3GP from phones
+    "amr_wb": ("amrwb", "libopencore_amrwb"),
+    "dts": ("dca",),
+    "truehd": ("truehd",),
 }
 
 GIB = 1024**3
@@ -58,6 +88,9 @@ class ValidationPolicy(BaseModel):
         "mpeg",
         "ogg",
         "flv",
+        "asf",  # WMV/WMA
+        "dv",  # raw DV from camcorders
+        "mxf",  # broadcast and camera masters (DNxHD, MPEG-2)
     )
     allowed_video_codecs: tuple[str, ...] = tuple(VIDEO_DECODERS)
     allowed_audio_codecs: tuple[str, ...] = tuple(AUDIO_DECODERS)
@@ -66,7 +99,7 @@ class ValidationPolicy(BaseModel):
     min_duration_s: float = 0.1
     max_width: int = 4096
     max_height: int = 4096
-    max_frame_rate: float = 120.0
+    max_frame_rate: float = 240.0  # measured frames per second (high-speed phone clips)
     require_video: bool = True
 
     @property
