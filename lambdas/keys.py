@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from lambdas.jobs.model import JOB_ID_PATTERN
+from lambdas.media.chunking import AUDIO_ITEM
 
 UPLOAD_PREFIX = "uploads/"  # the uploads bucket: sources, one per job, as the API presigns them
 WORK_PREFIX = "work/"  # the uploads bucket too (private, never served): pieces, plans, per-item results
@@ -16,7 +17,9 @@ MASTER_PLAYLIST = "master.m3u8"
 DASH_MANIFEST = "manifest.mpd"
 MEDIA_PLAYLIST = "index.m3u8"
 INIT_SEGMENT = "init.mp4"
-AUDIO_TRACK = "audio"  # the audio track's directory beside the video renditions'
+# The default audio track's directory beside the video renditions'; every audio track's directory is its
+# work item's id: "audio", then "audio-1", "audio-2", … for the others (lambdas/media/audio_tracks.py).
+AUDIO_TRACK = AUDIO_ITEM
 
 
 def source_key(owner: str, job_id: str) -> str:
@@ -44,8 +47,9 @@ def piece_key(job_id: str, attempt: int, chunk: int) -> str:
     return f"{work_prefix(job_id, attempt)}pieces/{chunk:05d}.mkv"
 
 
-def audio_piece_key(job_id: str, attempt: int) -> str:
-    return f"{work_prefix(job_id, attempt)}pieces/audio.mka"
+def audio_piece_key(job_id: str, attempt: int, track: str = AUDIO_TRACK) -> str:
+    """One audio track's piece: `track` is its item id ("audio", "audio-1", …)."""
+    return f"{work_prefix(job_id, attempt)}pieces/{track}.mka"
 
 
 def result_key(job_id: str, attempt: int, item_id: str) -> str:
@@ -73,7 +77,7 @@ def dash_key(job_id: str) -> str:
 
 
 def track_prefix(job_id: str, track: str) -> str:
-    """A rendition's (or the audio track's) init segment, media segments and media playlist."""
+    """A rendition's (or an audio track's) init segment, media segments and media playlist."""
     return f"{stream_prefix(job_id)}{track}/"
 
 

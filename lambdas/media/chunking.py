@@ -3,7 +3,7 @@
 Every quantity is counted in frames of the output frame rate, so chunk joins fall exactly on segment
 starts at any rate (29.97 fps has no whole number of frames per second). A work item encodes one chunk,
 either the whole ladder in one process (one decode: the cheapest in CPU) or one rendition (more items in
-flight for a short source); the audio is one item over the whole source, never cut.
+flight for a short source); each audio track is one item over the whole source, never cut.
 """
 
 from __future__ import annotations
@@ -92,6 +92,16 @@ class Shape(BaseModel):
 class ItemKind(StrEnum):
     VIDEO = "video"
     AUDIO = "audio"
+
+
+AUDIO_ITEM = "audio"  # the default audio track's item (and its directory beside the renditions')
+
+
+def audio_item_id(position: int) -> str:
+    """The item of the audio track at `position` (0: the default): "audio", "audio-1", "audio-2", …"""
+    if position < 0:
+        raise ValueError(f"no audio track at position {position}")
+    return AUDIO_ITEM if position == 0 else f"{AUDIO_ITEM}-{position}"
 
 
 class Chunk(BaseModel):
@@ -185,7 +195,7 @@ def plan_chunks(
     source: Shape,
     source_rate: float,
     renditions: Sequence[Shape],
-    audio: bool,
+    audio: int,
     concurrency: int,
     max_chunk_segments: int,
     budget: WorkerBudget,
@@ -198,7 +208,8 @@ def plan_chunks(
     Chunks are as long as the budget and `max_chunk_segments` allow, but no longer than it takes to give
     every one of `concurrency` workers a chunk. The whole ladder goes in one item when a chunk of one
     segment fits the budget and there are enough chunks to keep the workers busy; otherwise one item per
-    rendition. The first chunk is one segment long, so the job is watchable early.
+    rendition. The first chunk is one segment long, so the job is watchable early. `audio` is how many
+    audio tracks to encode (a bool: none or one), each one item over the whole source, the default first.
     """
     if not renditions:
         raise ValueError("no renditions to plan")
@@ -250,8 +261,9 @@ def plan_chunks(
         first += count
 
     items: list[WorkItem] = []
-    if audio:
-        items.append(WorkItem(item_id="audio", kind=ItemKind.AUDIO, weight=duration_s * costs.audio_per_second))
+    for position in range(int(audio)):
+        weight = duration_s * costs.audio_per_second
+        items.append(WorkItem(item_id=audio_item_id(position), kind=ItemKind.AUDIO, weight=weight))
     for chunk in chunks:
         seconds = float(chunk.frames / rate)
         if whole_ladder:

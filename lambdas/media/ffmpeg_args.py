@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lambdas.media.chunking import video_timescale
 from lambdas.media.ladder import Rendition
+from lambdas.media.picture import picture_filters
 from lambdas.media.policy import ValidationPolicy
 from lambdas.media.probe import MediaInfo, hardened_ffprobe
 from lambdas.media.storyboard import SpritePlan
@@ -89,10 +90,15 @@ def video_stream(info: MediaInfo, *, input_index: int = 0) -> str:
     return f"{input_index}:{info.video.index}"
 
 
-def audio_stream(info: MediaInfo) -> str:
+def audio_stream(info: MediaInfo, index: int | None = None) -> str:
+    """A probed audio stream by its stream index (None: the first one)."""
     if not info.audio:
         raise ValueError("no audio stream")
-    return f"0:{info.audio[0].index}"
+    if index is None:
+        index = info.audio[0].index
+    if all(a.index != index for a in info.audio):
+        raise ValueError(f"stream {index} is not an audio stream of the source")
+    return f"0:{index}"
 
 
 def video_piece_argv(
@@ -115,15 +121,18 @@ def video_piece_argv(
     return [*argv, "-f", "matroska", f"file:{out_file}"]
 
 
-def audio_piece_argv(source: Path, info: MediaInfo, policy: ValidationPolicy, out_file: Path) -> list[str]:
-    """The first audio stream decoded (the decoder applies the source's priming and skip markers, which a
-    stream copy into another container loses) and stored losslessly as FLAC, timestamps kept: the audio
-    work item's whole input, at about half the size of PCM."""
+def audio_piece_argv(
+    source: Path, info: MediaInfo, policy: ValidationPolicy, out_file: Path, *, stream: int | None = None
+) -> list[str]:
+    """One audio stream (by its stream index; None: the first) decoded (the decoder applies the source's
+    priming and skip markers, which a stream copy into another container loses) and stored losslessly as
+    FLAC, timestamps kept (a track that starts late keeps its offset): one audio work item's whole input,
+    at about half the size of PCM."""
     return [
         *_common(progress=False),
         *input_args(source, info, policy, copyts=True),
         "-map",
-        audio_stream(info),
+        audio_stream(info, stream),
         "-c:a",
         "flac",
         "-vn",
@@ -178,6 +187,23 @@ def _x264(rendition: Rendition, gop: int) -> list[str]:
     ]
 
 
+def chunk_filters(info: MediaInfo, *, rate: Fraction, start: float, frames: int | None) -> list[str]:
+    """The filters that turn a piece's decoded picture into a chunk's frames, before any scaling.
+
+    Trimmed to the chunk (`start` in the source's timestamps, `frames` None: to the end), timestamps from
+    zero, made viewable (`picture_filters`), then resampled onto the output grid: frame n of the chunk has
+    pts n in a time base of 1/rate. The chunk encode and the quality reference (lambdas/media/quality.py)
+    both start from exactly these frames, so a rung is compared with what it was made from.
+    """
+    if info.video is None:
+        raise ValueError("no video stream")
+    half_frame = float(1 / (2 * rate))
+    trim = f"trim=start={start - half_frame:.6f}"
+    if frames is not None:
+        trim += f":end={start + float(frames / rate) + 1.0:.6f}"
+    return [trim, f"setpts=PTS-{start:.6f}/TB", *picture_filters(info.video), f"fps={rate}:start_time=0"]
+
+
 def chunk_argv(
     piece: Path,
     info: MediaInfo,
@@ -199,13 +225,9 @@ def chunk_argv(
     chunk of `frames` frames ends exactly where the next begins, and its keyframes fall every
     `segment_frames` frames: on the same segment grid as every other chunk and rung. `frames` None: to the end.
     """
-    half_frame = float(1 / (2 * rate))
-    trim = f"trim=start={start - half_frame:.6f}"
-    if frames is not None:
-        trim += f":end={start + float(frames / rate) + 1.0:.6f}"
     labels = [f"r{i}" for i in range(len(renditions))]
     stream = "0:v:0" if demuxer == PIECE_DEMUXER else video_stream(info)  # a piece holds only the picture
-    graph = f"[{stream}]{trim},setpts=PTS-{start:.6f}/TB,fps={rate}:start_time=0"
+    graph = f"[{stream}]" + ",".join(chunk_filters(info, rate=rate, start=start, frames=frames))
     graph += (
         f",split={len(renditions)}" + "".join(f"[s{i}]" for i in range(len(renditions)))
         if len(renditions) > 1
@@ -252,17 +274,22 @@ def audio_argv(
     fragment_s: float,
     demuxer: str = PIECE_DEMUXER,
     formats: str = PIECE_FORMATS,
+    stream: int | None = None,
 ) -> list[str]:
-    """The whole audio track encoded once (never per chunk: AAC priming would drift at every join).
+    """One whole audio track encoded once (never per chunk: AAC priming would drift at every join).
 
-    Timestamps are taken relative to the source's start (`start`), and a late first sample is preceded by
-    silence, so the track lines up with the video chunks; fragments of about one segment.
+    Timestamps are taken relative to the source's start (`start`, the container's: the same for every
+    track), and a late first sample is preceded by silence, so each track keeps its own offset to the
+    video; fragments of about one segment. A piece holds its one track; read from the source itself,
+    `stream` picks it (None: the first). Any layout becomes the rendition's channels by libswresample's
+    matrix (to stereo: the centre at -3 dB into both sides, each surround at -3 dB into its own, the
+    LFE dropped, not normalised; mono at -3 dB into both), any rate (8 to 96 kHz) its sample rate.
     """
     return [
         *_common(progress=True),
         *input_args(piece, info, policy, copyts=True, demuxer=demuxer, formats=formats),
         "-map",
-        "0:a:0" if demuxer == PIECE_DEMUXER else audio_stream(info),
+        "0:a:0" if demuxer == PIECE_DEMUXER else audio_stream(info, stream),
         "-vn",
         *_NO_EXTRAS,
         "-af",

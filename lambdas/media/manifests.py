@@ -14,6 +14,7 @@ DASH_NS = "urn:mpeg:dash:schema:mpd:2011"
 DASH_LIVE_PROFILE = "urn:mpeg:dash:profile:isoff-live:2011"
 AUDIO_CHANNEL_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
 AUDIO_GROUP = "audio"
+DASH_ROLE_SCHEME = "urn:mpeg:dash:role:2011"
 # Both HLS FRAME-RATE (as a decimal) and DASH @frameRate (FrameRateType) can be written from this form.
 _RATIONAL = r"^[1-9][0-9]*(/[1-9][0-9]*)?$"
 # The last run of digits before the extension is the segment number: "720p/seg_00042.m4s".
@@ -48,7 +49,8 @@ class VideoTrack(BaseModel):
 class AudioTrack(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    name: str
+    name: str  # its directory: the DASH Representation id
+    label: str | None = None  # what players list (HLS NAME), unique in the group; None: `name`
     init_uri: str
     playlist_uri: str
     timescale: int = Field(gt=0)
@@ -107,46 +109,53 @@ def media_playlist(init_uri: str, segments: Sequence[Segment], *, ended: bool = 
     return "\n".join(lines) + "\n"
 
 
-def master_playlist(videos: Sequence[VideoTrack], audio: AudioTrack | None) -> str:
-    """The HLS master: one variant per video track in the given order, audio as one EXT-X-MEDIA rendition."""
+def master_playlist(videos: Sequence[VideoTrack], audio: Sequence[AudioTrack] = ()) -> str:
+    """The HLS master: one variant per video track in the given order, each audio track an EXT-X-MEDIA
+    rendition of one group, the first one the default."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    names = [track.label or track.name for track in audio]
+    if len(set(names)) != len(names):
+        raise ValueError(f"audio renditions need distinct names: {names}")
+    # The player fetches one audio rendition beside the variant: the largest one is what it may add.
     audio_peak = audio_average = 0
-    if audio is not None:
-        audio_peak, audio_average = peak_and_average_bps(audio.segments)
-        attrs = [
-            "TYPE=AUDIO",
-            f"GROUP-ID={_quoted(AUDIO_GROUP)}",
-            f"NAME={_quoted(audio.name)}",
-        ]
-        if audio.language:
-            attrs.append(f"LANGUAGE={_quoted(audio.language)}")
+    autoselected: set[str | None] = set()
+    for number, (track, name) in enumerate(zip(audio, names, strict=True)):
+        peak, average = peak_and_average_bps(track.segments)
+        audio_peak, audio_average = max(audio_peak, peak), max(audio_average, average)
+        attrs = ["TYPE=AUDIO", f"GROUP-ID={_quoted(AUDIO_GROUP)}", f"NAME={_quoted(name)}"]
+        if track.language:
+            attrs.append(f"LANGUAGE={_quoted(track.language)}")
+        # Automatic selection (by the user's language) only among distinct languages: RFC 8216 4.3.4.1.1.
+        autoselect = track.language not in autoselected
+        autoselected.add(track.language)
         attrs += [
-            "DEFAULT=YES",
-            "AUTOSELECT=YES",
-            f"CHANNELS={_quoted(str(audio.channels))}",
-            f"URI={_quoted(audio.playlist_uri)}",
+            f"DEFAULT={'YES' if number == 0 else 'NO'}",
+            f"AUTOSELECT={'YES' if autoselect else 'NO'}",
+            f"CHANNELS={_quoted(str(track.channels))}",
+            f"URI={_quoted(track.playlist_uri)}",
         ]
         lines.append(f"#EXT-X-MEDIA:{','.join(attrs)}")
+    audio_codecs = list(dict.fromkeys(track.codec for track in audio))
     for video in videos:
         peak, average = peak_and_average_bps(video.segments)
-        codecs = [video.codec] if audio is None else [video.codec, audio.codec]
         attrs = [
-            # The audio rendition plays alongside every variant, so its bits count against each one.
+            # An audio rendition plays alongside every variant, so its bits count against each one.
             f"BANDWIDTH={peak + audio_peak}",
             f"AVERAGE-BANDWIDTH={average + audio_average}",
-            f"CODECS={_quoted(','.join(codecs))}",
+            f"CODECS={_quoted(','.join([video.codec, *audio_codecs]))}",
             f"RESOLUTION={video.width}x{video.height}",
             f"FRAME-RATE={float(Fraction(video.frame_rate)):.3f}",
         ]
-        if audio is not None:
+        if audio:
             attrs.append(f"AUDIO={_quoted(AUDIO_GROUP)}")
         lines += [f"#EXT-X-STREAM-INF:{','.join(attrs)}", _line(video.playlist_uri)]
     return "\n".join(lines) + "\n"
 
 
-def dash_mpd(videos: Sequence[VideoTrack], audio: AudioTrack | None, *, duration_s: float) -> str:
-    """A static DASH MPD with one SegmentTemplate and SegmentTimeline per representation."""
-    tracks: list[VideoTrack | AudioTrack] = [*videos, *([audio] if audio else [])]
+def dash_mpd(videos: Sequence[VideoTrack], audio: Sequence[AudioTrack] = (), *, duration_s: float) -> str:
+    """A static DASH MPD with one SegmentTemplate and SegmentTimeline per representation: the video
+    AdaptationSet, then one per audio track (by language), the first one's Role "main"."""
+    tracks: list[VideoTrack | AudioTrack] = [*videos, *audio]
     longest = max((s.duration_s for t in tracks for s in t.segments), default=0.0)
     root = ET.Element(
         "MPD",
@@ -190,33 +199,35 @@ def dash_mpd(videos: Sequence[VideoTrack], audio: AudioTrack | None, *, duration
                 },
             )
             _segment_template(representation, video)
-    if audio is not None:
+    for number, track in enumerate(audio, start=1):
         attrs = {
-            "id": "1",
+            "id": str(number),
             "contentType": "audio",
             "mimeType": "audio/mp4",
             "segmentAlignment": "true",
             "startWithSAP": "1",
         }
-        if audio.language:
-            attrs["lang"] = audio.language
+        if track.language:
+            attrs["lang"] = track.language
         audio_set = ET.SubElement(period, "AdaptationSet", attrs)
+        role = "main" if number == 1 else "alternate"
+        ET.SubElement(audio_set, "Role", {"schemeIdUri": DASH_ROLE_SCHEME, "value": role})
         representation = ET.SubElement(
             audio_set,
             "Representation",
             {
-                "id": audio.name,
-                "bandwidth": str(peak_and_average_bps(audio.segments)[0]),
-                "codecs": audio.codec,
-                "audioSamplingRate": str(audio.sample_rate),
+                "id": track.name,
+                "bandwidth": str(peak_and_average_bps(track.segments)[0]),
+                "codecs": track.codec,
+                "audioSamplingRate": str(track.sample_rate),
             },
         )
         ET.SubElement(
             representation,
             "AudioChannelConfiguration",
-            {"schemeIdUri": AUDIO_CHANNEL_SCHEME, "value": str(audio.channels)},
+            {"schemeIdUri": AUDIO_CHANNEL_SCHEME, "value": str(track.channels)},
         )
-        _segment_template(representation, audio)
+        _segment_template(representation, track)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

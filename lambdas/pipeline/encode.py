@@ -1,4 +1,4 @@
-"""EncodeChunk: one work item of the plan (a chunk of video for one or all rungs, or the whole audio) to CMAF.
+"""EncodeChunk: one work item of the plan (a chunk of video for one or all rungs, or one whole audio track) to CMAF.
 
 ffmpeg writes one fragmented MP4 per track, one fragment per segment, with decode times from zero; the
 fragments are cut out, their decode times moved to the chunk's place on the job's timeline, numbered by
@@ -107,7 +107,7 @@ def encode(
         with step_events(repository, job_id, JobStep.TRANSCODE, clock=clock, detail=describe(plan, item)):
             started = monotonic()
             work = _Work(plan, store, config, tmp, timeout, run, reporter.on_progress)
-            tracks, used = _encode_audio(work) if item.kind is ItemKind.AUDIO else _encode_video(work, item)
+            tracks, used = _encode_audio(work, item) if item.kind is ItemKind.AUDIO else _encode_video(work, item)
             result = ItemResult(
                 item_id=item.item_id,
                 tracks={name: track for name, (track, _) in tracks.items()},
@@ -137,9 +137,16 @@ def encode(
 
 
 def describe(plan: EncodePlan, item: WorkItem) -> str:
-    """The work item as events name it: "audio", or "chunk 3/20 (segments 12-15): 1080p, 720p"."""
+    """The work item as events name it: "audio" (the only track), "audio 2/3: fra", or
+    "chunk 3/20 (segments 12-15): 1080p, 720p"."""
     if item.chunk is None:
-        return "audio"
+        tracks = plan.audio
+        if len(tracks) <= 1:
+            return "audio"
+        position = next((n for n, t in enumerate(tracks) if t.track == item.item_id), None)
+        if position is None:
+            return item.item_id
+        return f"audio {position + 1}/{len(tracks)}: {tracks[position].name}"
     chunk = plan.chunks.chunk(item.chunk)
     last = chunk.first_segment + chunk.segments - 1
     return f"chunk {chunk.index + 1}/{len(plan.chunks.chunks)} (segments {chunk.first_segment}-{last}): " + ", ".join(
@@ -229,11 +236,13 @@ def _encode_video(work: _Work, item: WorkItem) -> Encoded:
     return tracks, used
 
 
-def _encode_audio(work: _Work) -> Encoded:
+def _encode_audio(work: _Work, item: WorkItem) -> Encoded:
+    """One audio track, whole: its piece to one AAC CMAF track in the track's own directory."""
     plan, store, config, tmp, timeout, run, on_progress = work.parts()
-    piece = tmp / "audio.mka"
-    store.download(config.work_bucket, keys.audio_piece_key(plan.job_id, plan.attempt), piece)
-    out = tmp / "audio.mp4"
+    name = plan.audio_track(item.item_id).track
+    piece = tmp / f"{name}.mka"
+    store.download(config.work_bucket, keys.audio_piece_key(plan.job_id, plan.attempt, name), piece)
+    out = tmp / f"{name}.mp4"
     rate = plan.chunks.rate
     duration = float(plan.chunks.total_frames / rate)
     segment_s = float(plan.chunks.segment_frames / rate)
@@ -262,10 +271,10 @@ def _encode_audio(work: _Work) -> Encoded:
     base = track.fragments[0].decode_time
     groups = _groups(track, starts, base=base)
     shift = audio_alignment(rate, track.timescale)
-    files, segments = _cut(out, groups, track, tmp / keys.AUDIO_TRACK, first=0, shift=shift, base=base, init=True)
+    files, segments = _cut(out, groups, track, tmp / name, first=0, shift=shift, base=base, init=True)
     out.unlink()
     result = TrackResult(timescale=track.timescale, segments=segments, codec=AAC_LC)
-    return {keys.AUDIO_TRACK: (result, files)}, used
+    return {name: (result, files)}, used
 
 
 def _read(path: Path) -> FragmentedTrack:

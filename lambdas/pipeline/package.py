@@ -3,8 +3,9 @@ and a progressive MP4 fallback.
 
 Only text is written for the streams: the segments are already where the workers put them. The MP4 is a
 remux, not an encode: the fallback rung's init and segments, concatenated, are one fragmented MP4 (the
-audio likewise); `ffmpeg -c copy -movflags +faststart` rewrites them as one progressive file with the
-index first, bit-identical in picture and sound to what the streaming players get.
+default audio track likewise: the other languages are streamed only); `ffmpeg -c copy -movflags +faststart`
+rewrites them as one progressive file with the index first, bit-identical in picture and sound to what the
+streaming players get.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class PackageResult(BaseModel):
     files: tuple[OutputFile, ...]
     duration_s: float | None = None
     encode_cpu_seconds: float = 0.0  # every work item's ffmpeg, added up
+    warnings: tuple[str, ...] = ()  # extras that are missing, and why
 
 
 def fallback_track(videos: list[VideoTrack]) -> VideoTrack:
@@ -89,9 +91,12 @@ def package(
             files: list[OutputFile] = []
             if OutputKind.MP4 in job.requested_outputs:
                 track = fallback_track(videos)
+                default = audio[0] if audio else None
                 with withdrawn_if_stopped(repository, store, job_id, bucket, keys.mp4_key(job_id, track.name)):
                     files.append(
-                        _mp4(track, audio, job_id=job_id, store=store, bucket=bucket, tmp=tmp, timeout=timeout, run=run)
+                        _mp4(
+                            track, default, job_id=job_id, store=store, bucket=bucket, tmp=tmp, timeout=timeout, run=run
+                        )
                     )
             duration = max(sum(s.duration_s for s in v.segments) for v in videos)
             documents: list[tuple[str, str, str]] = []
@@ -103,11 +108,11 @@ def package(
                         HLS,
                     )
                 )
-            if audio is not None:
+            for sound in audio:
                 documents.append(
                     (
-                        keys.track_prefix(job_id, audio.name) + keys.MEDIA_PLAYLIST,
-                        media_playlist(audio.init_uri, audio.segments),
+                        keys.track_prefix(job_id, sound.name) + keys.MEDIA_PLAYLIST,
+                        media_playlist(sound.init_uri, sound.segments),
                         HLS,
                     )
                 )
@@ -162,6 +167,7 @@ def package(
         files=tuple(files),
         duration_s=duration,
         encode_cpu_seconds=round(sum(r.cpu_seconds for r in results.values()), 3),
+        warnings=request.thumbnails.all_warnings,
     )
 
 

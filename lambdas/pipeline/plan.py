@@ -13,7 +13,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas import keys
-from lambdas.media.chunking import ChunkPlan, WorkItem
+from lambdas.media.audio_tracks import AudioChoice, choose_audio
+from lambdas.media.chunking import ChunkPlan, ItemKind, WorkItem
 from lambdas.media.ladder import Rendition
 from lambdas.media.probe import MediaInfo
 from lambdas.storage.ports import MediaStore
@@ -43,8 +44,17 @@ class EncodePlan(BaseModel):
         raise KeyError(name)
 
     @property
-    def audio(self) -> bool:
-        return any(item.item_id == "audio" for item in self.chunks.items)
+    def audio(self) -> tuple[AudioChoice, ...]:
+        """The audio tracks the plan encodes, the default first (empty: a silent output)."""
+        planned = {item.item_id for item in self.chunks.items if item.kind is ItemKind.AUDIO}
+        return tuple(choice for choice in choose_audio(self.media.audio) if choice.track in planned)
+
+    def audio_track(self, track: str) -> AudioChoice:
+        """An audio track by its item id ("audio", "audio-1", …)."""
+        for choice in self.audio:
+            if choice.track == track:
+                return choice
+        raise KeyError(track)
 
 
 class SegmentResult(BaseModel):
@@ -72,7 +82,7 @@ class ItemResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     item_id: str
-    tracks: dict[str, TrackResult]  # rendition name, or keys.AUDIO_TRACK
+    tracks: dict[str, TrackResult]  # rendition name, or the audio track's item id (keys.AUDIO_TRACK, …)
     cpu_seconds: float
     elapsed_seconds: float
 

@@ -1,7 +1,8 @@
 """Watchable before it completes: growing (EVENT) HLS playlists over the leading chunks encoded so far.
 
 Written at the same keys as the final playlists, which PackageOutputs later replaces with VOD ones (a
-player reloading an EVENT playlist then finds its end). Only the worker whose claim raises the job's
+player reloading an EVENT playlist then finds its end). A preview plays the default audio track only; the
+other languages come with the final master. Only the worker whose claim raises the job's
 `playable_segments` writes; it reads the claim back afterwards and writes again if a later claim may have
 landed before its own upload, so the stored playlists never stay behind the claim.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from lambdas import keys
 from lambdas.jobs.ports import JobNotProcessing, JobRepository
-from lambdas.media.manifests import master_playlist, media_playlist
+from lambdas.media.manifests import AudioTrack, VideoTrack, master_playlist, media_playlist
 from lambdas.pipeline.config import CACHE_LIVE_PLAYLIST, PipelineConfig
 from lambdas.pipeline.job_guard import stopped, withdrawn_if_stopped
 from lambdas.pipeline.plan import EncodePlan, ItemResult, load_result
@@ -65,21 +66,16 @@ def _write(plan: EncodePlan, chunks: int, store: MediaStore, config: PipelineCon
     wanted = {c.index for c in plan.chunks.chunks[:chunks]}
     results: dict[str, ItemResult] = {}
     for item in plan.chunks.items:
-        if item.chunk is None or item.chunk in wanted:
+        # `leading_chunks` waited for these: the leading chunks and the default audio track.
+        if item.item_id == keys.AUDIO_TRACK or item.chunk in wanted:
             results[item.item_id] = load_result(store, config.work_bucket, plan, item, tmp)
     videos, audio = assemble(plan, results, chunks=chunks)
     bucket, job_id = config.outputs_bucket, plan.job_id
+    tracks: list[VideoTrack | AudioTrack] = [*videos, *audio]
     documents = [
-        (keys.track_prefix(job_id, v.name) + keys.MEDIA_PLAYLIST, media_playlist(v.init_uri, v.segments, ended=False))
-        for v in videos
+        (keys.track_prefix(job_id, t.name) + keys.MEDIA_PLAYLIST, media_playlist(t.init_uri, t.segments, ended=False))
+        for t in tracks
     ]
-    if audio is not None:
-        documents.append(
-            (
-                keys.track_prefix(job_id, audio.name) + keys.MEDIA_PLAYLIST,
-                media_playlist(audio.init_uri, audio.segments, ended=False),
-            )
-        )
     documents.append((keys.master_key(job_id), master_playlist(videos, audio)))  # last: it points at the others
     for key, text in documents:
         path = tmp / "playlist.m3u8"

@@ -2,7 +2,7 @@
 
 The source is downloaded once, here. Each chunk's piece is a stream copy of the source's video from the
 keyframe at or before the chunk's start to a second past its end (original timestamps kept), so a worker
-reads only its piece and trims it exactly; the audio is copied out whole for its single work item.
+reads only its piece and trims it exactly; each kept audio track is decoded out whole for its work item.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from lambdas import keys
 from lambdas.jobs.model import Clock, JobStep, OutputKind, utc_now
 from lambdas.jobs.ports import JobRepository
+from lambdas.media.audio_tracks import choose_audio
 from lambdas.media.chunking import Shape, output_rate, plan_chunks
 from lambdas.media.errors import SourceUnreadable
 from lambdas.media.ffmpeg_args import audio_piece_argv, first_timestamp_argv, video_piece_argv
@@ -144,7 +145,7 @@ def encode_plan(
         source=Shape(name="source", width=video.display_width, height=video.display_height),
         source_rate=video.frame_rate or float(rate),
         renditions=[Shape(name=r.name, width=r.width, height=r.height) for r in renditions],
-        audio=bool(info.audio),
+        audio=len(choose_audio(info.audio)),
         concurrency=config.transcode_concurrency,
         max_chunk_segments=config.max_chunk_segments,
         budget=config.worker,
@@ -164,7 +165,7 @@ def cut_pieces(
     run: Callable[..., RunResult],
     timeout: float,
 ) -> None:
-    """Each chunk's piece and the audio piece, uploaded one by one (the disk holds the source and one piece)."""
+    """Each chunk's piece and each audio track's, uploaded one by one (the disk holds the source and one piece)."""
     info, rate = plan.media, plan.chunks.rate
     for chunk in plan.chunks.chunks:
         piece = tmp / f"piece_{chunk.index:05d}.mkv"
@@ -187,13 +188,13 @@ def cut_pieces(
             cache_control="no-store",
         )
         piece.unlink()
-    if plan.audio:
-        piece = tmp / "audio.mka"
-        run(audio_piece_argv(source, info, config.policy, piece), cwd=tmp, timeout=timeout)
+    for track in plan.audio:
+        piece = tmp / f"{track.track}.mka"
+        run(audio_piece_argv(source, info, config.policy, piece, stream=track.stream), cwd=tmp, timeout=timeout)
         store.upload(
             piece,
             config.work_bucket,
-            keys.audio_piece_key(plan.job_id, plan.attempt),
+            keys.audio_piece_key(plan.job_id, plan.attempt, track.track),
             content_type="audio/x-matroska",
             cache_control="no-store",
         )

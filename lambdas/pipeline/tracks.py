@@ -10,8 +10,12 @@ from lambdas.pipeline.plan import EncodePlan, ItemResult, SegmentResult, TrackRe
 
 
 def leading_chunks(plan: EncodePlan, done: frozenset[str]) -> int:
-    """How many chunks from the start have every item finished (0 while the audio, if any, is not)."""
-    if plan.audio and "audio" not in done:
+    """How many chunks from the start have every item finished (0 while the default audio track is not).
+
+    The other audio tracks are not waited for: a preview plays the default track only (the final master
+    lists them all), and each is a whole-source encode that would only hold the first picture back.
+    """
+    if plan.audio and keys.AUDIO_TRACK not in done:
         return 0
     count = 0
     for chunk in plan.chunks.chunks:
@@ -24,20 +28,22 @@ def leading_chunks(plan: EncodePlan, done: frozenset[str]) -> int:
 
 def assemble(
     plan: EncodePlan, results: Mapping[str, ItemResult], *, chunks: int | None = None
-) -> tuple[list[VideoTrack], AudioTrack | None]:
-    """Video tracks in ladder order (largest first) over the first `chunks` chunks (None: all), and the audio."""
+) -> tuple[list[VideoTrack], list[AudioTrack]]:
+    """Video tracks in ladder order (largest first) over the first `chunks` chunks (None: all), and the
+    audio tracks of the results given, the default first; with `chunks`, audio no longer than the video."""
     wanted = plan.chunks.chunks if chunks is None else plan.chunks.chunks[:chunks]
     indexes = {c.index for c in wanted}
     parts: dict[str, list[TrackResult]] = {r.name: [] for r in plan.renditions}
     first: dict[str, TrackResult] = {}
-    audio_result: TrackResult | None = None
+    audio_results: dict[str, TrackResult] = {}
+    audio_names = {choice.track for choice in plan.audio}
     for item in plan.chunks.items:
         result = results.get(item.item_id)
         if result is None:
             continue
         for name, track in result.tracks.items():
-            if name == keys.AUDIO_TRACK:
-                audio_result = track
+            if name in audio_names:
+                audio_results[name] = track
             elif item.chunk in indexes:
                 parts[name].append(track)
                 if item.chunk == 0:
@@ -65,23 +71,27 @@ def assemble(
             )
         )
         end_ticks.append((segments[-1].start_ticks + segments[-1].ticks) / timescale)
-    audio = None
-    if audio_result is not None:
-        end = min(end_ticks) if chunks is not None and end_ticks else None
-        segments = [
-            s for s in audio_result.segments if end is None or s.start_ticks / audio_result.timescale < end - 1e-6
-        ]
-        reference = plan.renditions[0]
-        audio = AudioTrack(
-            name=keys.AUDIO_TRACK,
-            init_uri=f"{keys.AUDIO_TRACK}/{keys.INIT_SEGMENT}",
-            playlist_uri=f"{keys.AUDIO_TRACK}/{keys.MEDIA_PLAYLIST}",
-            timescale=audio_result.timescale,
-            codec=audio_result.codec or "mp4a.40.2",
-            sample_rate=reference.audio_sample_rate,
-            channels=reference.audio_channels,
-            language=None,
-            segments=tuple(_segment(keys.AUDIO_TRACK, s, audio_result.timescale) for s in segments),
+    end = min(end_ticks) if chunks is not None and end_ticks else None
+    reference = plan.renditions[0]
+    audio = []
+    for choice in plan.audio:
+        sound = audio_results.get(choice.track)
+        if sound is None:
+            continue
+        segments = [s for s in sound.segments if end is None or s.start_ticks / sound.timescale < end - 1e-6]
+        audio.append(
+            AudioTrack(
+                name=choice.track,
+                label=choice.name,
+                init_uri=f"{choice.track}/{keys.INIT_SEGMENT}",
+                playlist_uri=f"{choice.track}/{keys.MEDIA_PLAYLIST}",
+                timescale=sound.timescale,
+                codec=sound.codec or "mp4a.40.2",
+                sample_rate=reference.audio_sample_rate,
+                channels=reference.audio_channels,
+                language=choice.language,
+                segments=tuple(_segment(choice.track, s, sound.timescale) for s in segments),
+            )
         )
     return videos, audio
 

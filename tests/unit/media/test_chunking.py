@@ -20,6 +20,7 @@ from lambdas.media.chunking import (
     ItemKind,
     Shape,
     WorkerBudget,
+    audio_item_id,
     frame_ticks,
     output_rate,
     plan_chunks,
@@ -304,6 +305,24 @@ def test_weights_follow_the_cost_model() -> None:
 def test_without_audio_there_is_no_audio_item() -> None:
     p = plan(audio=False)
     assert all(i.kind is ItemKind.VIDEO for i in p.items)
+
+
+@pytest.mark.parametrize(("tracks", "expected"), [(0, []), (1, ["audio"]), (3, ["audio", "audio-1", "audio-2"])])
+def test_one_audio_item_per_track_the_default_first(tracks: int, expected: list[str]) -> None:
+    p = plan(duration_s=8.0, audio=tracks)
+    audio = [i for i in p.items if i.kind is ItemKind.AUDIO]
+    assert [i.item_id for i in audio] == expected
+    assert p.items[: len(expected)] == tuple(audio)  # before the video: the preview waits for the default
+    for item in audio:
+        assert (item.chunk, item.renditions) == (None, ())
+        assert item.weight == pytest.approx(8.0 * DEFAULT_COSTS.audio_per_second)  # each its own weight
+    assert [i.item_id for i in video_items(p)] == [i.item_id for i in video_items(plan(duration_s=8.0))]
+
+
+def test_audio_item_ids() -> None:
+    assert [audio_item_id(n) for n in range(3)] == ["audio", "audio-1", "audio-2"]
+    with pytest.raises(ValueError, match="no audio track"):
+        audio_item_id(-1)
 
 
 def test_a_segment_no_worker_can_encode_is_refused_as_too_long() -> None:

@@ -185,6 +185,27 @@ def test_audio_piece_is_the_first_audio_stream_whole() -> None:
     assert tail[-3:] == ["-f", "matroska", "file:/o/a.mka"]
 
 
+def test_each_audio_track_has_its_own_piece_by_stream_index() -> None:
+    second = TS.audio[0].model_copy(update={"index": 5, "language": "fra"})
+    info = TS.model_copy(update={"audio": (*TS.audio, second)})
+    first = fa.audio_piece_argv(SRC, info, POLICY, Path("/o/audio.mka"))
+    other = fa.audio_piece_argv(SRC, info, POLICY, Path("/o/audio-1.mka"), stream=5)
+    assert values(after_input(first), "-map") == [f"0:{TS.audio[0].index}"]
+    assert values(after_input(other), "-map") == ["0:5"]
+    assert after_input(other)[-1] == "file:/o/audio-1.mka"
+    assert fa.audio_stream(info, 5) == "0:5"
+    with pytest.raises(ValueError, match="not an audio stream"):
+        fa.audio_stream(info, 0)  # the picture
+    # Straight from the source (the bench): the stream asked for; from a piece, its one track.
+    direct = fa.audio_argv(
+        SRC, info, POLICY, LADDER[0], Path("/o/a.mp4"), start=0, duration=1, fragment_s=1,
+        demuxer=info.demuxer, formats=POLICY.format_whitelist, stream=5,
+    )  # fmt: skip
+    assert values(after_input(direct), "-map") == ["0:5"]
+    piece = fa.audio_argv(PIECE, info, POLICY, LADDER[0], Path("/o/a.mp4"), start=0, duration=1, fragment_s=1)
+    assert values(after_input(piece), "-map") == ["0:a:0"]
+
+
 def test_first_timestamp_reads_the_first_video_packets_of_our_piece() -> None:
     argv = fa.first_timestamp_argv(Path("/o/p.mkv"))
     assert argv[0] == "ffprobe"
@@ -383,7 +404,10 @@ def test_chunk_and_audio_may_read_another_of_our_formats_but_only_that_one() -> 
     video = fa.chunk_argv(
         PIECE, TS, POLICY, LADDER[:1], [Path("/o/a.mp4")], rate=NTSC, segment_frames=120, start=0, frames=None, **mp4
     )
-    audio = fa.audio_argv(PIECE, TS, POLICY, LADDER[0], Path("/o/b.mp4"), start=0, duration=1, fragment_s=1, **mp4)
+    audio = fa.audio_argv(
+        PIECE, TS, POLICY, LADDER[0], Path("/o/b.mp4"), start=0, duration=1, fragment_s=1,
+        demuxer=fa.OWN_FMP4_DEMUXER, formats=fa.OWN_FMP4_FORMATS,
+    )  # fmt: skip
     for argv in (video, audio):
         (head,) = inputs(argv)
         assert_hardened(head, formats=fa.OWN_FMP4_FORMATS, demuxer="mov")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,11 +66,14 @@ def video(name: str, width: int, height: int, segs: tuple[Segment, ...], timesca
     )
 
 
-def audio(segs: tuple[Segment, ...], language: str | None = "en") -> AudioTrack:
+def audio(
+    segs: tuple[Segment, ...], language: str | None = "en", *, name: str = "audio", label: str | None = None
+) -> AudioTrack:
     return AudioTrack(
-        name="audio",
-        init_uri="audio/init.mp4",
-        playlist_uri="audio/index.m3u8",
+        name=name,
+        label=label,
+        init_uri=f"{name}/init.mp4",
+        playlist_uri=f"{name}/index.m3u8",
         timescale=48000,
         codec="mp4a.40.2",
         sample_rate=48000,
@@ -143,7 +147,7 @@ def test_media_playlist_in_progress_is_an_event_without_endlist() -> None:
 
 
 def test_master_playlist_with_an_audio_group() -> None:
-    parsed = m3u8.loads(master_playlist([HD, SD], SOUND))
+    parsed = m3u8.loads(master_playlist([HD, SD], [SOUND]))
     (media,) = parsed.media
     assert (media.type, media.group_id, media.name, media.language) == ("AUDIO", "audio", "audio", "en")
     assert (media.default, media.autoselect, media.channels, media.uri) == ("YES", "YES", "2", "audio/index.m3u8")
@@ -162,19 +166,107 @@ def test_master_playlist_with_an_audio_group() -> None:
 
 
 def test_master_playlist_without_audio_or_language() -> None:
-    parsed = m3u8.loads(master_playlist([SD], None))
+    parsed = m3u8.loads(master_playlist([SD]))
     assert parsed.media == []
     (variant,) = parsed.playlists
     assert variant.stream_info.codecs == "avc1.64001e"
     assert variant.stream_info.audio is None
     assert variant.stream_info.bandwidth == peak_and_average_bps(SD.segments)[0]
-    unnamed = m3u8.loads(master_playlist([SD], audio(SOUND.segments, language=None)))
+    unnamed = m3u8.loads(master_playlist([SD], [audio(SOUND.segments, language=None)]))
     assert unnamed.media[0].language is None
+
+
+def languages() -> list[AudioTrack]:
+    """The default track (English), a French one and one of unknown language, the French the heaviest."""
+    return [
+        audio(SOUND.segments, "eng", name="audio", label="eng"),
+        audio(
+            segments("audio-1/", [94 * AAC] * 5 + [12 * AAC], 48000, sizes=[24_000] * 5 + [2_000]),
+            "fra",
+            name="audio-1",
+            label="fra - Français",
+        ),
+        audio(segments("audio-2/", [94 * AAC] * 5 + [12 * AAC], 48000), None, name="audio-2", label="audio"),
+    ]
+
+
+def test_master_playlist_with_three_languages() -> None:
+    tracks = languages()
+    parsed = m3u8.loads(master_playlist([HD, SD], tracks))
+    assert [(m.type, m.group_id) for m in parsed.media] == [("AUDIO", "audio")] * 3
+    assert [(m.name, m.language, m.default, m.autoselect) for m in parsed.media] == [
+        ("eng", "eng", "YES", "YES"),
+        ("fra - Français", "fra", "NO", "YES"),
+        ("audio", None, "NO", "YES"),
+    ]
+    assert [m.uri for m in parsed.media] == ["audio/index.m3u8", "audio-1/index.m3u8", "audio-2/index.m3u8"]
+    assert {m.channels for m in parsed.media} == {"2"}
+    # A variant plays with any one of them: the heaviest counts, not their sum.
+    heaviest = max(peak_and_average_bps(t.segments)[0] for t in tracks)
+    assert heaviest == peak_and_average_bps(tracks[1].segments)[0] > peak_and_average_bps(SOUND.segments)[0]
+    hd, sd = (p.stream_info for p in parsed.playlists)
+    assert hd.bandwidth == 1_998_002 + heaviest
+    assert hd.average_bandwidth == peak_and_average_bps(HD.segments)[1] + peak_and_average_bps(tracks[1].segments)[1]
+    assert hd.codecs == "avc1.64001f,mp4a.40.2"  # the audio codec once
+    assert hd.audio == sd.audio == "audio"
+    text = master_playlist([HD, SD], tracks)
+    assert 'LANGUAGE=""' not in text
+    assert text.count("DEFAULT=YES") == 1
+
+
+def test_a_second_track_of_one_language_is_not_autoselected() -> None:
+    main = audio(SOUND.segments, "eng", name="audio", label="eng")
+    commentary = audio(SOUND.segments, "eng", name="audio-1", label="eng - Commentary")
+    parsed = m3u8.loads(master_playlist([SD], [main, commentary]))
+    assert [(m.default, m.autoselect) for m in parsed.media] == [("YES", "YES"), ("NO", "NO")]
+
+
+def test_audio_names_must_be_unique_in_the_group() -> None:
+    with pytest.raises(ValueError, match="distinct names"):
+        master_playlist([SD], [audio(SOUND.segments, name="audio"), audio(SOUND.segments, name="audio")])
+    with pytest.raises(ValueError, match="distinct names"):
+        master_playlist(
+            [SD], [audio(SOUND.segments, name="audio", label="eng"), audio(SOUND.segments, name="audio-1", label="eng")]
+        )
+
+
+def test_dash_mpd_has_one_adaptation_set_per_language() -> None:
+    text = dash_mpd([HD, SD], languages(), duration_s=10.2102)
+    ns = {"d": "urn:mpeg:dash:schema:mpd:2011"}
+    sets = ET.fromstring(text).findall("d:Period/d:AdaptationSet", ns)
+    assert [(s.get("id"), s.get("contentType"), s.get("lang")) for s in sets] == [
+        ("0", "video", None),
+        ("1", "audio", "eng"),
+        ("2", "audio", "fra"),
+        ("3", "audio", None),
+    ]
+    roles = [[(r.get("schemeIdUri"), r.get("value")) for r in s.findall("d:Role", ns)] for s in sets[1:]]
+    assert roles == [
+        [("urn:mpeg:dash:role:2011", "main")],
+        [("urn:mpeg:dash:role:2011", "alternate")],
+        [("urn:mpeg:dash:role:2011", "alternate")],
+    ]
+    for adaptation, name in zip(sets[1:], ["audio", "audio-1", "audio-2"], strict=True):
+        children = [child.tag.split("}")[1] for child in adaptation]
+        assert children == ["Role", "Representation"]  # the schema's order
+        (representation,) = adaptation.findall("d:Representation", ns)
+        assert representation.get("id") == name
+        template = representation.find("d:SegmentTemplate", ns)
+        assert template is not None
+        assert template.get("media") == f"{name}/seg_$Number%05d$.m4s"
+        assert template.get("initialization") == f"{name}/init.mp4"
+    parsed = MPEGDASHParser.parse(text)
+    assert [s.lang for s in parsed.periods[0].adaptation_sets] == [None, "eng", "fra", None]
+    assert [r.value for s in parsed.periods[0].adaptation_sets[1:] for r in s.roles] == [
+        "main",
+        "alternate",
+        "alternate",
+    ]
 
 
 def test_quoted_strings_refuse_what_would_break_the_playlist() -> None:
     with pytest.raises(ValueError, match="quoted-string"):
-        master_playlist([SD], audio(SOUND.segments, language='en",URI="http://evil'))
+        master_playlist([SD], [audio(SOUND.segments, language='en",URI="http://evil')])
 
 
 def test_frame_rate_must_be_a_rational() -> None:
@@ -185,7 +277,7 @@ def test_frame_rate_must_be_a_rational() -> None:
 
 
 def test_dash_mpd_static_with_run_length_timelines() -> None:
-    text = dash_mpd([HD, SD], SOUND, duration_s=10.2102)
+    text = dash_mpd([HD, SD], [SOUND], duration_s=10.2102)
     assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"')
     mpd = MPEGDASHParser.parse(text)
     assert mpd.type == "static"
@@ -235,7 +327,7 @@ def test_dash_timeline_restates_t_after_a_gap_or_overlap() -> None:
     ticks = [GOP, GOP, GOP, GOP, GOP]
     starts = [1000, 1000 + GOP, 1000 + 2 * GOP + 500, 1000 + 3 * GOP + 400, 1000 + 4 * GOP + 400]  # gap, overlap
     track = video("720p", 1280, 720, segments("720p/", ticks, 30000, starts=starts, first=7))
-    mpd = MPEGDASHParser.parse(dash_mpd([track], None, duration_s=10.01))
+    mpd = MPEGDASHParser.parse(dash_mpd([track], duration_s=10.01))
     (adaptation,) = mpd.periods[0].adaptation_sets
     (template,) = adaptation.representations[0].segment_templates
     assert template.start_number == 7
@@ -246,7 +338,7 @@ def test_dash_timeline_restates_t_after_a_gap_or_overlap() -> None:
 
 def test_dash_par_only_when_every_rung_shares_it() -> None:
     odd = video("240p", 426, 240, SD.segments)
-    mpd = MPEGDASHParser.parse(dash_mpd([HD, odd], None, duration_s=10.2102))
+    mpd = MPEGDASHParser.parse(dash_mpd([HD, odd], duration_s=10.2102))
     assert mpd.periods[0].adaptation_sets[0].par is None
     assert len(mpd.periods[0].adaptation_sets) == 1
 
@@ -255,7 +347,7 @@ def test_dash_refuses_segment_names_the_template_cannot_express() -> None:
     base = segments("720p/", [GOP, GOP, GOP], 30000)
     skipped = (*base[:2], base[2].model_copy(update={"uri": "720p/seg_00003.m4s"}))
     with pytest.raises(ValueError, match="template expects"):
-        dash_mpd([video("720p", 1280, 720, skipped)], None, duration_s=6.006)
+        dash_mpd([video("720p", 1280, 720, skipped)], duration_s=6.006)
     unnumbered = (base[0].model_copy(update={"uri": "720p/first.m4s"}),)
     with pytest.raises(ValueError, match="carries no number"):
-        dash_mpd([video("720p", 1280, 720, unnumbered)], None, duration_s=2.002)
+        dash_mpd([video("720p", 1280, 720, unnumbered)], duration_s=2.002)
