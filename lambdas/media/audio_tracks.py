@@ -4,15 +4,16 @@ Every audio stream is kept, up to MAX_AUDIO_TRACKS: the one flagged default firs
 then the others in stream order. The default track is the work item and directory "audio", as when a
 source had a single track; the others are "audio-1", "audio-2", … in that order, so every key depends on
 the order of the streams only, never on their (uploaded, untrusted) tags. The tags name the tracks for
-players: the language as tagged (ISO 639, "eng") when it looks like a language tag, and the title.
+players: the language as a BCP 47 tag (sources carry ISO 639-2, "eng" or "ger": players want "en", "de"),
+when it is a valid tag, and the title.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 
+import langcodes
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.media.chunking import audio_item_id
@@ -21,8 +22,7 @@ from lambdas.media.probe import AudioStream
 MAX_AUDIO_TRACKS = 8  # a film's languages and a commentary or two; more streams than this are dropped
 MAX_TITLE_CHARS = 64
 UNNAMED = "audio"  # the name of a track with neither language nor title
-# RFC 5646's shape (a primary 2-3 letter ISO 639 code, then subtags): DASH @lang and HLS LANGUAGE need one.
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+NO_LANGUAGE = ("und", "zxx", "mis", "mul")  # undetermined, no linguistic content, uncoded, multiple
 
 
 class AudioChoice(BaseModel):
@@ -66,7 +66,14 @@ def choose_audio(streams: Sequence[AudioStream], limit: int = MAX_AUDIO_TRACKS) 
 
 
 def _language(tag: str | None) -> str | None:
-    return tag if tag and _LANGUAGE.match(tag) else None
+    """The tag as BCP 47 (RFC 5646), which DASH @lang and HLS LANGUAGE require; None if it is not one."""
+    if not tag or not langcodes.tag_is_valid(tag):
+        return None
+    try:
+        standard = langcodes.standardize_tag(tag)
+    except ValueError:  # langcodes.tag_parser.LanguageTagError is one
+        return None
+    return None if standard in NO_LANGUAGE else standard
 
 
 def _title(title: str | None) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lambdas.media.audio_tracks import MAX_AUDIO_TRACKS, choose_audio
 from lambdas.media.probe import AudioStream
 
@@ -24,9 +26,9 @@ def test_the_default_stream_first_then_stream_order() -> None:
     ]
     chosen = choose_audio(streams)
     assert [(c.track, c.stream, c.name, c.language) for c in chosen] == [
-        ("audio", 2, "fra", "fra"),
-        ("audio-1", 1, "eng", "eng"),
-        ("audio-2", 3, "deu", "deu"),
+        ("audio", 2, "fr", "fr"),
+        ("audio-1", 1, "en", "en"),
+        ("audio-2", 3, "de", "de"),
     ]
     assert [c.default for c in chosen] == [True, False, False]
     assert chosen[2].start_time == 1.5
@@ -36,7 +38,7 @@ def test_without_a_default_flag_the_first_stream_is_the_default() -> None:
     chosen = choose_audio([stream(1), stream(4, language="spa")])
     assert [(c.track, c.stream, c.name, c.language) for c in chosen] == [
         ("audio", 1, "audio", None),
-        ("audio-1", 4, "spa", "spa"),
+        ("audio-1", 4, "es", "es"),
     ]
 
 
@@ -58,20 +60,20 @@ def test_names_from_language_and_title_made_unique() -> None:
         ]
     )
     assert [c.name for c in chosen] == [
-        "eng",
-        "eng 2",
-        "eng - Director's commentary",
+        "en",
+        "en 2",
+        "en - Director's commentary",
         "audio",
         "Music only",
         "audio 2",
-        "eng 3",
+        "en 3",
     ]
     assert len({c.name for c in chosen}) == len(chosen)
 
 
 def test_a_name_taken_literally_is_skipped_when_numbering() -> None:
-    chosen = choose_audio([stream(1, title="eng 2"), stream(2, language="eng"), stream(3, language="eng")])
-    assert [c.name for c in chosen] == ["eng 2", "eng", "eng 3"]
+    chosen = choose_audio([stream(1, title="en 2"), stream(2, language="eng"), stream(3, language="eng")])
+    assert [c.name for c in chosen] == ["en 2", "en", "en 3"]
 
 
 def test_untrusted_tags_cannot_break_a_manifest() -> None:
@@ -95,3 +97,28 @@ def test_at_most_eight_tracks_the_default_among_them() -> None:
     assert len(chosen) == MAX_AUDIO_TRACKS == 8
     assert [c.stream for c in chosen] == [12, 1, 2, 3, 4, 5, 6, 7]
     assert [c.track for c in chosen] == ["audio", *(f"audio-{n}" for n in range(1, 8))]
+
+
+@pytest.mark.parametrize(
+    ("tagged", "announced"),
+    [
+        ("eng", "en"),
+        ("ger", "de"),
+        ("deu", "de"),
+        ("chi", "zh"),
+        ("pt-br", "pt-BR"),
+        ("yue", "yue"),
+        ("en-US", "en-US"),
+    ],
+)
+def test_languages_are_announced_as_bcp47(tagged: str, announced: str) -> None:
+    """Sources carry ISO 639-2 (bibliographic or terminological); HLS LANGUAGE and DASH @lang want BCP 47."""
+    (chosen,) = choose_audio([stream(1, language=tagged)])
+    assert chosen.language == announced
+
+
+@pytest.mark.parametrize("tagged", ["english", "und", "zxx", "mul", "12", "en--x"])
+def test_what_is_not_a_language_is_no_language(tagged: str) -> None:
+    (chosen,) = choose_audio([stream(1, language=tagged)])
+    assert chosen.language is None
+    assert chosen.name == "audio"

@@ -133,20 +133,20 @@ def test_three_languages_become_alternate_audio_renditions(
         run(job_id, planned, item_id, repo, store, per_segment)
     preview = m3u8.loads(store.read_bytes(OUTPUTS, keys.master_key(job_id)).decode())
     assert [(m.name, m.language, m.default, m.uri) for m in preview.media] == [
-        ("fra", "fra", "YES", "audio/index.m3u8")
+        ("fr", "fr", "YES", "audio/index.m3u8")
     ]
     assert repo.get(job_id).playable_segments == 1
     for item_id in ("audio-2", "c00001", "audio-1"):
         run(job_id, planned, item_id, repo, store, per_segment)
     transcode = [e.message for e in repo.list_events(job_id) if e.step is JobStep.TRANSCODE]
-    assert "audio 2/3: eng" in transcode
+    assert "audio 2/3: en" in transcode
     assert "audio 3/3: audio" in transcode
 
     result = package(package_request(job, planned), repo, store, per_segment)
     master = m3u8.loads(store.read_bytes(OUTPUTS, result.manifest_key).decode())
     assert [(m.type, m.group_id, m.name, m.language, m.default, m.autoselect, m.uri) for m in master.media] == [
-        ("AUDIO", "audio", "fra", "fra", "YES", "YES", "audio/index.m3u8"),
-        ("AUDIO", "audio", "eng", "eng", "NO", "YES", "audio-1/index.m3u8"),
+        ("AUDIO", "audio", "fr", "fr", "YES", "YES", "audio/index.m3u8"),
+        ("AUDIO", "audio", "en", "en", "NO", "YES", "audio-1/index.m3u8"),
         ("AUDIO", "audio", "audio", None, "NO", "YES", "audio-2/index.m3u8"),
     ]
     heaviest = max(peak_bps(store, job_id, track) for track in TRACKS)
@@ -159,8 +159,8 @@ def test_three_languages_become_alternate_audio_renditions(
     mpd = ET.fromstring(store.read_bytes(OUTPUTS, result.dash_key))
     sets = mpd.findall("d:Period/d:AdaptationSet[@contentType='audio']", DASH)
     assert [(s.get("lang"), s.find("d:Role", DASH).get("value")) for s in sets] == [  # type: ignore[union-attr]
-        ("fra", "main"),
-        ("eng", "alternate"),
+        ("fr", "main"),
+        ("en", "alternate"),
         (None, "alternate"),
     ]
     assert [r.get("id") for s in sets for r in s.findall("d:Representation", DASH)] == TRACKS

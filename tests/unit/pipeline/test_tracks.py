@@ -59,16 +59,16 @@ def test_the_plan_has_one_audio_item_per_track_the_default_first(config: Pipelin
     plan = plan_with(config)
     assert [i.item_id for i in plan.chunks.items] == ["audio", "audio-1", "audio-2", "c00000", "c00001", "c00002"]
     assert [(t.track, t.stream, t.name, t.language) for t in plan.audio] == [
-        ("audio", 2, "fra", "fra"),
-        ("audio-1", 1, "eng", "eng"),
+        ("audio", 2, "fr", "fr"),
+        ("audio-1", 1, "en", "en"),
         ("audio-2", 3, "audio", None),
     ]
     assert plan.audio_track("audio-2").start_time == 1.5
     with pytest.raises(KeyError):
         plan.audio_track("audio-3")
     assert [describe(plan, plan.chunks.item(t.track)) for t in plan.audio] == [
-        "audio 1/3: fra",
-        "audio 2/3: eng",
+        "audio 1/3: fr",
+        "audio 2/3: en",
         "audio 3/3: audio",
     ]
 
@@ -93,8 +93,8 @@ def test_assemble_lists_every_audio_track_the_default_first(config: PipelineConf
     videos, audio = assemble(plan, results)
     assert [v.name for v in videos] == [r.name for r in plan.renditions]
     assert [(a.name, a.label, a.language) for a in audio] == [
-        ("audio", "fra", "fra"),
-        ("audio-1", "eng", "eng"),
+        ("audio", "fr", "fr"),
+        ("audio-1", "en", "en"),
         ("audio-2", "audio", None),
     ]
     for track in audio:
