@@ -11,15 +11,14 @@ from pydantic.json_schema import SkipJsonSchema
 from lambdas.api.errors import ErrorKind
 from lambdas.jobs.model import Job, JobEvent, UtcDatetime
 from lambdas.media.ladder import RENDITION_NAMES
+from lambdas.media.policy import FILE_EXTENSIONS
 from lambdas.storage.ports import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
 DEFAULT_PART_SIZE = 8 * 2**20
 MAX_PRESIGNED_PARTS = 100
 # Containers users upload; anything else is refused before a byte is sent. The key never carries the
 # extension (uploads/{owner}/{job_id}/source): the probe decides what the file really is.
-VIDEO_EXTENSIONS = frozenset(
-    {"mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "m2ts", "mpg", "mpeg", "ogv", "flv", "3gp"}
-)
+VIDEO_EXTENSIONS = frozenset(extension for names in FILE_EXTENSIONS.values() for extension in names)
 
 
 def _any_case(word: str) -> str:

@@ -72,6 +72,20 @@ AUDIO_DECODERS: dict[str, tuple[str, ...]] = {
     "truehd": ("truehd",),
 }
 
+# File name extensions the API accepts before a byte is sent, by the container they name (the probe decides
+# what a file really is; an extension only saves a user an upload that cannot work).
+FILE_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "mov,mp4,m4a,3gp,3g2,mj2": ("mp4", "m4v", "mov", "qt", "3gp", "3g2", "f4v", "mj2"),
+    "matroska,webm": ("mkv", "webm"),
+    "avi": ("avi", "divx"),
+    "mpegts": ("ts", "mts", "m2ts", "m2t"),
+    "mpeg": ("mpg", "mpeg", "vob", "m2p"),
+    "ogg": ("ogv", "ogg"),
+    "flv": ("flv",),
+    "asf": ("wmv", "asf"),
+    "dv": ("dv", "dif"),
+    "mxf": ("mxf",),
+}
 GIB = 1024**3
 
 

@@ -36,6 +36,7 @@ class VideoStream(BaseModel):
     profile: str | None = None
     level: int | None = None
     codec_string: str | None = None  # RFC 6381, e.g. avc1.64001f, when ffprobe knows it
+    start_time: float | None = None  # the first frame's timestamp, as the container stores it
     width: int
     height: int
     sample_aspect: str | None = None
@@ -187,7 +188,12 @@ def parse_probe(payload: str | bytes | Mapping[str, Any]) -> MediaInfo:
             continue
         video = _video(stream)
         break
-    audio = tuple(_audio(s) for s in streams if s.get("codec_type") == "audio")
+    # A stream a header declares but that carries no sound (an MPEG-TS PMT entry, 0 channels, 0 Hz) is no track.
+    audio = tuple(
+        _audio(s)
+        for s in streams
+        if s.get("codec_type") == "audio" and _int(s.get("channels")) != 0 and _int(s.get("sample_rate")) != 0
+    )
     return MediaInfo(
         format_name=str(fmt["format_name"]),
         duration=_float(fmt.get("duration")) or _float(_video_stream_duration(streams)),
@@ -229,6 +235,7 @@ def _video(stream: Mapping[str, Any]) -> VideoStream:
     return VideoStream(
         index=int(stream.get("index", 0)),
         codec=str(stream.get("codec_name") or "unknown"),
+        start_time=_float(stream.get("start_time")),
         profile=stream.get("profile"),
         level=_int(stream.get("level")),
         codec_string=stream.get("mime_codec_string"),

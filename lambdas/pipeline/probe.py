@@ -202,8 +202,14 @@ def cut_pieces(
 
 
 def _first_timestamp(piece: Path, run: Callable[..., RunResult]) -> float:
-    """Where a stream copy really started: the earliest pts among its first packets (inf if none)."""
-    result = run(first_timestamp_argv(piece), cwd=piece.parent, timeout=PROBE_TIMEOUT_S, stage="probe")
+    """Where a stream copy really started: the earliest pts among its first packets (inf if none).
+
+    A seek can land past every packet (MPEG-TS near its end): the piece then holds a header only, which
+    ffprobe cannot read; that is "too late" as well, so the caller backs off further.
+    """
+    result = run(first_timestamp_argv(piece), cwd=piece.parent, timeout=PROBE_TIMEOUT_S, stage="probe", check=False)
+    if result.returncode != 0:
+        return math.inf
     times = []
     for line in result.stdout.splitlines():
         with suppress(ValueError):

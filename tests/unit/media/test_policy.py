@@ -331,3 +331,11 @@ def test_a_claimed_time_base_is_not_refused_as_a_frame_rate(fixture: str) -> Non
     assert info.video.frame_rate is not None
     assert info.video.frame_rate < 240
     validate(info, POLICY)
+
+
+def test_every_accepted_container_has_the_file_extensions_the_api_accepts() -> None:
+    from lambdas.api.models import VIDEO_EXTENSIONS
+    from lambdas.media.policy import FILE_EXTENSIONS
+
+    assert set(FILE_EXTENSIONS) == set(ValidationPolicy().allowed_formats)
+    assert {"wmv", "asf", "mxf", "dv", "3g2", "ogg", "mov", "mp4", "ts"} <= VIDEO_EXTENSIONS

@@ -137,6 +137,18 @@ def test_start_time_is_the_containers_first_timestamp() -> None:
     assert load_info("mpegts_mpeg2_anamorphic_51").start_time == pytest.approx(1.427567)
 
 
+def test_an_audio_stream_without_sound_is_no_track() -> None:
+    """An MPEG-TS PMT can declare an AAC stream that never carries a packet: 0 channels, 0 Hz."""
+    probe = {
+        "format": {"format_name": "mpegts", "start_time": "1.4"},
+        "streams": [
+            {"index": 0, "codec_type": "video", "codec_name": "h264", "width": 64, "height": 64, "start_time": "1.4"},
+            {"index": 1, "codec_type": "audio", "codec_name": "aac", "channels": 0, "sample_rate": "0"},
+        ],
+    }
+    assert parse_probe(probe).audio == ()
+
+
 @pytest.mark.parametrize("value", ["N/A", "", None, "garbage"])
 def test_an_unknown_start_time_is_zero(value: object) -> None:
     data = load_probe_json("mpegts_mpeg2_anamorphic_51")

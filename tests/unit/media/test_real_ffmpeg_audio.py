@@ -115,8 +115,8 @@ def test_every_track_becomes_stereo_48k_with_its_own_offset(three_languages: Pat
     validate(info, POLICY)
     chosen = choose_audio(info.audio)
     assert [(c.track, c.name, c.language) for c in chosen] == [
-        ("audio", "fra", "fra"),  # the default first
-        ("audio-1", "eng", "eng"),
+        ("audio", "fr", "fr"),  # the default first
+        ("audio-1", "en", "en"),
         ("audio-2", "audio", None),
     ]
     late = chosen[2].start_time
@@ -148,7 +148,7 @@ def test_a_7_1_centre_at_96k_is_downmixed_into_both_sides_at_48k(surround_hi_res
     info = probe_source(surround_hi_res, POLICY.format_whitelist)
     validate(info, POLICY)
     (choice,) = choose_audio(info.audio)
-    assert (choice.track, choice.name, choice.language) == ("audio", "deu - Kinomischung 7.1", "deu")
+    assert (choice.track, choice.name, choice.language) == ("audio", "de - Kinomischung 7.1", "de")
     assert (info.audio[0].channels, info.audio[0].sample_rate) == (8, 96000)
     out = encode_track(surround_hi_res, info, choice)
     (stream,) = ffprobe_json(out, "-show_streams")["streams"]

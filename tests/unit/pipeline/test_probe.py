@@ -258,3 +258,14 @@ def test_a_new_attempt_starts_from_a_clean_slate(
     assert all(k.startswith(keys.work_prefix(job.job_id, 1)) for k in work_keys(store, job.job_id))
     assert store.read_bytes(UPLOADS, job.source.key) == clips["landscape"].read_bytes()  # the source stays
     assert repo.work_done(job.job_id, 1) == frozenset()
+
+
+@pytest.mark.parametrize("content", [b"", b"\x1a\x45\xdf\xa3" + b"\x00" * 40])
+def test_a_piece_without_packets_reads_as_too_late_so_the_cut_backs_off(tmp_path: Path, content: bytes) -> None:
+    """A seek past every packet (MPEG-TS near its end) leaves a header-only piece that ffprobe cannot read."""
+    from lambdas.media.runner import run
+    from lambdas.pipeline.probe import _first_timestamp
+
+    piece = tmp_path / "piece_00001.mkv"
+    piece.write_bytes(content)
+    assert _first_timestamp(piece, run) == float("inf")
