@@ -120,24 +120,32 @@ def make_thumbnails(
             policy = config.policy
             warnings: list[str] = []
 
-            def attempt(part: str, make: Callable[[], object]) -> bool:
+            def attempt(part: str, make: Callable[[], object], expected: tuple[Path, ...] = ()) -> bool:
+                """Run one part; a media failure, or a run that wrote nothing, is a warning, not a failure."""
                 try:
                     make()
                 except MediaError as error:  # a media failure of this part only; the others still run
                     warnings.append(f"{part} missing: {error}")
                     return False
+                missing = [path.name for path in expected if not path.is_file()]
+                if missing:  # ffmpeg exits 0 with "Output file is empty" when a seek lands past every frame
+                    warnings.append(f"{part} missing: ffmpeg wrote no picture for {', '.join(missing)}.")
+                    return False
                 return True
 
-            attempt(
-                "Poster",
-                lambda: run(
-                    poster_argv(source, info, policy, out / POSTER, at=plan.poster_at), cwd=tmp, timeout=timeout
-                ),
-            )
+            def poster(at: float) -> None:
+                run(poster_argv(source, info, policy, out / POSTER, at=at), cwd=tmp, timeout=timeout)
+
+            # A seek near the end of some files (MPEG-TS) finds no frame: the first frame is a poster too.
+            posted = attempt("Poster", lambda: poster(plan.poster_at), (out / POSTER,))
+            if not posted and plan.poster_at > 0 and attempt("Poster", lambda: poster(0.0), (out / POSTER,)):
+                warnings.pop()  # the first try's warning: the poster is there after all
             if plan.times:
+                stills = tuple(out / f"thumb_{i:05d}.jpg" for i in range(len(plan.times)))
                 attempt(
                     "Stills",
                     lambda: run(thumbnails_argv(source, info, policy, out, plan.times), cwd=tmp, timeout=timeout),
+                    stills,
                 )
             sheets: list[Path] = []
 

@@ -145,3 +145,31 @@ def test_a_part_that_fails_is_left_out_and_named_in_the_warnings(
         "Stills missing: Processing the video failed. ffmpeg said: [mjpeg] Non full-range YUV is non-standard",
     )
     assert all(store.head(OUTPUTS, f.key).size == f.size_bytes for f in result.files)
+
+
+def test_a_run_that_writes_no_picture_is_a_warning_and_the_poster_falls_back_to_the_first_frame(
+    clips: dict[str, Path],
+    start_job: StartJob,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    config: PipelineConfig,
+) -> None:
+    """ffmpeg exits 0 with "Output file is empty" when an input seek lands past every frame (MPEG-TS)."""
+    from lambdas.media.runner import RunResult, run
+
+    def seeks_find_nothing(argv: list[str], **options: object) -> RunResult:
+        seeking = "-ss" in argv and argv[argv.index("-ss") + 1] != "0.000"
+        if seeking and any(arg.endswith(".jpg") and "sprite" not in arg for arg in argv):
+            return run(["true"], **options)  # type: ignore[arg-type]
+        return run(argv, **options)  # type: ignore[arg-type]
+
+    job = start_job(clips["landscape"])
+    plan = probe(ProbeRequest(job=JobRef(job_id=job.job_id)), repo, store, config)
+    request = ThumbnailsRequest(job=JobRef(job_id=job.job_id), media=plan.media, thumbnails=plan.thumbnails)
+    result = make_thumbnails(request, repo, store, config, run=seeks_find_nothing)
+
+    assert result.poster is not None  # from the first frame
+    assert result.storyboard is not None
+    assert result.all_warnings == (
+        "Stills missing: ffmpeg wrote no picture for thumb_00000.jpg, thumb_00001.jpg, thumb_00002.jpg.",
+    )
