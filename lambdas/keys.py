@@ -89,5 +89,10 @@ def mp4_key(job_id: str, rendition: str) -> str:
     return f"{output_prefix(job_id)}mp4/{rendition}.mp4"
 
 
+def quality_key(job_id: str) -> str:
+    """The job's quality report: every rung's VMAF (or SSIM) against the source (lambdas/media/quality.py)."""
+    return f"{output_prefix(job_id)}quality.json"
+
+
 def thumbnails_prefix(job_id: str) -> str:
     return f"{output_prefix(job_id)}thumbnails/"

@@ -113,6 +113,7 @@ class OutputKind(StrEnum):
     DASH = "dash"
     MP4 = "mp4"
     THUMBNAILS = "thumbnails"
+    QUALITY = "quality"  # quality.json, the per-rung report (never requested: every job with video has one)
 
 
 class EventKind(StrEnum):
@@ -165,6 +166,22 @@ def _truncate(value: str) -> str:
 Message = Annotated[str, AfterValidator(_truncate)]
 
 
+class QualityMetric(StrEnum):
+    VMAF = "vmaf"  # vmaf_v0.6.1, 0-100
+    SSIM = "ssim"  # where the encoder's ffmpeg has no libvmaf, 0-1
+
+
+class RenditionQuality(_Frozen):
+    """One rung's picture quality against the source, on a sample of every chunk (details: quality.json)."""
+
+    rendition: RenditionName
+    metric: QualityMetric
+    mean: float  # frame-weighted over the chunks
+    min: float  # the worst frame scored
+    harmonic_mean: float
+    frames: Annotated[int, Field(ge=1)]  # frames scored, over every chunk
+
+
 class JobOutputs(_Frozen):
     playback_url: str | None = None  # the HLS master playlist
     manifest_key: str | None = None
@@ -172,6 +189,7 @@ class JobOutputs(_Frozen):
     dash_manifest_key: str | None = None
     files: tuple[OutputFile, ...] = ()
     encode_cpu_seconds: Annotated[float, Field(ge=0)] | None = None  # every encode process of the job, added up
+    quality: tuple[RenditionQuality, ...] = ()  # per rung, largest first
     # What is missing from a completed job and why (stills, storyboard, quality report): extras never fail it.
     warnings: tuple[Message, ...] = ()
 

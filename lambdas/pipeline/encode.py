@@ -28,6 +28,8 @@ from lambdas.media.fmp4 import Fmp4Error, FragmentedTrack, FragmentInfo, init_by
 from lambdas.media.manifests import avc1_codec
 from lambdas.media.probe import probe_source
 from lambdas.media.progress import Progress
+from lambdas.media.quality import ChunkQuality, quality_timeout, scored_chunk
+from lambdas.media.quality import measure as measure_quality
 from lambdas.media.runner import Limits, RunResult
 from lambdas.media.runner import run as run_ffmpeg
 from lambdas.pipeline.config import CACHE_MEDIA, JobRef, PipelineConfig
@@ -107,12 +109,17 @@ def encode(
         with step_events(repository, job_id, JobStep.TRANSCODE, clock=clock, detail=describe(plan, item)):
             started = monotonic()
             work = _Work(plan, store, config, tmp, timeout, run, reporter.on_progress)
-            tracks, used = _encode_audio(work, item) if item.kind is ItemKind.AUDIO else _encode_video(work, item)
+            quality = ChunkQuality()
+            if item.kind is ItemKind.AUDIO:
+                tracks, used = _encode_audio(work, item)
+            else:
+                tracks, used, quality = _encode_video(work, item)
             result = ItemResult(
                 item_id=item.item_id,
                 tracks={name: track for name, (track, _) in tracks.items()},
                 cpu_seconds=used.cpu_s,
                 elapsed_seconds=monotonic() - started,
+                quality=quality,
             )
             prefix = keys.stream_prefix(job_id)
             with withdrawn_if_stopped(repository, store, job_id, config.outputs_bucket, prefix):
@@ -177,7 +184,7 @@ class _Work:
 Encoded = tuple[dict[str, tuple[TrackResult, Files]], RunResult]
 
 
-def _encode_video(work: _Work, item: WorkItem) -> Encoded:
+def _encode_video(work: _Work, item: WorkItem) -> tuple[*Encoded, ChunkQuality]:
     plan, store, config, tmp, timeout, run, on_progress = work.parts()
     assert item.chunk is not None
     chunk = plan.chunks.chunk(item.chunk)
@@ -186,6 +193,9 @@ def _encode_video(work: _Work, item: WorkItem) -> Encoded:
     store.download(config.work_bucket, keys.piece_key(plan.job_id, plan.attempt, chunk.index), piece)
     renditions = [plan.rendition(name) for name in item.renditions]
     outputs = [tmp / f"{r.name}.mp4" for r in renditions]
+    start = plan.media.start_time + chunk.start_s(rate)
+    # The last chunk may hold a little more than the container said, never an unbounded amount.
+    frames = chunk.frames + (plan.chunks.segment_frames if chunk.last else 0)
     used = run(
         chunk_argv(
             piece,
@@ -195,15 +205,35 @@ def _encode_video(work: _Work, item: WorkItem) -> Encoded:
             outputs,
             rate=rate,
             segment_frames=plan.chunks.segment_frames,
-            start=plan.media.start_time + chunk.start_s(rate),
-            # The last chunk may hold a little more than the container said, never an unbounded amount.
-            frames=chunk.frames + (plan.chunks.segment_frames if chunk.last else 0),
+            start=start,
+            frames=frames,
         ),
         cwd=tmp,
         timeout=timeout,
         on_progress=on_progress,
         duration=chunk.end_s(rate) - chunk.start_s(rate),
         limits=VIDEO_LIMITS,
+    )
+    # Scored while the piece and the rungs are on disk; a failed quality run is recorded, never raised.
+    scored = scored_chunk(chunk.index, len(plan.chunks.chunks))
+    quality = (
+        ChunkQuality()
+        if not scored
+        else measure_quality(
+            piece,
+            plan.media,
+            config.policy,
+            [(r.name, out) for r, out in zip(renditions, outputs, strict=True)],
+            rate=rate,
+            start=start,
+            frames=frames,
+            chunk_frames=chunk.frames,
+            segment_frames=plan.chunks.segment_frames,
+            cwd=tmp,
+            timeout=quality_timeout(timeout, used.elapsed_s),
+            run=run,
+            limits=VIDEO_LIMITS,
+        )
     )
     piece.unlink()
     ticks = frame_ticks(rate)
@@ -233,7 +263,7 @@ def _encode_video(work: _Work, item: WorkItem) -> Encoded:
             files,
         )
         out.unlink()
-    return tracks, used
+    return tracks, used, quality
 
 
 def _encode_audio(work: _Work, item: WorkItem) -> Encoded:

@@ -17,17 +17,19 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from lambdas import keys
-from lambdas.jobs.model import Clock, JobStep, OutputFile, OutputKind, utc_now
+from lambdas.jobs.model import Clock, JobStep, OutputFile, OutputKind, RenditionQuality, utc_now
 from lambdas.jobs.ports import JobRepository
+from lambdas.media.chunking import ItemKind
 from lambdas.media.errors import TranscodeFailed
 from lambdas.media.ffmpeg_args import mp4_remux_argv
 from lambdas.media.manifests import AudioTrack, VideoTrack, dash_mpd, master_playlist, media_playlist
+from lambdas.media.quality import QualityReport, summarize
 from lambdas.media.runner import RunResult
 from lambdas.media.runner import run as run_ffmpeg
 from lambdas.pipeline.config import CACHE_MEDIA, CACHE_PLAYLIST, JobRef, PipelineConfig
 from lambdas.pipeline.errors import transient_errors
 from lambdas.pipeline.job_guard import running_job, withdrawn_if_stopped
-from lambdas.pipeline.plan import ItemResult, load_plan, load_result
+from lambdas.pipeline.plan import JSON, ItemResult, load_plan, load_result
 from lambdas.pipeline.progress import PROGRESS_PACKAGED, ProgressWriter, step_events
 from lambdas.pipeline.thumbnails import ThumbnailsResult
 from lambdas.pipeline.tracks import assemble
@@ -57,6 +59,7 @@ class PackageResult(BaseModel):
     files: tuple[OutputFile, ...]
     duration_s: float | None = None
     encode_cpu_seconds: float = 0.0  # every work item's ffmpeg, added up
+    quality: tuple[RenditionQuality, ...] = ()  # per rung, largest first (all of it: keys.quality_key)
     warnings: tuple[str, ...] = ()  # extras that are missing, and why
 
 
@@ -99,6 +102,13 @@ def package(
                         )
                     )
             duration = max(sum(s.duration_s for s in v.segments) for v in videos)
+            report = summarize(
+                {i: r.quality for i, r in results.items() if plan.chunks.item(i).kind is ItemKind.VIDEO},
+                [v.name for v in videos],
+            )
+            report_file = _quality_report(
+                report, job_id=job_id, repository=repository, store=store, tmp=tmp, bucket=bucket
+            )
             documents: list[tuple[str, str, str]] = []
             for video in videos:
                 documents.append(
@@ -156,6 +166,7 @@ def package(
                 OutputFile(kind=OutputKind.THUMBNAILS, key=f.key, size_bytes=f.size_bytes)
                 for f in request.thumbnails.files
             ),
+            report_file,
         ]
         ProgressWriter(repository, job_id, JobStep.PACKAGE).overall(PROGRESS_PACKAGED)
         # The attempt's pieces and results are spent; the bucket's lifecycle rule is the backstop.
@@ -167,8 +178,25 @@ def package(
         files=tuple(files),
         duration_s=duration,
         encode_cpu_seconds=round(sum(r.cpu_seconds for r in results.values()), 3),
-        warnings=request.thumbnails.all_warnings,
+        quality=tuple(
+            RenditionQuality(rendition=name, **score.model_dump(mode="json"))
+            for name, score in report.renditions.items()
+        ),
+        warnings=(*request.thumbnails.all_warnings, *report.warnings),
     )
+
+
+def _quality_report(
+    report: QualityReport, *, job_id: str, repository: JobRepository, store: MediaStore, tmp: Path, bucket: str
+) -> OutputFile:
+    """quality.json beside the streams: every rung's score over every chunk, and the chunks without one."""
+    key = keys.quality_key(job_id)
+    path = tmp / "quality.json"
+    path.write_text(report.model_dump_json(indent=2))
+    with withdrawn_if_stopped(repository, store, job_id, bucket, key):
+        stored = store.upload(path, bucket, key, content_type=JSON, cache_control=CACHE_PLAYLIST)
+    path.unlink()
+    return OutputFile(kind=OutputKind.QUALITY, key=key, size_bytes=stored.size)
 
 
 def _concatenate(store: MediaStore, bucket: str, job_id: str, track: VideoTrack | AudioTrack, out: Path) -> None:

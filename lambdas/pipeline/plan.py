@@ -17,6 +17,7 @@ from lambdas.media.audio_tracks import AudioChoice, choose_audio
 from lambdas.media.chunking import ChunkPlan, ItemKind, WorkItem
 from lambdas.media.ladder import Rendition
 from lambdas.media.probe import MediaInfo
+from lambdas.media.quality import ChunkQuality
 from lambdas.storage.ports import MediaStore
 
 JSON = "application/json"
@@ -85,6 +86,8 @@ class ItemResult(BaseModel):
     tracks: dict[str, TrackResult]  # rendition name, or the audio track's item id (keys.AUDIO_TRACK, …)
     cpu_seconds: float
     elapsed_seconds: float
+    # A video item's scores per rung (lambdas/media/quality.py), or why it has none; empty for audio.
+    quality: ChunkQuality = ChunkQuality()
 
 
 def save_json(store: MediaStore, bucket: str, key: str, model: BaseModel | list[dict[str, str]], tmp: Path) -> None:

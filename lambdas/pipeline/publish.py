@@ -69,6 +69,7 @@ def publish(
                     dash_manifest_key=outputs.dash_key,
                     files=outputs.files,
                     encode_cpu_seconds=outputs.encode_cpu_seconds,
+                    quality=outputs.quality,
                     warnings=outputs.warnings,
                 ),
                 metrics=step_timings(repository.list_events(job_id)),

@@ -76,7 +76,26 @@ def job_view(job: Json) -> RenderableType:
     elif job.get("playable_url") and job.get("status") == "PROCESSING":
         early = str(job["playable_url"])
         parts.append(Text.assemble(("  watch now: ", "dim"), (early, "link " + early)))
+    parts += quality_lines(list(outputs.get("quality") or []))
     return Group(*parts)
+
+
+def quality_lines(quality: list[Json]) -> list[Text]:
+    """One line per rung, as the job's outputs list them: `1080p  VMAF 94.1 (min 88.0, 24 frames)`."""
+    width = max((len(str(q.get("rendition", ""))) for q in quality), default=0)
+    lines = []
+    for q in quality:
+        metric = str(q.get("metric", "")).upper()
+        digits = 3 if metric == "SSIM" else 1  # SSIM is 0-1, VMAF 0-100
+        mean, low = float(q.get("mean", 0)), float(q.get("min", 0))
+        lines.append(
+            Text.assemble(
+                f"  {q.get('rendition', '')!s:<{width}}  ",
+                (f"{metric} {mean:.{digits}f}", "bold"),
+                (f" (min {low:.{digits}f}, {q.get('frames', 0)} frames)", "dim"),
+            )
+        )
+    return lines
 
 
 def jobs_table(jobs: list[Json]) -> Table:

@@ -39,6 +39,8 @@ from lambdas.jobs.model import (
     JobStep,
     OutputFile,
     OutputKind,
+    QualityMetric,
+    RenditionQuality,
     utc_now,
 )
 from lambdas.jobs.ports import JobNotFound
@@ -249,7 +251,23 @@ class FakeVodpipe:
         return {
             "current_step": JobStep.PUBLISH,
             "rendition_progress": dict.fromkeys(job.requested_renditions, 100),
-            "outputs": JobOutputs(playback_url=f"{self.origin}/{master}", manifest_key=master, files=files),
+            "outputs": JobOutputs(
+                playback_url=f"{self.origin}/{master}",
+                manifest_key=master,
+                files=files,
+                # As PackageOutputs reports it: one VMAF per rung, the smaller rungs further from the source.
+                quality=tuple(
+                    RenditionQuality(
+                        rendition=r,
+                        metric=QualityMetric.VMAF,
+                        mean=94.1 - 6 * n,
+                        min=88.0 - 6 * n,
+                        harmonic_mean=94.0 - 6 * n,
+                        frames=24,
+                    )
+                    for n, r in enumerate(job.requested_renditions)
+                ),
+            ),
         }
 
     # -- storage --------------------------------------------------------------------------------------

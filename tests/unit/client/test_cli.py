@@ -266,3 +266,24 @@ def test_ctrl_c_then_the_same_command_uploads_only_the_missing_parts(
     assert fake.stored_parts == [1, 2, 3, 4]  # each part stored exactly once over both runs
     stored = fake.stored(document["job"]["job_id"])
     assert hashlib.sha256(stored).digest() == hashlib.sha256(video.read_bytes()).digest()
+
+
+def test_status_prints_the_quality_of_each_rung(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
+    video = make_file(tmp_path / "clip.mp4", MiB)
+    upload = run("upload", str(video), "--renditions", "1080p,720p", "--wait", "--json", env=target)
+    job_id = one_document(upload)["job"]["job_id"]
+
+    result = run("status", job_id, env=target)
+
+    assert result.exit_code == 0, result.stderr
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    assert "  1080p  VMAF 94.1 (min 88.0, 24 frames)" in lines
+    assert "  720p   VMAF 88.1 (min 82.0, 24 frames)" in lines
+    assert one_document(run("status", job_id, "--json", env=target))["outputs"]["quality"][0] == {
+        "rendition": "1080p",
+        "metric": "vmaf",
+        "mean": 94.1,
+        "min": 88.0,
+        "harmonic_mean": 94.0,
+        "frames": 24,
+    }

@@ -175,3 +175,21 @@ def test_the_segment_parallel_fields_round_trip() -> None:
     dumped = j.model_dump(mode="json")
     assert (dumped["eta_at"], dumped["playable_at"]) == ("2025-03-01T12:30:00.000000Z", "2025-03-01T12:00:07.000000Z")
     assert Job.model_validate_json(j.model_dump_json()) == j
+
+
+def test_the_quality_report_round_trips_through_the_table() -> None:
+    """Per rung, in order, as GET /jobs/{id} shows it (DynamoDB numbers are Decimals, maps lose their order)."""
+    from lambdas.jobs.items import job_attributes, job_from_item, to_wire
+    from lambdas.jobs.model import QualityMetric
+
+    quality = [
+        {"rendition": "1080p", "metric": "vmaf", "mean": 94.1, "min": 88.0, "harmonic_mean": 94.0, "frames": 24},
+        {"rendition": "720p", "metric": "vmaf", "mean": 90.25, "min": 81.5, "harmonic_mean": 90.1, "frames": 24},
+    ]
+    j = job(status="PROCESSING", started_at=T0, outputs={"quality": quality})
+    assert j.outputs is not None
+    assert [q.rendition for q in j.outputs.quality] == ["1080p", "720p"]
+    assert j.outputs.quality[0].metric is QualityMetric.VMAF
+    assert job_from_item(to_wire(job_attributes(j))) == j
+    with pytest.raises(ValidationError):
+        job(outputs={"quality": [quality[0] | {"frames": 0}]})

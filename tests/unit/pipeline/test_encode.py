@@ -338,3 +338,60 @@ def test_segments_uploaded_while_the_job_is_cancelled_are_withdrawn(
     assert store.repo is None  # the cancel did land mid-upload
     assert objects(store, OUTPUTS, keys.output_prefix(job.job_id)) == {}
     assert repo.work_done(job.job_id, 0) == frozenset()
+
+
+def test_each_rung_of_an_item_is_scored_against_the_source(
+    clips: dict[str, Path],
+    start_job: StartJob,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    per_segment: PipelineConfig,
+) -> None:
+    """Right after the encode, on the piece and the rungs still on disk: VMAF per rung, the audio none."""
+    from lambdas.media.quality import ChunkQuality, Metric
+
+    job = start_job(clips["landscape"])
+    planned = probe_job(job.job_id, repo, store, per_segment)
+    video = next(i for i in item_ids(store, planned) if i != "audio")
+    encode(encode_request(job.job_id, planned, video), repo, store, per_segment)
+    encode(encode_request(job.job_id, planned, "audio"), repo, store, per_segment)
+
+    scored = stored_result(store, job.job_id, video).quality
+    assert scored.error is None
+    assert list(scored.rungs) == ["240p", "180p", "120p"]
+    assert all(s.metric is Metric.VMAF and s.frames == 1 for s in scored.rungs.values())
+    # Each rung scaled up to the source's 320x240: the smaller, the further from it.
+    means = [s.mean for s in scored.rungs.values()]
+    assert means == sorted(means, reverse=True)
+    assert 50 < means[-1] < means[0] <= 100
+    assert scored.cpu_seconds > 0
+    assert stored_result(store, job.job_id, "audio").quality == ChunkQuality()
+
+
+def test_a_failed_quality_run_leaves_the_item_done_with_the_reason(
+    clips: dict[str, Path],
+    start_job: StartJob,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    config: PipelineConfig,
+) -> None:
+    from lambdas.media.errors import TranscodeFailed
+    from lambdas.media.runner import RunResult, run
+
+    def quality_fails(argv: list[str], **options: object) -> RunResult:
+        if any("libvmaf=" in arg for arg in argv):
+            raise TranscodeFailed("Processing took longer than 12 s and was stopped.")
+        return run(argv, **options)  # type: ignore[arg-type]
+
+    job = start_job(clips["landscape"])
+    planned = probe_job(job.job_id, repo, store, config)
+    result = encode(encode_request(job.job_id, planned, "c00000-180p"), repo, store, config, run=quality_fails)
+
+    assert result.segments == 2
+    saved = stored_result(store, job.job_id, "c00000-180p")
+    assert saved.quality.rungs == {}
+    assert saved.quality.error == "VMAF not measured: Processing took longer than 12 s and was stopped."
+    assert repo.work_done(job.job_id, 0) == {"c00000-180p"}
+    assert set(objects(store, OUTPUTS, keys.track_prefix(job.job_id, "180p"))) == {
+        keys.track_prefix(job.job_id, "180p") + name for name in ("init.mp4", "seg_00000.m4s", "seg_00001.m4s")
+    }

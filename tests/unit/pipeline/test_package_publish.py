@@ -286,3 +286,42 @@ def test_a_job_without_its_thumbnails_completes_with_a_warning(
         "Thumbnails, stills and storyboard are missing: Task timed out after 60.00 seconds",
     )
     assert not [f for f in job.outputs.files if f.kind is OutputKind.THUMBNAILS]
+
+
+def test_the_quality_report_is_written_and_the_job_carries_it(
+    encoded: Encoded, repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
+) -> None:
+    """Every rung over the three chunks: quality.json beside the streams, listed, and on the completed job."""
+    from lambdas.jobs.model import QualityMetric
+    from lambdas.media.quality import Metric, QualityReport
+
+    job_id = encoded.job.job_id
+    outputs = package(encoded.request, repo, store, per_segment)
+    key = keys.quality_key(job_id)
+    assert key == f"outputs/{job_id}/quality.json"
+    (listed,) = (f for f in outputs.files if f.kind is OutputKind.QUALITY)
+    stored = store.head(OUTPUTS, key)
+    assert (listed.key, listed.size_bytes) == (key, stored.size)
+    assert stored.content_type == "application/json"
+
+    report = QualityReport.model_validate_json(store.read_bytes(OUTPUTS, key))
+    assert (report.metric, report.model, report.missing) == (Metric.VMAF, "vmaf_v0.6.1", {})
+    assert list(report.renditions) == RUNGS
+    assert report.chunks_scored == 3
+    assert all(r.frames == 3 for r in report.renditions.values())  # one frame per one-second chunk
+    assert report.cpu_seconds > 0
+    assert [q.rendition for q in outputs.quality] == RUNGS
+    for summary in outputs.quality:
+        scored = report.renditions[summary.rendition]
+        assert (summary.metric, summary.mean, summary.min, summary.frames) == (
+            QualityMetric.VMAF,
+            scored.mean,
+            scored.min,
+            scored.frames,
+        )
+        assert 0 < summary.min <= summary.mean <= 100
+
+    job = publish(PublishRequest(job=encoded.request.job, outputs=outputs), repo, per_segment)
+    assert job.outputs is not None
+    assert job.outputs.quality == outputs.quality
+    assert repo.get(job_id).outputs == job.outputs  # what GET /jobs/{id} reads
