@@ -39,11 +39,11 @@ from lambdas.media.ffmpeg_args import (
     FFMPEG,
     OWN_FMP4_DEMUXER,
     OWN_FMP4_FORMATS,
-    PIECE_DEMUXER,
     PIECE_FORMATS,
     _common,
     chunk_filters,
     input_args,
+    video_piece_demuxer,
 )
 from lambdas.media.fmp4 import Fmp4Error, FragmentedTrack, FragmentInfo, init_bytes, read_track
 from lambdas.media.ladder import LadderConfig, Rung, plan_ladder
@@ -250,7 +250,7 @@ def quality_argv(
             policy,
             seek=ref_seek if ref_seek > 0 else None,
             copyts=True,
-            demuxer=PIECE_DEMUXER,
+            demuxer=video_piece_demuxer(info),
             formats=PIECE_FORMATS,
         ),
     ]

@@ -23,7 +23,7 @@ from lambdas.jobs.model import Clock, JobStep, utc_now
 from lambdas.jobs.ports import JobNotProcessing, JobRepository
 from lambdas.media.chunking import Chunk, ItemKind, WorkItem, frame_ticks
 from lambdas.media.errors import TranscodeFailed
-from lambdas.media.ffmpeg_args import audio_alignment, audio_argv, chunk_argv
+from lambdas.media.ffmpeg_args import audio_alignment, audio_argv, chunk_argv, video_piece_demuxer
 from lambdas.media.fmp4 import Fmp4Error, FragmentedTrack, FragmentInfo, init_bytes, read_track, write_segment
 from lambdas.media.manifests import avc1_codec
 from lambdas.media.probe import probe_source
@@ -207,6 +207,7 @@ def _encode_video(work: _Work, item: WorkItem) -> tuple[*Encoded, ChunkQuality]:
             segment_frames=plan.chunks.segment_frames,
             start=start,
             frames=frames,
+            demuxer=video_piece_demuxer(plan.media),
         ),
         cwd=tmp,
         timeout=timeout,
