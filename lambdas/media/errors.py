@@ -63,9 +63,9 @@ def ffmpeg_said(stderr_tail: Sequence[str]) -> str | None:
     """ffmpeg's own last error line, fit to show a user: no memory addresses, no directories, one line."""
     lines = [line.strip() for line in stderr_tail if line.strip()]
     specific = [line for line in lines if not any(g in line for g in _GENERIC)]
-    chosen = (specific or lines or [None])[-1]
-    if chosen is None:
+    if not lines:
         return None
+    chosen = (specific or lines)[-1]
     text = _PATH.sub(lambda match: match.group(1), _ADDRESS.sub("", chosen))
     return text if len(text) <= _SAID_LIMIT else text[: _SAID_LIMIT - 1] + "…"
 

@@ -8,15 +8,33 @@ from pathlib import Path
 
 from lambdas.media.chunking import video_timescale
 from lambdas.media.ladder import Rendition
-from lambdas.media.picture import picture_filters
+from lambdas.media.picture import (
+    OUTPUT_COLOUR,
+    colour_filters,
+    deinterlace_filters,
+    picture_filters,
+    upright_filters,
+)
 from lambdas.media.policy import ValidationPolicy
-from lambdas.media.probe import MediaInfo, hardened_ffprobe
+from lambdas.media.probe import MediaInfo, VideoStream, hardened_ffprobe
 from lambdas.media.storyboard import SpritePlan
 
 FFMPEG = "ffmpeg"
 # Our own intermediate files are read back with these demuxers and nothing else.
 PIECE_DEMUXER = "matroska"
-PIECE_FORMATS = "matroska,webm"
+# Matroska carries every codec that has a Matroska or an AVI (RIFF) id; the QuickTime-only Sorenson codecs it
+# cannot (a stream copy writes codec "none"). Their pieces go in NUT, ffmpeg's own self-contained container,
+# which carries whatever ffmpeg decodes, with exact timestamps.
+NUT_PIECE_CODECS = frozenset({"svq1", "svq3"})
+PIECE_DEMUXERS = (PIECE_DEMUXER, "nut")
+PIECE_FORMATS = "matroska,webm,nut"
+
+
+def video_piece_demuxer(info: MediaInfo) -> str:
+    """The container of this source's video pieces (written by ProbeSource, read by every worker)."""
+    return "nut" if info.video is not None and info.video.codec in NUT_PIECE_CODECS else PIECE_DEMUXER
+
+
 OWN_FMP4_DEMUXER = "mov"
 OWN_FMP4_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2"
 # What the encoders put before the first sample, which fragmented MP4 has no edit list to hide: x264
@@ -60,7 +78,11 @@ def input_args(
     demuxer: str | None = None,
     formats: str | None = None,
 ) -> list[str]:
-    """The hardened input: our fixed local file, read only by the demuxer and decoders the probe found."""
+    """The hardened input: our fixed local file, read only by the demuxer and decoders the probe found.
+
+    Never rotated by ffmpeg (`-autorotate 0`): `picture_filters` turns the picture by the probed rotation,
+    which our matroska pieces no longer carry, so the source and its pieces decode alike.
+    """
     argv = [
         "-protocol_whitelist",
         "file",
@@ -70,6 +92,8 @@ def input_args(
         policy.codec_whitelist,
         "-max_pixels",
         str(policy.max_pixels),
+        "-autorotate",
+        "0",
     ]
     if seek is not None:
         argv += ["-ss", _ts(seek)]
@@ -118,7 +142,7 @@ def video_piece_argv(
     ]
     if end is not None:
         argv += ["-to", _ts(end)]
-    return [*argv, "-f", "matroska", f"file:{out_file}"]
+    return [*argv, "-f", video_piece_demuxer(info), f"file:{out_file}"]
 
 
 def audio_piece_argv(
@@ -158,6 +182,11 @@ def first_timestamp_argv(piece: Path, ffprobe: str = "ffprobe") -> list[str]:
     return hardened_ffprobe(piece, PIECE_FORMATS, *options, ffprobe=ffprobe)
 
 
+def _colour_tags() -> list[str]:
+    """BT.709 limited range, as `picture_filters` made every picture: in the SPS VUI, the same in every chunk."""
+    return [arg for name, value in OUTPUT_COLOUR.items() for arg in (f"-{name}", value)]
+
+
 def _x264(rendition: Rendition, gop: int) -> list[str]:
     return [
         "-c:v",
@@ -168,6 +197,7 @@ def _x264(rendition: Rendition, gop: int) -> list[str]:
         "high",
         "-pix_fmt",
         "yuv420p",
+        *_colour_tags(),
         "-crf",
         str(rendition.crf),
         "-maxrate",
@@ -187,21 +217,40 @@ def _x264(rendition: Rendition, gop: int) -> list[str]:
     ]
 
 
+SLOT_PHASE = 0.1  # how much later than centred on its instant an output frame's window of source time lies
+
+
 def chunk_filters(info: MediaInfo, *, rate: Fraction, start: float, frames: int | None) -> list[str]:
     """The filters that turn a piece's decoded picture into a chunk's frames, before any scaling.
 
-    Trimmed to the chunk (`start` in the source's timestamps, `frames` None: to the end), timestamps from
-    zero, made viewable (`picture_filters`), then resampled onto the output grid: frame n of the chunk has
-    pts n in a time base of 1/rate. The chunk encode and the quality reference (lambdas/media/quality.py)
-    both start from exactly these frames, so a rung is compared with what it was made from.
+    Deinterlaced first, on the piece's own frames (each with its true neighbours, the one before the
+    chunk's first included, so chunks join without a seam); trimmed to the chunk (`start` in the source's
+    timestamps, `frames` None: to the end), timestamps from zero, resampled onto the output grid (frame n
+    of the chunk has pts n in a time base of 1/rate); only then tone-mapped or converted and turned upright
+    (`picture_filters`' other steps), on the frames kept: half the work for a 120 fps source. The chunk
+    encode and the quality reference (lambdas/media/quality.py) both start from exactly these frames, so a
+    rung is compared with what it was made from.
     """
     if info.video is None:
         raise ValueError("no video stream")
-    half_frame = float(1 / (2 * rate))
-    trim = f"trim=start={start - half_frame:.6f}"
+    video = info.video
+    frame = float(1 / rate)
+    # The fps filter gives slot n the last frame within half a slot of it. Those windows are shifted a tenth
+    # of a slot later: a 120 or 240 fps source has a frame exactly on every window's edge, which the
+    # piece's millisecond timestamps put now on one side, now on the other (frames 2, 5, 9, 14 … of a
+    # 240 fps source instead of 2, 6, 10, 14 …: judder).
+    phase = SLOT_PHASE * frame
+    trim = f"trim=start={start - frame / 2 + phase:.6f}"
     if frames is not None:
-        trim += f":end={start + float(frames / rate) + 1.0:.6f}"
-    return [trim, f"setpts=PTS-{start:.6f}/TB", *picture_filters(info.video), f"fps={rate}:start_time=0"]
+        trim += f":end={start + frames * frame + 1.0:.6f}"
+    return [
+        *deinterlace_filters(video),
+        trim,
+        f"setpts=PTS-{start + phase:.6f}/TB",
+        f"fps={rate}:start_time=0",
+        *colour_filters(video),
+        *upright_filters(video),
+    ]
 
 
 def chunk_argv(
@@ -226,7 +275,7 @@ def chunk_argv(
     `segment_frames` frames: on the same segment grid as every other chunk and rung. `frames` None: to the end.
     """
     labels = [f"r{i}" for i in range(len(renditions))]
-    stream = "0:v:0" if demuxer == PIECE_DEMUXER else video_stream(info)  # a piece holds only the picture
+    stream = "0:v:0" if demuxer in PIECE_DEMUXERS else video_stream(info)  # a piece holds only the picture
     graph = f"[{stream}]" + ",".join(chunk_filters(info, rate=rate, start=start, frames=frames))
     graph += (
         f",split={len(renditions)}" + "".join(f"[s{i}]" for i in range(len(renditions)))
@@ -330,19 +379,70 @@ def mp4_remux_argv(video: Path, audio: Path | None, out_file: Path) -> list[str]
     return [*argv, "-c", "copy", "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", f"file:{out_file}"]
 
 
+# Demuxers whose seek lands on whatever packet is nearest, not on the keyframe before it (no index: MPEG-TS,
+# MPEG-PS). Decoding from there yields nothing up to the next keyframe, and nothing at all past the last one
+# (x264's default GOP of 250 frames makes a whole short clip one GOP): the still would silently not be made.
+INEXACT_SEEK_DEMUXERS = frozenset({"mpegts", "mpeg"})
+# So those are entered this much earlier and decoded up to the instant asked for: longer than the GOPs
+# encoders write by default (x264: 250 frames, 10.4 s at 23.976 fps).
+STILL_PREROLL_S = 12.0
+# JPEG as every decoder reads it (JFIF): full range, BT.601 matrix, whatever the picture's own. The mjpeg
+# encoder refuses limited-range yuv420p unless told `-strict unofficial`, and a limited-range JPEG (or a
+# BT.709 one) shows black as grey and skin tones shifted; ffmpeg 6.0's command line picks yuvj420p by itself
+# but keeps the matrix, newer ones pick neither, so both are converted explicitly, in the still's own scale.
+STILL_PIX_FMT = "yuvj420p"
+
+
+def still_size(video: VideoStream, width: int) -> tuple[int, int]:
+    """A still's size: the picture as shown (rotation and pixel aspect applied), at most `width` wide, even."""
+    w = max(2, 2 * (min(width, video.display_width) // 2))
+    return w, max(2, 2 * round(w / float(video.aspect) / 2))
+
+
+def still_filters(video: VideoStream, width: int) -> str:
+    """Decoded frame -> a still: made viewable (`picture_filters`), scaled, square pixels, JFIF colour."""
+    w, h = still_size(video, width)
+    return ",".join([*picture_filters(video), _still_scale(w, h), "setsar=1", f"format={STILL_PIX_FMT}"])
+
+
+def _still_scale(width: int, height: int) -> str:
+    """Scaled from the BT.709 limited range `picture_filters` leaves to JFIF's BT.601 full range."""
+    return f"scale={width}:{height}:in_color_matrix=bt709:in_range=tv:out_color_matrix=bt601:out_range=pc"
+
+
+def still_seek(at: float, info: MediaInfo) -> tuple[float | None, float | None]:
+    """(input seek, output seek) for a still at `at` seconds: where the demuxer enters the file, and how
+    much of what is decoded from there is dropped. A seek to a keyframe where the container has an index;
+    with INEXACT_SEEK_DEMUXERS, STILL_PREROLL_S earlier (or from the start) and decoded up to `at`."""
+    at = _clamp_seek(at, info)
+    if info.demuxer not in INEXACT_SEEK_DEMUXERS:
+        return at, None
+    if at <= STILL_PREROLL_S:
+        return None, (at or None)
+    return at - STILL_PREROLL_S, STILL_PREROLL_S
+
+
+def _still_output(seek: float | None) -> list[str]:
+    return ["-ss", _ts(seek)] if seek is not None else []
+
+
 def poster_argv(
     source: Path, info: MediaInfo, policy: ValidationPolicy, out_file: Path, *, at: float, width: int = 1280
 ) -> list[str]:
-    """One JPEG frame; input seek (`-ss` before `-i`) decodes from the nearest keyframe only."""
+    """One JPEG frame; input seek (`-ss` before `-i`) decodes from the nearest keyframe only (see `still_seek`)."""
+    if info.video is None:
+        raise ValueError("no video stream")
+    enter, drop = still_seek(at, info)
     return [
         *_common(progress=False),
-        *input_args(source, info, policy, seek=_clamp_seek(at, info)),
+        *input_args(source, info, policy, seek=enter),
         "-map",
         video_stream(info),
+        *_still_output(drop),
         "-frames:v",
         "1",
         "-vf",
-        f"scale='min({width},iw)':-2,setsar=1",
+        still_filters(info.video, width),
         "-q:v",
         "3",
         "-update",
@@ -366,17 +466,21 @@ def thumbnails_argv(
 
     Files are named thumb_00000.jpg, thumb_00001.jpg, … in the order of `times`.
     """
+    if info.video is None:
+        raise ValueError("no video stream")
+    seeks = [still_seek(t, info) for t in times]
     argv = _common(progress=False)
-    for t in times:
-        argv += input_args(source, info, policy, seek=_clamp_seek(t, info))
-    for i in range(len(times)):
+    for enter, _ in seeks:
+        argv += input_args(source, info, policy, seek=enter)
+    for i, (_, drop) in enumerate(seeks):
         argv += [
             "-map",
             video_stream(info, input_index=i),
+            *_still_output(drop),
             "-frames:v",
             "1",
             "-vf",
-            f"scale='min({width},iw)':-2,setsar=1",
+            still_filters(info.video, width),
             "-q:v",
             "3",
             "-update",
@@ -397,17 +501,28 @@ def sprite_argv(
     *,
     keyframes_only: bool = True,
 ) -> list[str]:
-    """Sprite sheets, by default from keyframes only (`-skip_frame nokey`): about a twentieth of a full decode."""
+    """Sprite sheets, by default from keyframes only (`-skip_frame nokey`): about a twentieth of a full decode.
+
+    One frame per interval is picked first, and only those are made viewable (`picture_filters`): a tone
+    map on every frame of a full decode would cost more than the decode.
+    """
+    if info.video is None:
+        raise ValueError("no video stream")
+    tiles = [
+        f"fps=1/{plan.interval:g}",
+        *picture_filters(info.video),
+        _still_scale(plan.tile_width, plan.tile_height),
+        "setsar=1",
+        f"format={STILL_PIX_FMT}",
+        f"tile={plan.columns}x{plan.rows}",
+    ]
     return [
         *_common(progress=False),
         *input_args(source, info, policy, keyframes_only=keyframes_only),
         "-map",
         video_stream(info),
         "-vf",
-        (
-            f"fps=1/{plan.interval:g},scale={plan.tile_width}:{plan.tile_height},setsar=1,"
-            f"tile={plan.columns}x{plan.rows}"
-        ),
+        ",".join(tiles),
         "-fps_mode",
         "vfr",
         "-frames:v",

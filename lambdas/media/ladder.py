@@ -155,14 +155,38 @@ def _rendition(
     )
 
 
+# The rates a faster source is brought down to when a whole divisor gets there (within 0.1 %).
+STANDARD_FRAME_RATES: tuple[Fraction, ...] = (
+    Fraction(24000, 1001),
+    Fraction(24),
+    Fraction(25),
+    Fraction(30000, 1001),
+    Fraction(30),
+    Fraction(48),
+    Fraction(50),
+    Fraction(60000, 1001),
+    Fraction(60),
+)
+_STANDARD_TOLERANCE = 0.001
+
+
 def _frame_rate(source: float | None, config: LadderConfig) -> tuple[float, float | None]:
-    """Output frame rate, halving sources above the cap (120 → 60, 119.88 → 59.94)."""
+    """Output frame rate, and the rate the fps filter resamples to when the source is faster than the cap.
+
+    Above the cap: the source rate divided by the smallest whole number that brings it under, when that is
+    a standard rate (every n-th frame kept: 120 -> 60, 119.88 -> 59.94, 240 -> 60, 100 -> 50); otherwise
+    the cap itself, frames picked by time (187 -> 60, not 46.75).
+    """
     rate = source or config.default_frame_rate
     if rate <= config.max_frame_rate:
         return rate, None
-    while rate > config.max_frame_rate:
-        rate /= 2
-    return round(rate, 3), round(rate, 3)
+    divided = rate / math.ceil(rate / config.max_frame_rate - 1e-9)
+    standard = min(STANDARD_FRAME_RATES, key=lambda r: abs(divided - float(r)))
+    if abs(divided - float(standard)) <= float(standard) * _STANDARD_TOLERANCE and standard <= config.max_frame_rate:
+        out = round(float(standard), 3)
+    else:
+        out = round(config.max_frame_rate, 3)
+    return out, out
 
 
 def _even(x: float | Fraction) -> int:

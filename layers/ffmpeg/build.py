@@ -42,8 +42,8 @@ BUDGET = LAMBDA_UNZIPPED_LIMIT - HEADROOM
 LICENSE_HEADER = f"""\
 The ffmpeg and ffprobe executables in bin/ are FFmpeg {FFMPEG_TAG}, statically linked with
 libx264, libx265, libdav1d, libaom, libvpx, libzimg, libvmaf, libopus, libmp3lame and the other
-libraries listed in BUILD.txt, configured with --enable-gpl --enable-version3. The combined work is therefore distributed under the
-GNU General Public License, version 3 or (at your option) any later version
+libraries listed in BUILD.txt, configured with --enable-gpl --enable-version3. The combined
+work is therefore distributed under the GNU General Public License, version 3 or (at your option) any later version
 (GPL-3.0-or-later). The full licence text follows. See NOTICE for where to get the
 corresponding source code.
 

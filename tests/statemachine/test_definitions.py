@@ -184,7 +184,8 @@ def test_failed_thumbnails_become_a_warning_not_a_failed_job(machine: dict[str, 
         for key, value in skipped["Parameters"].items()
     }
     result = ThumbnailsResult.model_validate(output)  # the shape PackageOutputs reads as `thumbnails`
-    assert not result.enabled and not result.files
+    assert not result.enabled
+    assert not result.files
     assert result.all_warnings == (
         "Thumbnails, stills and storyboard are missing: Making thumbnails: Processing the video failed.",
     )

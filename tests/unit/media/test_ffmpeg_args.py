@@ -94,9 +94,11 @@ def test_input_options_come_before_the_file() -> None:
 
 def test_our_own_pieces_are_read_with_their_own_demuxer_only() -> None:
     argv = fa.input_args(PIECE, TS, POLICY, demuxer=fa.PIECE_DEMUXER, formats=fa.PIECE_FORMATS)
-    # Not the source's mpegts: the piece is matroska whatever was uploaded, and nothing else may open it.
-    assert_hardened(argv, formats="matroska,webm", demuxer="matroska")
+    # Not the source's mpegts: the piece is matroska (NUT for Sorenson video) whatever was uploaded, and
+    # nothing else may open it.
+    assert_hardened(argv, formats="matroska,webm,nut", demuxer="matroska")
     assert "mpegts" not in argv
+    assert fa.video_piece_demuxer(TS) == "matroska"
 
 
 BUILDERS: dict[str, Callable[[], list[str]]] = {
@@ -229,10 +231,13 @@ def chunk(frames: int | None = 240, renditions: int = 3, start: float = 9.4) -> 
 
 
 def test_chunk_graph_trims_resamples_and_splits() -> None:
-    # Half a frame early (1001/60000 s), so the frame at `start` is kept whatever rounding the piece's
-    # millisecond timestamps did; then time zero at `start`, a constant rate on the output grid, one copy per rung.
+    # 0.4 of a frame early, so the frame at `start` is kept whatever rounding the piece's millisecond
+    # timestamps did; time zero a tenth of a frame after `start` (fa.SLOT_PHASE: the fps filter's windows off
+    # the edges where a 120/240 fps source has frames); a constant rate on the output grid, the picture
+    # made viewable (this untagged SD source: BT.601 to BT.709, picture.py), one copy per rung.
     assert opt(chunk(), "-filter_complex") == (
-        "[0:v:0]trim=start=9.383317:end=18.408000,setpts=PTS-9.400000/TB,fps=30000/1001:start_time=0,"
+        "[0:v:0]trim=start=9.386653:end=18.408000,setpts=PTS-9.403337/TB,fps=30000/1001:start_time=0,"
+        "colorspace=ispace=smpte170m:iprimaries=bt709:itrc=bt709:all=bt709:range=tv:fast=1,format=yuv420p,"
         "split=3[s0][s1][s2];"
         "[s0]scale=1280:720,setsar=1[r0];[s1]scale=854:480,setsar=1[r1];[s2]scale=640:360,setsar=1[r2]"
     )
@@ -240,7 +245,8 @@ def test_chunk_graph_trims_resamples_and_splits() -> None:
 
 def test_chunk_of_one_rendition_needs_no_split() -> None:
     assert opt(chunk(renditions=1), "-filter_complex") == (
-        "[0:v:0]trim=start=9.383317:end=18.408000,setpts=PTS-9.400000/TB,fps=30000/1001:start_time=0[s0];"
+        "[0:v:0]trim=start=9.386653:end=18.408000,setpts=PTS-9.403337/TB,fps=30000/1001:start_time=0,"
+        "colorspace=ispace=smpte170m:iprimaries=bt709:itrc=bt709:all=bt709:range=tv:fast=1,format=yuv420p[s0];"
         "[s0]scale=1280:720,setsar=1[r0]"
     )
 
@@ -248,7 +254,7 @@ def test_chunk_of_one_rendition_needs_no_split() -> None:
 def test_last_chunk_runs_to_the_end_of_its_piece() -> None:
     argv = chunk(frames=None)
     graph = opt(argv, "-filter_complex")
-    assert graph.startswith("[0:v:0]trim=start=9.383317,setpts=")  # no end
+    assert graph.startswith("[0:v:0]trim=start=9.386653,setpts=")  # no end
     assert "-frames:v" not in argv
 
 
@@ -366,7 +372,12 @@ def test_poster_seeks_on_the_input() -> None:
     argv = fa.poster_argv(SRC, INFO, POLICY, Path("/o/poster.jpg"), at=3.0)
     assert opt(before_input(argv), "-ss") == "3.000"
     assert opt(after_input(argv), "-frames:v") == "1"
-    assert opt(after_input(argv), "-vf") == "scale='min(1280,iw)':-2,setsar=1"  # never upscaled
+    # Made viewable (picture.py), never upscaled, in JFIF's full-range BT.601 (see test_picture.py).
+    assert opt(after_input(argv), "-vf") == (
+        "colorspace=ispace=smpte170m:iprimaries=bt709:itrc=bt709:all=bt709:range=tv:fast=1,format=yuv420p,"
+        "scale=320:240:in_color_matrix=bt709:in_range=tv:out_color_matrix=bt601:out_range=pc,setsar=1,"
+        "format=yuvj420p"
+    )
     assert argv[-1] == "/o/poster.jpg"
     # Past the end: clamped to just before it.
     assert opt(fa.poster_argv(SRC, INFO, POLICY, Path("/p.jpg"), at=99), "-ss") == "9.500"
@@ -390,7 +401,11 @@ def test_sprite_decodes_keyframes_only() -> None:
     plan = plan_sprite(INFO, interval=2, columns=3, rows=2, tile_width=160)
     argv = fa.sprite_argv(SRC, INFO, POLICY, plan, Path("/o"))
     assert opt(before_input(argv), "-skip_frame") == "nokey"
-    assert opt(argv, "-vf") == "fps=1/2,scale=160:120,setsar=1,tile=3x2"
+    assert opt(argv, "-vf") == (
+        "fps=1/2,colorspace=ispace=smpte170m:iprimaries=bt709:itrc=bt709:all=bt709:range=tv:fast=1,"
+        "format=yuv420p,scale=160:120:in_color_matrix=bt709:in_range=tv:out_color_matrix=bt601:out_range=pc,"
+        "setsar=1,format=yuvj420p,tile=3x2"
+    )
     assert opt(argv, "-fps_mode") == "vfr"
     assert opt(argv, "-frames:v") == "1"
     assert opt(argv, "-start_number") == "0"

@@ -2,12 +2,86 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from lambdas.media import ffmpeg_args as fa
+from lambdas.media.chunking import output_rate
 from lambdas.media.errors import NoVideoStream, PolicyViolation
-from lambdas.media.ladder import DEFAULT_LADDER, LadderConfig, Rendition, plan_ladder
-from lambdas.media.probe import MediaInfo
-from tests.unit.media.conftest import load_info
+from lambdas.media.fmp4 import read_track
+from lambdas.media.ladder import DEFAULT_LADDER, STANDARD_FRAME_RATES, LadderConfig, Rendition, plan_ladder
+from lambdas.media.policy import ValidationPolicy
+from lambdas.media.probe import MediaInfo, probe_source
+from lambdas.media.runner import run
+from tests.media_tools import ffprobe_json
+from tests.unit.media.conftest import LAYER_BIN, load_info
+
+POLICY = ValidationPolicy()
+X264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-colorspace", "bt709")
+needs_ffmpeg = pytest.mark.skipif(not (LAYER_BIN / "ffmpeg").is_file(), reason="ffmpeg layer not built")
+
+
+def run_ffmpeg(*args: str) -> None:
+    subprocess.run([str(LAYER_BIN / "ffmpeg"), "-hide_banner", "-v", "error", "-y", *args], check=True)
+
+
+def job_source(tmp_path: Path, clip: Path) -> Path:
+    source = tmp_path / "job" / "source"
+    source.parent.mkdir(exist_ok=True)
+    source.write_bytes(clip.read_bytes())
+    return source
+
+
+def encode_whole(
+    clip: Path, tmp_path: Path, rate: Fraction | None = None
+) -> tuple[list[dict[str, Any]], Fraction, Path]:
+    """The clip planned (rate: the ladder's unless given) and encoded as one chunk from its piece: its
+    frames' durations as the fragmented MP4 stores them, the rate, the output."""
+    source = job_source(tmp_path, clip)
+    info = probe_source(source, POLICY.format_whitelist)
+    (planned, *_) = plan_ladder(info, segment_seconds=0.5)
+    rendition = planned.model_copy(update={"crf": 1})  # near lossless: each frame's level as it was
+    rate = rate or output_rate(rendition.frame_rate)
+    piece = source.with_name("piece.mkv")
+    run(fa.video_piece_argv(source, info, POLICY, piece, seek=0, end=None), cwd=source.parent, timeout=30)
+    out = source.with_name("out.mp4")
+    segment = round(rate / 2)
+    argv = fa.chunk_argv(
+        piece, info, POLICY, [rendition], [out], rate=rate, segment_frames=segment, start=info.start_time, frames=None
+    )
+    run(argv, cwd=source.parent, timeout=60)
+    assert read_track(out).timescale == 90000
+    packets = ffprobe_json(out, "-show_packets", "-select_streams", "v:0")["packets"]
+    return [{"duration": int(p["duration"])} for p in packets], rate, out
+
+
+def numbered(out: Path, rate: int, seconds: float, then: tuple[int, float] | None = None) -> Path:
+    """Flat grey frames whose level is their number (16 + 2n, up to 100 frames), so every frame can be told
+    apart; `then`: a second rate for a second stretch, in the same stream (a variable frame rate)."""
+    fast = 240 if then is None else 120
+    keep = f"not(mod(n,{fast // rate}))"
+    if then is not None:
+        keep = f"if(lt(t,{seconds}),{keep},not(mod(n,{fast // then[0]})))"
+        seconds += then[1]
+    card = f"color=black:size=64x64:rate={fast}:duration={seconds},select='{keep}',geq=lum='16+2*N':cb=128:cr=128"
+    run_ffmpeg("-f", "lavfi", "-i", card, "-fps_mode", "vfr", *X264, "-qp", "0", str(out))
+    return out
+
+
+def levels(path: Path, resample: str | None = None) -> list[int]:
+    """Each frame's mean luma, in order (`resample`: filters applied first)."""
+    chain = f"{resample}," if resample else ""
+    result = subprocess.run(
+        [str(LAYER_BIN / "ffmpeg"), "-v", "error", "-i", str(path), "-vf",
+         f"{chain}signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [round(float(v)) for v in re.findall(r"YAVG=(\S+)", result.stdout)]
 
 
 def source(
@@ -125,9 +199,85 @@ def test_gop_is_frame_rate_times_segment() -> None:
     assert unknown.gop_frames == 120
 
 
-def test_high_frame_rates_are_halved_to_the_cap() -> None:
-    fast = plan_ladder(source(1280, 720, fps=119.88), segment_seconds=4)[0]
-    assert (fast.frame_rate, fast.fps_filter, fast.gop_frames) == (59.94, 59.94, 240)
+@pytest.mark.parametrize(
+    ("fps", "out"),
+    [
+        (120.0, 60.0),  # every 2nd frame
+        (119.88, 59.94),
+        (240.0, 60.0),  # every 4th
+        (239.76, 59.94),
+        (100.0, 50.0),
+        (150.0, 50.0),  # every 3rd
+        (180.0, 60.0),
+        (72.0, 60.0),  # 72 / 2 = 36 is no standard rate: the cap, frames picked by time
+        (90.0, 60.0),
+        (187.0, 60.0),  # not 187 / 4 = 46.75
+        (300.0, 60.0),
+    ],
+)
+def test_high_frame_rates_come_down_to_a_standard_rate_at_most_the_cap(fps: float, out: float) -> None:
+    fast = plan_ladder(source(1280, 720, fps=fps), segment_seconds=4)[0]
+    assert (fast.frame_rate, fast.fps_filter, fast.gop_frames) == (out, out, round(out * 4))
+    assert output_rate(fast.frame_rate) in STANDARD_FRAME_RATES
+
+
+@pytest.mark.parametrize("fps", [60.0, 59.94, 50.0, 48.0, 30.0, 29.97, 25.0, 24.0, 23.976, 15.0, 45.0])
+def test_rates_up_to_the_cap_are_kept(fps: float) -> None:
+    kept = plan_ladder(source(1280, 720, fps=fps))[0]
+    assert (kept.frame_rate, kept.fps_filter) == (fps, None)
+
+
+def test_a_lower_cap_divides_too() -> None:
+    config = LadderConfig(max_frame_rate=30)
+    assert [plan_ladder(source(1280, 720, fps=fps), config=config)[0].frame_rate for fps in (60, 59.94, 50, 120)] == [
+        30.0,
+        29.97,
+        25.0,
+        30.0,
+    ]
+
+
+def test_recorded_high_frame_rate_sources() -> None:
+    assert plan_ladder(load_info("mp4_h264_240fps"))[0].frame_rate == 60.0
+    assert plan_ladder(load_info("avi_vp9_187fps"))[0].frame_rate == 60.0
+
+
+# --- the rate through a real chunk encode ---
+
+
+@needs_ffmpeg
+@pytest.mark.usefixtures("layer_path")
+def test_a_240_fps_source_becomes_60_fps_cfr_every_fourth_frame(tmp_path: Path) -> None:
+    clip = numbered(tmp_path / "fast.mp4", 240, 0.25)
+    frames, rate, out = encode_whole(clip, tmp_path)
+    assert rate == 60
+    assert frames == [{"duration": 1500}] * 15  # 0.25 s as 15 frames of 1/60 s (90 kHz ticks): constant
+    assert levels(clip)[:4] == [16, 18, 20, 22]
+    # Every fourth frame, evenly: frame n is the source's 4n + 2, the last one in its slot's window (from 0.4
+    # of a slot before its instant to 0.6 after: ffmpeg_args.SLOT_PHASE), never a neighbour of it.
+    assert levels(out) == [16 + 2 * (4 * n + 2) for n in range(15)]
+
+
+@needs_ffmpeg
+@pytest.mark.usefixtures("layer_path")
+def test_a_variable_frame_rate_source_becomes_cfr_on_the_grid(tmp_path: Path) -> None:
+    # A phone's variable rate: 0.5 s at 30 fps, then 0.5 s at 24 fps, in one stream, timestamps as recorded.
+    clip = numbered(tmp_path / "vfr.mp4", 30, 0.5, then=(24, 0.5))
+    info = probe_source(job_source(tmp_path, clip), POLICY.format_whitelist)
+    assert info.video is not None
+    assert info.video.variable_frame_rate
+    durations = [p["duration"] for p in ffprobe_json(clip, "-show_packets", "-select_streams", "v:0")["packets"]]
+    assert len(durations) == 27  # 15 + 12 frames, 1/30 s apart, then 1/24 s
+    assert len(set(durations)) > 1
+    frames, _, out = encode_whole(clip, tmp_path, rate=Fraction(30))
+    assert frames == [{"duration": 3000}] * 30  # 1 s on the 30 fps grid: 30 frames of 1/30 s, constant
+    # Slot n: the last source frame up to 0.6 of a slot after its instant (ffmpeg_args.SLOT_PHASE): the
+    # first 15 as they were, then the 24 fps ones, each once or, every fourth, twice.
+    shown = [*(k / 30 for k in range(15)), *(0.5 + j / 24 for j in range(12))]
+    expected = [max(k for k, t in enumerate(shown) if t <= (n + 0.6) / 30) for n in range(30)]
+    assert expected[:15] == list(range(15))
+    assert sorted(set(expected)) == list(range(27))
+    assert levels(out) == [16 + 2 * k for k in expected]
 
 
 def test_requested_rungs() -> None:

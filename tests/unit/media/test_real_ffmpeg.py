@@ -166,19 +166,22 @@ def aligned(audio: Path) -> Path:
 
 def psnr(encoded: Path, source: Path, *, from_s: float, frames: int) -> float:
     """Average PSNR of `encoded` against the source's frames from `from_s` (in ffmpeg's timeline: zero at the
-    source's start), at the encoded size: about 40 dB when they are the same frames, about 25 one frame off."""
+    source's start), at the encoded size, in RGB as a player shows each (by its own matrix: the untagged
+    source as BT.601, the BT.709 output as BT.709): about 34 dB when they are the same frames, under 20 one
+    frame off."""
     stream = ffprobe_json(encoded, "-show_streams", "-select_streams", "v:0")["streams"][0]
     size = f"{stream['width']}:{stream['height']}"
     graph = (
         f"[1:v]trim=start={from_s - 1 / 60:.6f},setpts=PTS-STARTPTS,fps=30,trim=end_frame={frames},"
-        f"scale={size},setsar=1[ref];[0:v]trim=end_frame={frames},setpts=PTS-STARTPTS,setsar=1[enc];[enc][ref]psnr"
+        f"scale={size},setsar=1,format=gbrp[ref];"
+        f"[0:v]trim=end_frame={frames},setpts=PTS-STARTPTS,setsar=1,format=gbrp[enc];[enc][ref]psnr"
     )
     result = subprocess.run(
         [str(LAYER_BIN / "ffmpeg"), "-hide_banner", "-i", str(encoded), "-i", str(source), "-lavfi", graph,
          "-f", "null", "-"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    (average,) = re.findall(r"PSNR y:\S+ u:\S+ v:\S+ average:(\S+)", result.stderr)
+    (average,) = re.findall(r"PSNR r:\S+ g:\S+ b:\S+ average:(\S+)", result.stderr)
     return float(average)
 
 
@@ -326,9 +329,9 @@ def test_a_chunk_is_one_keyframe_fragment_per_segment_in_every_rendition(
         assert flags[0] == flags[SEGMENT] == "K"
         stream = ffprobe_json(out, "-show_streams")["streams"][0]
         assert (stream["width"], stream["height"]) == size
-    # The very frames of 1.5 s to 2.5 s: one frame early or late would score about 25 dB.
-    assert psnr(outs[0], source, from_s=1.5, frames=30) > 35
-    assert psnr(outs[0], source, from_s=1.5 + 1 / 30, frames=30) < 30
+    # The very frames of 1.5 s to 2.5 s: one frame early or late would score under 20 dB.
+    assert psnr(outs[0], source, from_s=1.5, frames=30) > 30
+    assert psnr(outs[0], source, from_s=1.5 + 1 / 30, frames=30) < 25
 
 
 def test_chunks_join_without_a_frame_lost_or_repeated(tmp_path: Path, clips: dict[str, Path]) -> None:
@@ -345,8 +348,8 @@ def test_chunks_join_without_a_frame_lost_or_repeated(tmp_path: Path, clips: dic
         start=info.start_time + 0.5,
         frames=2 * SEGMENT,
     )
-    assert psnr(first[0], source, from_s=0.0, frames=SEGMENT) > 35
-    assert psnr(second[0], source, from_s=0.5, frames=2 * SEGMENT) > 35
+    assert psnr(first[0], source, from_s=0.0, frames=SEGMENT) > 30
+    assert psnr(second[0], source, from_s=0.5, frames=2 * SEGMENT) > 30
 
 
 def test_the_last_chunk_runs_to_the_end_of_the_source(tmp_path: Path, clips: dict[str, Path]) -> None:
@@ -361,18 +364,42 @@ def test_the_last_chunk_runs_to_the_end_of_the_source(tmp_path: Path, clips: dic
     assert sum(f.sample_count for f in track.fragments) == round(info.duration * 30) - 60
 
 
-def test_rotated_source_becomes_portrait_without_padding_or_rotation(tmp_path: Path, clips: dict[str, Path]) -> None:
-    source = job_with(tmp_path, clips["rotated"])
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotated_source_becomes_upright_without_padding_or_rotation(
+    tmp_path: Path, clips: dict[str, Path], degrees: int
+) -> None:
+    turned = tmp_path / "turned.mp4"
+    ffmpeg("-display_rotation", str(degrees), "-i", str(clips["landscape"]), "-c", "copy", str(turned))
+    source = job_with(tmp_path, turned)
     info = probe_source(source, WHITELIST)
-    ((rendition, *_), piece) = rungs(info), cut(source, info)
-    assert (rendition.width, rendition.height) == (240, 320)
-    (out,) = encode_chunk(piece, info, [rendition], start=0.0, frames=None)
-    stream = ffprobe_json(out, "-show_streams", "-select_streams", "v:0")["streams"][0]
-    assert (stream["width"], stream["height"]) == (240, 320)  # scaled straight to the rung: no pad, no crop
-    assert stream.get("sample_aspect_ratio", "1:1") == "1:1"
-    assert not any(s.get("side_data_type") == "Display Matrix" for s in stream.get("side_data_list", []))
-    # The picture turned upright, not squeezed: against the source as a player shows it.
-    assert psnr(out, source, from_s=0.0, frames=60) > 35
+    assert info.video is not None
+    upright = (320, 240) if degrees == 180 else (240, 320)
+    (rendition, *_) = rungs(info)
+    assert (rendition.width, rendition.height) == upright
+    piece = cut(source, info)
+    # The matroska piece has lost the display matrix (FFmpeg 6.0); the source still has it. Both are turned
+    # by the filters alone, so neither comes out unturned or turned twice.
+    assert ffprobe_json(piece, "-show_streams")["streams"][0].get("side_data_list") is None
+    (from_piece,) = encode_chunk(piece, info, [rendition], start=0.0, frames=SEGMENT)
+    direct = tmp_path / "direct.mp4"
+    argv = fa.chunk_argv(
+        source, info, POLICY, [rendition], [direct], rate=RATE, segment_frames=SEGMENT, start=0.0, frames=SEGMENT,
+        demuxer=info.demuxer, formats=WHITELIST,
+    )  # fmt: skip
+    run(argv, cwd=source.parent, timeout=60)
+    for out in (from_piece, direct):
+        stream = ffprobe_json(out, "-show_streams", "-select_streams", "v:0")["streams"][0]
+        assert (stream["width"], stream["height"]) == upright  # scaled straight to the rung: no pad, no crop
+        assert stream.get("sample_aspect_ratio", "1:1") == "1:1"
+        assert not any(s.get("side_data_type") == "Display Matrix" for s in stream.get("side_data_list", []))
+        # The picture turned upright, not squeezed: against the source as a player shows it.
+        assert psnr(out, source, from_s=0.0, frames=SEGMENT) > 30
+    # The stills read the source itself, display matrix and all: upright too, and only once.
+    poster = tmp_path / "poster.jpg"
+    run(fa.poster_argv(source, info, POLICY, poster, at=1.0), cwd=source.parent, timeout=30)
+    still = ffprobe_json(poster, "-show_streams")["streams"][0]
+    assert (still["width"], still["height"]) == upright
+    assert psnr(poster, source, from_s=1.0, frames=1) > 30
 
 
 def test_codec_string_of_the_output_is_what_manifests_announce(tmp_path: Path, clips: dict[str, Path]) -> None:
@@ -631,3 +658,33 @@ def test_poster_thumbnails_and_sprite(tmp_path: Path, clips: dict[str, Path]) ->
     assert all((out / name).read_bytes()[:2] == b"\xff\xd8" for name in jpegs)
     sheet = ffprobe_json(out / "sprite_000.jpg", "-show_streams")["streams"][0]
     assert (sheet["width"], sheet["height"]) == (4 * 80, 2 * 60)
+
+
+def test_a_quicktime_only_codec_is_cut_into_nut_and_encodes(tmp_path: Path) -> None:
+    """Matroska cannot carry Sorenson Video (a stream copy writes codec "none"): its pieces are NUT."""
+    clip = tmp_path / "svq1.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2", "-c:v", "svq1", "-f", "mov", str(clip))
+    source = job_with(tmp_path, clip)
+    info = probe_source(source, WHITELIST)
+    assert info.video is not None
+    assert info.video.codec == "svq1"
+    assert fa.video_piece_demuxer(info) == "nut"
+    piece = cut(source, info, seek=1.0)
+    assert ffprobe_json(piece, "-show_format")["format"]["format_name"] == "nut"
+    renditions = rungs(info)[:1]
+    outs = [tmp_path / "svq1_out.mp4"]
+    argv = fa.chunk_argv(
+        piece,
+        info,
+        POLICY,
+        renditions,
+        outs,
+        rate=RATE,
+        segment_frames=SEGMENT,
+        start=1.0,
+        frames=SEGMENT,
+        demuxer=fa.video_piece_demuxer(info),
+    )
+    run(argv, cwd=tmp_path, timeout=60)
+    (stream,) = ffprobe_json(outs[0], "-show_streams", "-count_frames")["streams"]
+    assert (stream["codec_name"], int(stream["nb_read_frames"])) == ("h264", SEGMENT)

@@ -132,9 +132,7 @@ def test_three_languages_become_alternate_audio_renditions(
     for item_id in ("c00000", "audio"):
         run(job_id, planned, item_id, repo, store, per_segment)
     preview = m3u8.loads(store.read_bytes(OUTPUTS, keys.master_key(job_id)).decode())
-    assert [(m.name, m.language, m.default, m.uri) for m in preview.media] == [
-        ("fr", "fr", "YES", "audio/index.m3u8")
-    ]
+    assert [(m.name, m.language, m.default, m.uri) for m in preview.media] == [("fr", "fr", "YES", "audio/index.m3u8")]
     assert repo.get(job_id).playable_segments == 1
     for item_id in ("audio-2", "c00001", "audio-1"):
         run(job_id, planned, item_id, repo, store, per_segment)

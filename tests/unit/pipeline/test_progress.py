@@ -248,9 +248,12 @@ def test_a_media_error_is_recorded_and_raised_naming_the_step_and_the_chunk() ->
 def test_a_nested_step_does_not_name_its_place_twice() -> None:
     repo = InMemoryJobRepository()
     job = processing_job(repo)
-    with pytest.raises(SourceUnreadable) as raised, step_events(repo, job.job_id, JobStep.PROBE):
-        with step_events(repo, job.job_id, JobStep.PROBE):
-            raise SourceUnreadable("The uploaded file is empty.")
+    with (
+        pytest.raises(SourceUnreadable) as raised,
+        step_events(repo, job.job_id, JobStep.PROBE),
+        step_events(repo, job.job_id, JobStep.PROBE),
+    ):
+        raise SourceUnreadable("The uploaded file is empty.")
     assert str(raised.value) == "Reading the file: The uploaded file is empty."
 
 

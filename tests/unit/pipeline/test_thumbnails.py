@@ -131,7 +131,9 @@ def test_a_part_that_fails_is_left_out_and_named_in_the_warnings(
 
     def stills_fail(argv: list[str], **options: object) -> RunResult:
         if any("thumb_00000.jpg" in arg for arg in argv):
-            raise TranscodeFailed("Processing the video failed. ffmpeg said: [mjpeg] Non full-range YUV is non-standard")
+            raise TranscodeFailed(
+                "Processing the video failed. ffmpeg said: [mjpeg] Non full-range YUV is non-standard"
+            )
         return run(argv, **options)  # type: ignore[arg-type]
 
     job = start_job(clips["landscape"])
@@ -139,7 +141,10 @@ def test_a_part_that_fails_is_left_out_and_named_in_the_warnings(
     request = ThumbnailsRequest(job=JobRef(job_id=job.job_id), media=plan.media, thumbnails=plan.thumbnails)
     result = make_thumbnails(request, repo, store, config, run=stills_fail)
 
-    assert result.enabled and result.poster is not None and result.storyboard is not None and result.sprites
+    assert result.enabled
+    assert result.poster is not None
+    assert result.storyboard is not None
+    assert result.sprites
     assert result.stills == ()
     assert result.all_warnings == (
         "Stills missing: Processing the video failed. ffmpeg said: [mjpeg] Non full-range YUV is non-standard",
