@@ -53,6 +53,9 @@ _GENERIC = (
     "Error while opening encoder",
     "Error while decoding stream",
     "Error splitting the input into NAL units",
+    "Error while processing the decoded data",
+    "Failed to configure output pad",
+    "Failed to configure input pad",
 )
 _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+")
 _PATH = re.compile(r"(?:file:)?(?:/[^\s/:'\",()\[\]]+)+/([^\s/:'\",()\[\]]+)")

@@ -32,6 +32,10 @@ class Fmp4Error(ValueError):
     """The file is not a single-track fragmented MP4 we can cut into segments."""
 
 
+class NoSamples(Fmp4Error):
+    """A well-formed header and not one sample: the encoder was given no frame."""
+
+
 @dataclass(frozen=True)
 class FragmentInfo:
     offset: int  # at its styp when one directly precedes the moof, else at the moof
@@ -264,7 +268,7 @@ def read_track(path: Path) -> FragmentedTrack:
         if moof is not None:
             raise Fmp4Error(f"moof at byte {moof.start} has no mdat (truncated?)")
         if not fragments:
-            raise Fmp4Error("no fragments: not a fragmented MP4")
+            raise NoSamples("no fragments: not a fragmented MP4, or no sample was written")
     return FragmentedTrack(init_size=init_size, timescale=timescale, fragments=tuple(fragments))
 
 

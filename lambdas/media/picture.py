@@ -43,6 +43,8 @@ _ROTATE: dict[int, list[str]] = {90: ["transpose=clock"], 180: ["hflip", "vflip"
 _MATRICES = frozenset({"bt709", "fcc", "bt470bg", "smpte170m", "smpte240m", "ycgco", "bt2020nc", "bt2020c"})
 # The matrices the colorspace filter converts from (ffprobe's names).
 _COLORSPACE_MATRICES = frozenset({"bt709", "fcc", "bt470bg", "smpte170m", "smpte240m", "ycgco", "bt2020nc"})
+# The same matrices as swscale (the scale filter) names them.
+_SWSCALE_MATRICES = {"bt709": "bt709", "fcc": "fcc", "bt470bg": "bt601", "smpte170m": "bt601", "smpte240m": "smpte240m"}
 # zimg's chroma resampling: spline36 keeps a PQ round trip 4 dB nearer the source than its bilinear default.
 _ZSCALE_FILTER = "f=spline36"
 _PRIMARIES = frozenset(
@@ -106,15 +108,21 @@ def colour_filters(video: VideoStream) -> list[str]:
             f"format={OUTPUT_PIX_FMT}",
         ]
     if matrix != "bt709" or full_range:
-        if matrix in _COLORSPACE_MATRICES:
-            # Matrix and range only (fast=1); the primaries and transfer it then ignores must still be named.
-            convert = f"colorspace=ispace={matrix}:iprimaries=bt709:itrc=bt709:all=bt709:range=tv:fast=1"
-        else:
-            convert = f"zscale=min={matrix}:m=bt709:r=tv:{_ZSCALE_FILTER}"
-        return [convert, f"format={OUTPUT_PIX_FMT}"]
+        return [_matrix_conversion(video, matrix), f"format={OUTPUT_PIX_FMT}"]
     if pix_fmt and pix_fmt != OUTPUT_PIX_FMT:
         return [f"format={OUTPUT_PIX_FMT}"]  # 10-bit, 4:2:2, 4:4:4: fewer bits and chroma samples only
     return []
+
+
+def _matrix_conversion(video: VideoStream, matrix: str) -> str:
+    """The one filter that takes an SDR picture's matrix and range to BT.709 limited range."""
+    if video.width % 2 or video.height % 2:
+        # colorspace and zscale refuse odd 4:2:0 sizes (720x405: "Invalid odd size"); swscale converts them.
+        return f"scale=in_color_matrix={_SWSCALE_MATRICES.get(matrix, 'bt709')}:out_color_matrix=bt709:out_range=tv"
+    if matrix in _COLORSPACE_MATRICES:
+        # Matrix and range only (fast=1); the primaries and transfer it then ignores must still be named.
+        return f"colorspace=ispace={matrix}:iprimaries=bt709:itrc=bt709:all=bt709:range=tv:fast=1"
+    return f"zscale=min={matrix}:m=bt709:r=tv:{_ZSCALE_FILTER}"
 
 
 def source_matrix(video: VideoStream) -> str:

@@ -22,9 +22,17 @@ from lambdas import keys
 from lambdas.jobs.model import Clock, JobStep, utc_now
 from lambdas.jobs.ports import JobNotProcessing, JobRepository
 from lambdas.media.chunking import Chunk, ItemKind, WorkItem, frame_ticks
-from lambdas.media.errors import TranscodeFailed
+from lambdas.media.errors import SourceUnreadable, TranscodeFailed
 from lambdas.media.ffmpeg_args import audio_alignment, audio_argv, chunk_argv, video_piece_demuxer
-from lambdas.media.fmp4 import Fmp4Error, FragmentedTrack, FragmentInfo, init_bytes, read_track, write_segment
+from lambdas.media.fmp4 import (
+    Fmp4Error,
+    FragmentedTrack,
+    FragmentInfo,
+    NoSamples,
+    init_bytes,
+    read_track,
+    write_segment,
+)
 from lambdas.media.manifests import avc1_codec
 from lambdas.media.probe import probe_source
 from lambdas.media.progress import Progress
@@ -242,7 +250,15 @@ def _encode_video(work: _Work, item: WorkItem) -> tuple[*Encoded, ChunkQuality]:
     starts = [k * plan.chunks.segment_frames * ticks for k in range(chunk.segments)]
     tracks: dict[str, tuple[TrackResult, Files]] = {}
     for rendition, out in zip(renditions, outputs, strict=True):
-        track = _read(out)
+        try:
+            track = read_track(out)
+        except NoSamples as error:  # the piece holds no frame of this chunk: the source ends early
+            raise SourceUnreadable(
+                "The file could not be read: it looks truncated or corrupt (it says it is "
+                f"{plan.media.duration or 0:g} s long, but holds no picture from {chunk.start_s(rate):g} s on)."
+            ) from error
+        except Fmp4Error as error:
+            raise TranscodeFailed(f"Processing the video produced an unreadable segment ({error}).") from error
         base = track.fragments[0].decode_time if track.fragments else 0
         groups = _groups(track, starts, base=base)
         _check_chunk(groups, starts, base, chunk, rendition.name)

@@ -178,8 +178,15 @@ def cut_pieces(
                 cwd=tmp,
                 timeout=timeout,
             )
-            if seek == 0.0 or _first_timestamp(piece, run) <= info.start_time + start + _MATROSKA_TICK:
+            first = _first_timestamp(piece, run)
+            if seek == 0.0 or first <= info.start_time + start + _MATROSKA_TICK:
                 break
+        if math.isinf(first):
+            # Even read from the start, nothing reaches this chunk: the file ends before its header says.
+            raise SourceUnreadable(
+                f"The file could not be read: it looks truncated or corrupt (it says it is {info.duration:g} s "
+                f"long, but holds no picture from {start:g} s on)."
+            )
         store.upload(
             piece,
             config.work_bucket,

@@ -570,3 +570,13 @@ def test_stills_of_hdr_are_tone_mapped_too(tmp_path: Path, sources: dict[str, Pa
     sdr_source, sdr_info = job(tmp_path / "sdr", sources["sdr"])
     run(fa.poster_argv(sdr_source, sdr_info, POLICY, sdr, at=0.0), cwd=sdr_source.parent, timeout=30)
     assert stats(poster)["YAVG"] == pytest.approx(stats(sdr)["YAVG"], rel=0.10)
+
+
+@real
+def test_an_odd_sized_sd_picture_is_converted_too(tmp_path: Path) -> None:
+    """colorspace and zscale refuse odd 4:2:0 sizes ("Invalid odd size (720x405)", a real Kivy example video):
+    swscale converts the matrix instead."""
+    assert colour_filters(stream(width=720, height=405, color_space=None))[0].startswith("scale=in_color_matrix=bt601")
+    clip = lavfi(tmp_path / "odd.mpg", "testsrc2=size=720x405:rate=25:duration=0.4", "-c:v", "mpeg2video", "-f", "mpeg")
+    out = video_stream(encode(tmp_path, clip))
+    assert (out["height"], out["color_space"], out["color_range"]) == (360, "bt709", "tv")
