@@ -36,7 +36,10 @@ STEP_LABELS: dict[JobStep, str] = {
 def failure_location(step: JobStep, detail: str = "") -> str:
     """ "Encoding chunk 3/20 (segments 12-15): 1080p" — the step, and the chunk or rendition when known."""
     label = STEP_LABELS.get(step, str(step))
-    return f"{label} {detail}" if detail else label
+    if not detail:
+        return label
+    # A transcode's detail names what it encodes ("chunk 3/20 …", "audio 1/2: en"); others describe the step.
+    return f"{label} {detail}" if step is JobStep.TRANSCODE else f"{label} ({detail})"
 
 
 @contextmanager
