@@ -151,6 +151,7 @@ def encode_plan(
         budget=config.worker,
         costs=config.costs,
         source_bytes=info.size,
+        tone_mapped=video.hdr is not None,
     )
     return EncodePlan(job_id=job_id, attempt=attempt, media=info, renditions=planned, chunks=chunks)
 

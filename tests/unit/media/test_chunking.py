@@ -354,3 +354,28 @@ def test_cost_model_is_linear_in_the_pixel_rate() -> None:
     assert costs.decode(3840, 2160, 30) == pytest.approx(4 * costs.decode_per_reference)
     assert WorkerBudget(timeout_s=900, vcpus=2).cpu_seconds == 900.0  # half kept in reserve
     assert math.isclose(WorkerBudget(timeout_s=100, vcpus=1, utilisation=1).cpu_seconds, 100)
+
+
+def test_an_hdr_source_costs_its_tone_map_so_its_chunks_are_shorter() -> None:
+    """The tone map roughly triples the decode: a worker's budget holds fewer HDR segments."""
+    from fractions import Fraction
+
+    from lambdas.media.chunking import Shape, WorkerBudget, plan_chunks
+
+    def longest(tone_mapped: bool) -> int:
+        plan = plan_chunks(
+            duration_s=600,
+            rate=Fraction(30),
+            segment_frames=120,
+            source=Shape(name="source", width=3840, height=2160),
+            source_rate=30,
+            renditions=[Shape(name="1080p", width=1920, height=1080), Shape(name="720p", width=1280, height=720)],
+            audio=1,
+            concurrency=4,
+            max_chunk_segments=100,
+            budget=WorkerBudget(timeout_s=120, vcpus=2),
+            tone_mapped=tone_mapped,
+        )
+        return max(c.segments for c in plan.chunks)
+
+    assert longest(tone_mapped=True) < longest(tone_mapped=False)
