@@ -125,7 +125,7 @@ def expected_objects(aws: Callable[..., Any], stack: LocalDeployment, job: Job) 
         expected |= {f"{base}{track}/{keys.MEDIA_PLAYLIST}", f"{base}{track}/{keys.INIT_SEGMENT}"}
         expected |= {f"{base}{track}/{s.uri}" for s in playlist.segments}
     assert job.outputs is not None
-    expected |= {f.key for f in job.outputs.files if f.kind.value in ("mp4", "thumbnails")}
+    expected |= {f.key for f in job.outputs.files if f.kind.value in ("mp4", "thumbnails", "quality")}
     return expected
 
 
