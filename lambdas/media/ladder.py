@@ -107,7 +107,7 @@ def plan_ladder(
         chosen = [r for r in fits if r.name in requested]
         fits = chosen or fits[:1]
 
-    frame_rate, fps_filter = _frame_rate(info.video.frame_rate, config)
+    frame_rate, fps_filter = _frame_rate(info.video.frame_rate, config, variable=info.video.variable_frame_rate)
     return [
         _rendition(
             rung,
@@ -170,14 +170,25 @@ STANDARD_FRAME_RATES: tuple[Fraction, ...] = (
 _STANDARD_TOLERANCE = 0.001
 
 
-def _frame_rate(source: float | None, config: LadderConfig) -> tuple[float, float | None]:
+# A variable-frame-rate source (phones) gets the smallest of these at or above its average rate: a rate players
+# and TVs know, every frame kept (27.57 average -> 30: frames repeated where the phone slowed down).
+_VFR_TARGETS = (24, 25, 30, 48, 50, 60)
+
+
+def _frame_rate(source: float | None, config: LadderConfig, *, variable: bool = False) -> tuple[float, float | None]:
     """Output frame rate, and the rate the fps filter resamples to when the source is faster than the cap.
+
+    A variable-frame-rate source below the cap gets a standard constant rate (`_VFR_TARGETS`).
 
     Above the cap: the source rate divided by the smallest whole number that brings it under, when that is
     a standard rate (every n-th frame kept: 120 -> 60, 119.88 -> 59.94, 240 -> 60, 100 -> 50); otherwise
     the cap itself, frames picked by time (187 -> 60, not 46.75).
     """
     rate = source or config.default_frame_rate
+    if variable and rate <= config.max_frame_rate:
+        target = next((t for t in _VFR_TARGETS if t >= rate * (1 - _STANDARD_TOLERANCE)), None)
+        if target is not None and target <= config.max_frame_rate:
+            return float(target), None
     if rate <= config.max_frame_rate:
         return rate, None
     divided = rate / math.ceil(rate / config.max_frame_rate - 1e-9)

@@ -408,6 +408,8 @@ def test_a_variable_frame_rate_phone_clip_becomes_constant_and_stays_in_sync(rea
     times = frame_times(mp4)
     steps = [b - a for a, b in itertools.pairwise(times)]
     assert max(steps) - min(steps) < 0.002, (min(steps), max(steps))  # constant frame rate
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert min(abs(rate - standard) for standard in (24, 25, 30, 48, 50, 60)) < 0.05, rate  # one players know
     flash, beep = first_bright_frame(mp4), first_sound(mp4)
     assert flash is not None
     assert beep is not None

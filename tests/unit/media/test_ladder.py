@@ -300,3 +300,11 @@ def test_no_video() -> None:
 def test_ladder_is_data() -> None:
     custom = LadderConfig(rungs=DEFAULT_LADDER.rungs[1:2], bufsize_factor=1.5)
     assert [(r.name, r.bufsize_kbps) for r in plan_ladder(source(1920, 1080), config=custom)] == [("720p", 5250)]
+
+
+@pytest.mark.parametrize(("average", "out"), [(27.574, 30.0), (24.0, 24.0), (12.2, 24.0), (29.97, 30.0), (55.0, 60.0)])
+def test_a_variable_frame_rate_source_gets_a_standard_constant_rate(average: float, out: float) -> None:
+    from lambdas.media.ladder import DEFAULT_LADDER, _frame_rate
+
+    assert _frame_rate(average, DEFAULT_LADDER, variable=True) == (out, None)
+    assert _frame_rate(average, DEFAULT_LADDER)[0] == average  # a constant rate is kept as it is
