@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import m3u8
 import pytest
 from botocore.config import Config
 
@@ -25,6 +26,7 @@ from lambdas.jobs.model import Job, JobStatus, new_job_id
 from lambdas.jobs.ports import JobNotFound
 from lambdas.storage.s3 import S3MediaStore
 from tests.media_tools import ffprobe_json as ffprobe
+from tests.pipeline_jobs import Outputs
 from vodpipe.local.stack import LocalDeployment
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -362,14 +364,9 @@ def test_current_step_names_the_stage(pipeline: Pipeline) -> None:
 def _track_file(pipeline: Pipeline, name: str, track: str) -> tuple[Path, list[str]]:
     """A track's init segment and media segments concatenated into one playable fMP4, and the segment names."""
     job_id = pipeline.runs[name].job_id
-    prefix = keys.track_prefix(job_id, track)
-    playlist = pipeline.text(prefix + keys.MEDIA_PLAYLIST)
-    segments = [line for line in playlist.splitlines() if line and not line.startswith("#")]
-    whole = pipeline.tmp / f"{name}-{track}.mp4"
-    with whole.open("wb") as out:
-        for part in [keys.INIT_SEGMENT, *segments]:
-            out.write(pipeline.s3.get_object(Bucket=pipeline.outputs_bucket, Key=prefix + part)["Body"].read())
-    return whole, segments
+    whole = Outputs(s3=pipeline.s3, bucket=pipeline.outputs_bucket, tmp=pipeline.tmp).track(job_id, track)
+    playlist = m3u8.loads(pipeline.text(keys.track_prefix(job_id, track) + keys.MEDIA_PLAYLIST))
+    return whole, [segment.uri for segment in playlist.segments]
 
 
 def test_every_segment_starts_on_a_keyframe_and_audio_stays_in_sync(pipeline: Pipeline) -> None:
