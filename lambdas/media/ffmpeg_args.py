@@ -60,7 +60,8 @@ FRAGMENTED = "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets"
 FRAGMENTED_AUDIO = "+empty_moov+default_base_moof+negative_cts_offsets"
 
 
-def _common(progress: bool) -> list[str]:
+def ffmpeg_head(progress: bool) -> list[str]:
+    """The start of every ffmpeg command line: no banner, no stdin, errors only (and -progress on stdout)."""
     argv = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-v", "error"]
     if progress:
         argv += ["-progress", "pipe:1", "-nostats"]
@@ -131,7 +132,7 @@ def video_piece_argv(
     """Stream copy of the video from the keyframe at or before `seek` (relative to the source's start) up to
     the absolute time `end` (None: to the end), original timestamps kept so a worker can trim exactly."""
     argv = [
-        *_common(progress=False),
+        *ffmpeg_head(progress=False),
         *input_args(source, info, policy, seek=seek if seek > 0 else None, copyts=True),
         "-map",
         video_stream(info),
@@ -153,7 +154,7 @@ def audio_piece_argv(
     FLAC, timestamps kept (a track that starts late keeps its offset): one audio work item's whole input,
     at about half the size of PCM."""
     return [
-        *_common(progress=False),
+        *ffmpeg_head(progress=False),
         *input_args(source, info, policy, copyts=True),
         "-map",
         audio_stream(info, stream),
@@ -285,7 +286,7 @@ def chunk_argv(
     for i, rendition in enumerate(renditions):
         graph += f";[s{i}]scale={rendition.width}:{rendition.height},setsar=1[{labels[i]}]"
     argv = [
-        *_common(progress=True),
+        *ffmpeg_head(progress=True),
         *input_args(piece, info, policy, copyts=True, demuxer=demuxer, formats=formats),
         "-filter_complex",
         graph,
@@ -335,7 +336,7 @@ def audio_argv(
     LFE dropped, not normalised; mono at -3 dB into both), any rate (8 to 96 kHz) its sample rate.
     """
     return [
-        *_common(progress=True),
+        *ffmpeg_head(progress=True),
         *input_args(piece, info, policy, copyts=True, demuxer=demuxer, formats=formats),
         "-map",
         "0:a:0" if demuxer == PIECE_DEMUXER else audio_stream(info, stream),
@@ -368,7 +369,7 @@ def audio_argv(
 def mp4_remux_argv(video: Path, audio: Path | None, out_file: Path) -> list[str]:
     """Fragmented video (+ audio) track(s) -> one progressive MP4 by stream copy, index (moov) first."""
     # Both tracks keep their timestamps: each normalised to its own start, the priming would put sound late.
-    argv = [*_common(progress=False), "-copyts"]
+    argv = [*ffmpeg_head(progress=False), "-copyts"]
     for track in (video, audio):
         if track is not None:
             argv += ["-protocol_whitelist", "file", "-format_whitelist", OWN_FMP4_FORMATS]
@@ -434,7 +435,7 @@ def poster_argv(
         raise ValueError("no video stream")
     enter, drop = still_seek(at, info)
     return [
-        *_common(progress=False),
+        *ffmpeg_head(progress=False),
         *input_args(source, info, policy, seek=enter),
         "-map",
         video_stream(info),
@@ -469,7 +470,7 @@ def thumbnails_argv(
     if info.video is None:
         raise ValueError("no video stream")
     seeks = [still_seek(t, info) for t in times]
-    argv = _common(progress=False)
+    argv = ffmpeg_head(progress=False)
     for enter, _ in seeks:
         argv += input_args(source, info, policy, seek=enter)
     for i, (_, drop) in enumerate(seeks):
@@ -517,7 +518,7 @@ def sprite_argv(
         f"tile={plan.columns}x{plan.rows}",
     ]
     return [
-        *_common(progress=False),
+        *ffmpeg_head(progress=False),
         *input_args(source, info, policy, keyframes_only=keyframes_only),
         "-map",
         video_stream(info),

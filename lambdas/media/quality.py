@@ -40,8 +40,8 @@ from lambdas.media.ffmpeg_args import (
     OWN_FMP4_DEMUXER,
     OWN_FMP4_FORMATS,
     PIECE_FORMATS,
-    _common,
     chunk_filters,
+    ffmpeg_head,
     input_args,
     video_piece_demuxer,
 )
@@ -242,7 +242,7 @@ def quality_argv(
     subsample = sample.subsample
     ref_seek = float((sample.first - _SEEK_MARGIN_FRAMES) / rate)
     argv = [
-        *_common(progress=False),
+        *ffmpeg_head(progress=False),
         # The piece starts at or before the chunk: sought relative to its start, it starts early, never late.
         *input_args(
             piece,

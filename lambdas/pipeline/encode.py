@@ -22,7 +22,7 @@ from lambdas import keys
 from lambdas.jobs.model import Clock, JobStep, utc_now
 from lambdas.jobs.ports import JobNotProcessing, JobRepository
 from lambdas.media.chunking import Chunk, ItemKind, WorkItem, frame_ticks
-from lambdas.media.errors import SourceUnreadable, TranscodeFailed
+from lambdas.media.errors import MediaError, SourceUnreadable, TranscodeFailed
 from lambdas.media.ffmpeg_args import audio_alignment, audio_argv, chunk_argv, video_piece_demuxer
 from lambdas.media.fmp4 import (
     Fmp4Error,
@@ -250,15 +250,12 @@ def _encode_video(work: _Work, item: WorkItem) -> tuple[*Encoded, ChunkQuality]:
     starts = [k * plan.chunks.segment_frames * ticks for k in range(chunk.segments)]
     tracks: dict[str, tuple[TrackResult, Files]] = {}
     for rendition, out in zip(renditions, outputs, strict=True):
-        try:
-            track = read_track(out)
-        except NoSamples as error:  # the piece holds no frame of this chunk: the source ends early
-            raise SourceUnreadable(
-                "The file could not be read: it looks truncated or corrupt (it says it is "
-                f"{plan.media.duration or 0:g} s long, but holds no picture from {chunk.start_s(rate):g} s on)."
-            ) from error
-        except Fmp4Error as error:
-            raise TranscodeFailed(f"Processing the video produced an unreadable segment ({error}).") from error
+        # No sample at all: the piece holds no frame of this chunk, so the source ends before it says.
+        ends_early = SourceUnreadable(
+            "The file could not be read: it looks truncated or corrupt (it says it is "
+            f"{plan.media.duration or 0:g} s long, but holds no picture from {chunk.start_s(rate):g} s on)."
+        )
+        track = _read(out, empty=ends_early)
         base = track.fragments[0].decode_time if track.fragments else 0
         groups = _groups(track, starts, base=base)
         _check_chunk(groups, starts, base, chunk, rendition.name)
@@ -310,9 +307,7 @@ def _encode_audio(work: _Work, item: WorkItem) -> Encoded:
         duration=duration,
     )
     piece.unlink()
-    track = _read(out)
-    if not track.fragments:
-        raise TranscodeFailed("Processing the audio produced no output.")
+    track = _read(out, empty=TranscodeFailed("Processing the audio produced no output."))
     # Audio segments start at the first audio frame at or after each video segment's start.
     starts = [math.floor(k * segment_s * track.timescale) for k in range(plan.chunks.segment_count)]
     base = track.fragments[0].decode_time
@@ -324,9 +319,12 @@ def _encode_audio(work: _Work, item: WorkItem) -> Encoded:
     return {name: (result, files)}, used
 
 
-def _read(path: Path) -> FragmentedTrack:
+def _read(path: Path, *, empty: MediaError) -> FragmentedTrack:
+    """The encoder's fragmented MP4; `empty` is what it means when ffmpeg wrote no sample at all."""
     try:
         return read_track(path)
+    except NoSamples as error:
+        raise empty from error
     except Fmp4Error as error:
         raise TranscodeFailed(f"Processing the video produced an unreadable segment ({error}).") from error
 
