@@ -9,6 +9,7 @@ from functools import cache
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.limits import MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
+from lambdas.queue import config as queue
 
 
 class Settings(BaseModel):
@@ -34,6 +35,17 @@ class Settings(BaseModel):
     max_upload_bytes: int = Field(MAX_UPLOAD_BYTES, ge=1)
     max_duration_s: float = Field(MAX_DURATION_S, gt=0)
     presign_expiry_seconds: int = Field(PRESIGN_EXPIRY_S, ge=1, le=7 * 24 * 3600)
+    # The queue (the scheduler and the API).
+    max_running_jobs: int = Field(queue.MAX_RUNNING_JOBS, ge=1)
+    max_running_jobs_per_user: int = Field(queue.MAX_RUNNING_JOBS_PER_USER, ge=1)
+    priority_aging_minutes: float = Field(queue.PRIORITY_AGING_MINUTES, gt=0)
+    max_queued_jobs_per_user: int = Field(queue.MAX_QUEUED_JOBS_PER_USER, ge=1)
+    max_uploads_per_hour: int = Field(queue.MAX_UPLOADS_PER_HOUR, ge=1)
+    start_grace_seconds: float = Field(queue.START_GRACE_SECONDS, gt=0)
+    upload_expiry_hours: float = Field(queue.UPLOAD_EXPIRY_HOURS, gt=0)
+    # Where the API and the workflow tell the scheduler that a job was queued or ended (EventBridge).
+    event_bus_name: str = "default"
+    start_failures_queue_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from lambdas.limits import MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
 from lambdas.media.chunking import DEFAULT_COSTS, DEFAULT_MAX_PIECE_BYTES, CostModel, Shape, WorkerBudget
 from lambdas.media.ladder import DEFAULT_LADDER, LadderConfig, Rung
+from lambdas.queue import config as queue
 
 ROOT = Path(__file__).resolve().parents[1]
 MB_PER_VCPU = 1769  # Lambda: CPU share scales with memory, one full vCPU at 1,769 MB
@@ -66,6 +67,18 @@ class DeploymentConfig(BaseModel):
     log_retention_days: int = 30
     # Where no CloudFront exists (LocalStack), players read outputs from this S3 endpoint, path-style.
     playback_s3_endpoint: str | None = None
+    # The queue (lambdas/queue): how many jobs run at once, in total and per user; aging; per-user quotas.
+    max_running_jobs: int = Field(queue.MAX_RUNNING_JOBS, ge=1, le=10_000)
+    max_running_jobs_per_user: int = Field(queue.MAX_RUNNING_JOBS_PER_USER, ge=1, le=10_000)
+    priority_aging_minutes: float = Field(queue.PRIORITY_AGING_MINUTES, gt=0)
+    max_queued_jobs_per_user: int = Field(queue.MAX_QUEUED_JOBS_PER_USER, ge=1)
+    max_uploads_per_hour: int = Field(queue.MAX_UPLOADS_PER_HOUR, ge=1)
+    start_grace_s: float = Field(queue.START_GRACE_SECONDS, gt=0, description="admitted, not started: started again")
+    upload_expiry_hours: float = Field(queue.UPLOAD_EXPIRY_HOURS, gt=0, description="unfinished uploads aborted")
+    scheduler_tick_minutes: int = Field(1, ge=1, le=60, description="the periodic admission and repair pass")
+    # API Gateway stage throttling (requests per second, steady and burst), for every route of the API.
+    api_rate_limit: float = Field(50, gt=0)
+    api_burst_limit: int = Field(100, ge=1)
 
     @classmethod
     def from_context(cls, raw: object) -> DeploymentConfig:

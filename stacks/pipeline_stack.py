@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -12,6 +13,7 @@ from constructs import Construct
 
 from lambdas import keys
 from stacks.config import MB_PER_VCPU, PROBE_TIMEOUT_S, DeploymentConfig
+from stacks.constructs.job_scheduler import JobScheduler
 from stacks.constructs.jobs_api import JobsApi
 from stacks.constructs.media_layers import MediaLayers
 from stacks.constructs.python_functions import PythonFunctions
@@ -59,6 +61,13 @@ class PipelineStack(Stack):
                 "MAX_CHUNK_SEGMENTS": str(config.max_chunk_segments),
                 "WORKER_TIMEOUT_S": str(config.transcode_timeout_s),
                 "WORKER_VCPUS": f"{config.vcpus:.3f}",
+                "MAX_RUNNING_JOBS": str(config.max_running_jobs),
+                "MAX_RUNNING_JOBS_PER_USER": str(config.max_running_jobs_per_user),
+                "PRIORITY_AGING_MINUTES": f"{config.priority_aging_minutes:g}",
+                "MAX_QUEUED_JOBS_PER_USER": str(config.max_queued_jobs_per_user),
+                "MAX_UPLOADS_PER_HOUR": str(config.max_uploads_per_hour),
+                "START_GRACE_SECONDS": f"{config.start_grace_s:g}",
+                "UPLOAD_EXPIRY_HOURS": f"{config.upload_expiry_hours:g}",
                 "POWERTOOLS_METRICS_NAMESPACE": config.project,
                 "LOG_LEVEL": "INFO",
             },
@@ -73,7 +82,7 @@ class PipelineStack(Stack):
             "ephemeral_mb": config.transcode_ephemeral_mb,
             "layers": ffmpeg,
         }
-        register = fns.add("RegisterJob", handler="register_job", description="S3 event -> job PROCESSING")
+        register = fns.add("RegisterJob", handler="register_job", description="admission -> this execution's job")
         # Downloads the whole source once and cuts it by stream copy: I/O, not CPU; its disk holds the source.
         probe = fns.add(
             "ProbeSource",
@@ -100,7 +109,7 @@ class PipelineStack(Stack):
         job_items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
         for fn in (register, probe, encode, thumbnails, package, publish):
             _allow(fn, job_items, table.table_arn)
-        for fn in (register, probe, thumbnails):
+        for fn in (probe, thumbnails):
             _allow(fn, ["s3:GetObject"], sources)
         _allow(probe, ["s3:PutObject", "s3:DeleteObject"], work)  # pieces and the plan; a new attempt starts clean
         _allow(encode, ["s3:GetObject", "s3:PutObject"], work)  # its piece and the plan in, its result out
@@ -114,6 +123,7 @@ class PipelineStack(Stack):
             _allow(fn, ["s3:DeleteObject"], results)
             _allow(fn, ["s3:ListBucket"], outputs.bucket_arn)
 
+        bus = events.EventBus.from_event_bus_name(self, "Bus", "default")
         self.workflow = TranscodeWorkflow(
             self,
             "Workflow",
@@ -129,8 +139,39 @@ class PipelineStack(Stack):
             uploads=uploads,
             work_objects=work,
             transcode_concurrency=config.transcode_concurrency,
+            event_bus=bus,
             log_retention=retention,
             removal_policy=removal_policy,
+        )
+
+        machine = self.workflow.state_machine
+        executions = self.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        indexes = f"{table.table_arn}/index/*"
+        schedule_fn = fns.add(
+            "ScheduleJobs",
+            handler="schedule_jobs",
+            description="queue: admissions into free slots, releases, repairs",
+            environment={"STATE_MACHINE_ARN": machine.state_machine_arn},
+        )
+        # Admission and release are transactions of UpdateItems (a job and two counters); the waiting line and
+        # the slot holders are index queries; uploads are read for their metadata (a direct S3 upload's job).
+        _allow(schedule_fn, job_items, table.table_arn)
+        _allow(schedule_fn, ["dynamodb:Query"], indexes)
+        _allow(schedule_fn, ["s3:GetObject", "s3:AbortMultipartUpload"], sources)
+        _allow(schedule_fn, ["states:StartExecution"], machine.state_machine_arn)
+        _allow(schedule_fn, ["states:DescribeExecution"], executions)
+        self.scheduler = JobScheduler(
+            self,
+            "Scheduler",
+            function=schedule_fn,
+            uploads=uploads,
+            event_bus=bus,
+            tick_minutes=config.scheduler_tick_minutes,
         )
 
         api_fn = fns.add(
@@ -138,18 +179,14 @@ class PipelineStack(Stack):
             handler="jobs_api",
             description="REST API: uploads and jobs",
             environment={
-                "STATE_MACHINE_ARN": self.workflow.state_machine.state_machine_arn,
+                "STATE_MACHINE_ARN": machine.state_machine_arn,
                 "PRESIGN_EXPIRY_SECONDS": str(config.presign_expiry_s),
+                "EVENT_BUS_NAME": bus.event_bus_name,
+                "START_FAILURES_QUEUE_URL": self.scheduler.dead_letters.queue_url,
             },
         )
         authorizer_fn = fns.add("Authorizer", handler="authorize", description="credential -> user")
-        executions = self.format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{self.workflow.state_machine.state_machine_name}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        owner_index = f"{table.table_arn}/index/*"
+        owner_index = indexes
         # Exactly the calls the API makes: items read and written on the table, listings and statistics
         # queried on its indexes.
         _allow(api_fn, job_items, table.table_arn)
@@ -161,8 +198,10 @@ class PipelineStack(Stack):
         # Cancel removes a job's partial outputs: list them, delete them.
         _allow(api_fn, ["s3:DeleteObject"], results)
         _allow(api_fn, ["s3:ListBucket"], outputs.bucket_arn)
-        _allow(api_fn, ["states:StartExecution"], self.workflow.state_machine.state_machine_arn)
         _allow(api_fn, ["states:StopExecution"], executions)
+        # A retry or a cancel wakes the scheduler; the health report reads the dead-letter queue's depth.
+        _allow(api_fn, ["events:PutEvents"], bus.event_bus_arn)
+        _allow(api_fn, ["sqs:GetQueueAttributes"], self.scheduler.dead_letters.queue_arn)
         self.api = JobsApi(
             self,
             "JobsApi",
@@ -178,18 +217,18 @@ class PipelineStack(Stack):
                 resource_finding(self, sources): "Object keys are per job: access is scoped to the uploads/ prefix.",
                 resource_finding(self, results): "Object keys are per job: access is scoped to the outputs/ prefix.",
                 resource_finding(self, work): "Object keys are per job: access is scoped to the work/ prefix.",
-                resource_finding(self, owner_index): "Query only, on the jobs table's indexes (owner, status).",
-                resource_finding(self, executions): "Cancel stops executions of this state machine only.",
+                resource_finding(self, owner_index): "Query only, on the jobs table's indexes (owner, status, queue).",
+                resource_finding(self, executions): "Executions of this state machine only (cancel, repair).",
             },
         )
 
         CfnOutput(self, "PlaybackBaseUrl", value=playback_base_url)
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
-        CfnOutput(self, "DispatcherArn", value=self.workflow.dispatcher.state_machine_arn)
+        CfnOutput(self, "SchedulerFunction", value=schedule_fn.function_name)
         CfnOutput(self, "ApiId", value=self.api.api.rest_api_id)
         CfnOutput(self, "ApiStage", value=self.api.api.deployment_stage.stage_name)
         CfnOutput(self, "ApiUrl", value=self.api.url)
-        CfnOutput(self, "StartFailuresQueueUrl", value=self.workflow.dead_letters.queue_url)
+        CfnOutput(self, "StartFailuresQueueUrl", value=self.scheduler.dead_letters.queue_url)
 
 
 def _allow(fn: lambda_.Function, actions: list[str], *resources: str) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.limits import MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
+from lambdas.queue.config import QueueConfig
 
 
 class ApiConfig(BaseModel):
@@ -16,3 +17,4 @@ class ApiConfig(BaseModel):
     outputs_bucket: str
     max_upload_bytes: Annotated[int, Field(ge=1)] = MAX_UPLOAD_BYTES
     presign_expiry_seconds: Annotated[int, Field(ge=1)] = PRESIGN_EXPIRY_S
+    queue: QueueConfig = QueueConfig()

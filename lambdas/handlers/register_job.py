@@ -1,4 +1,4 @@
-"""RegisterJob: an upload's S3 event or the API's retry -> the job, PROCESSING for this execution, and its expiry."""
+"""RegisterJob: the scheduler's admission -> the job, if this execution is its current one, and its expiry."""
 
 from typing import Any
 
@@ -16,7 +16,6 @@ tracer = Tracer()
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = RegisterRequest.model_validate(event)
-    logger.append_keys(object_key=request.event.detail.object.key, execution_arn=request.execution_arn)
-    config = wiring.pipeline_config()
-    job = register(request, wiring.job_repository(), wiring.media_store(), config)
-    return registration(job, config).model_dump(mode="json")
+    logger.append_keys(job_id=request.event.detail.job_id, execution_arn=request.execution_arn)
+    job = register(request, wiring.job_repository())
+    return registration(job, wiring.pipeline_config()).model_dump(mode="json")

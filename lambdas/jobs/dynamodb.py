@@ -30,6 +30,7 @@ from lambdas.jobs.items import (
 )
 from lambdas.jobs.model import (
     JOB_ID_PATTERN,
+    JobError,
     RENDITION_PATTERN,
     Job,
     JobEvent,
@@ -65,7 +66,7 @@ _FILTERED_PAGE = 100
 _MAX_EVENT_SEQ = 10_000
 
 
-class _Expression:
+class Expression:
     """Placeholders for an expression: every name aliased (no reserved-word surprises), every value bound."""
 
     def __init__(self) -> None:
@@ -89,7 +90,52 @@ class _Expression:
         return arguments
 
 
-class _Guarded:
+class TransitionUpdate(Expression):
+    """The UpdateItem arguments that store a job's successor: the attributes that differ, conditioned on the
+    stored status and version. `set`/`remove`/`condition` let the queue add its own attributes to the same write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets: list[str] = []
+        self.removes: list[str] = []
+        self.conditions: list[str] = []
+
+    def set(self, attribute: str, value: Any) -> None:
+        self.sets.append(f"{self.name(attribute)} = {self.value(value)}")
+
+    def remove(self, attribute: str) -> None:
+        self.removes.append(self.name(attribute))
+
+    def condition(self, text: str) -> None:
+        self.conditions.append(text)
+
+    def arguments(self) -> dict[str, Any]:
+        update = "SET " + ", ".join(self.sets) + (" REMOVE " + ", ".join(self.removes) if self.removes else "")
+        return {"UpdateExpression": update, "ConditionExpression": " AND ".join(self.conditions), **super().arguments()}
+
+
+def transition_update(job_before: Job, job_after: Job, retention: timedelta = schema.RETENTION) -> TransitionUpdate:
+    """Only the attributes that differ are written, so progress recorded meanwhile survives."""
+    before = job_attributes(job_before, retention)
+    after = job_attributes(job_after, retention)
+    update = TransitionUpdate()
+    for name, value in after.items():
+        if name not in {_PK, _SK} and before.get(name) != value:
+            update.set(name, value)
+    for name in before:
+        if name not in after:
+            update.remove(name)
+    if "error_message" not in after:
+        # A retry clears the error; a Cause written by MarkFailed would otherwise come back on read.
+        update.remove(schema.ERROR_CAUSE_ATTRIBUTE)
+    update.condition(
+        f"{update.name('status')} = {update.value(str(job_before.status))}"
+        f" AND {update.name('version')} = {update.value(job_before.version)}"
+    )
+    return update
+
+
+class Guarded:
     """The client with throttling, server errors and lost connections raised as RepositoryUnavailable.
 
     Every other ClientError (a failed condition above all) passes through untouched.
@@ -118,7 +164,7 @@ class DynamoDBJobRepository:
         clock: Callable[[], datetime] = utc_now,
         retention: timedelta = schema.RETENTION,
     ) -> None:
-        self._client: DynamoDBClient = _Guarded(client)  # type: ignore[assignment]
+        self._client: DynamoDBClient = Guarded(client)  # type: ignore[assignment]
         self._table = table_name
         self._clock = clock
         self._retention = retention
@@ -164,41 +210,27 @@ class DynamoDBJobRepository:
 
     def save_transition(self, job_before: Job, job_after: Job) -> Job:
         check_successor(job_before, job_after)
-        before = job_attributes(job_before, self._retention)
-        after = job_attributes(job_after, self._retention)
-        expression = _Expression()
-        sets = [
-            f"{expression.name(name)} = {expression.value(value)}"
-            for name, value in after.items()
-            if name not in {_PK, _SK} and before.get(name) != value
-        ]
-        removes = [expression.name(name) for name in before if name not in after]
-        if "error_message" not in after:
-            # A retry clears the error; a Cause written by MarkFailed would otherwise come back on read.
-            removes.append(expression.name(schema.ERROR_CAUSE_ATTRIBUTE))
-        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        condition = (
-            f"{expression.name('status')} = {expression.value(str(job_before.status))}"
-            f" AND {expression.name('version')} = {expression.value(job_before.version)}"
-        )
+        update = transition_update(job_before, job_after, self._retention)
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=job_key(job_before.job_id),
-                UpdateExpression=update,
-                ConditionExpression=condition,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **expression.arguments(),
+                **update.arguments(),
             )
         except ClientError as error:
             if error_code(error) != _CONDITION_FAILED:
                 raise
-            stored = self._old_job(error, job_before.job_id)
-            if stored is None:
-                raise JobNotFound(job_before.job_id) from None
-            raise moved_error(stored, job_before, job_after) from None
+            raise self.moved(error.response.get("Item"), job_before, job_after) from None
         return job_from_item(response["Attributes"])
+
+    def moved(self, item: Mapping[str, Any] | None, job_before: Job, job_after: Job) -> JobError:
+        """Why a conditional write of `job_after` over `job_before` failed: the stored item as returned, or read."""
+        stored = job_from_item(item) if item else self._find(job_before.job_id)
+        if stored is None:
+            return JobNotFound(job_before.job_id)
+        return moved_error(stored, job_before, job_after)
 
     def update_progress(
         self,
@@ -217,7 +249,7 @@ class DynamoDBJobRepository:
             # Never requested (the model rejects such names); still report in the usual order.
             self._raise_progress_refused(self._find(job_id), job_id, rendition)
             raise UnknownRendition(job_id, rendition)
-        expression = _Expression()
+        expression = Expression()
         status = expression.name("status")
         processing = expression.value(str(JobStatus.PROCESSING))
         p = expression.value(percent)
@@ -291,7 +323,7 @@ class DynamoDBJobRepository:
         prefix = schema.work_sk_prefix(attempt)
         done = {
             item[_SK]["S"][len(prefix) :]
-            for item in self._query_all(
+            for item in self.query_all(
                 KeyConditionExpression=f"{_PK} = :pk AND begins_with({_SK}, :prefix)",
                 ExpressionAttributeValues={":pk": {"S": schema.job_pk(job_id)}, ":prefix": {"S": prefix}},
                 ProjectionExpression=_SK,
@@ -305,7 +337,7 @@ class DynamoDBJobRepository:
     def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
         if not re.fullmatch(JOB_ID_PATTERN, job_id):
             raise JobNotFound(job_id)
-        expression = _Expression()
+        expression = Expression()
         status, count = expression.name("status"), expression.name("playable_segments")
         at, now = expression.name("playable_at"), expression.value(utc_iso(self._clock()))
         n = expression.value(segments)
@@ -348,7 +380,7 @@ class DynamoDBJobRepository:
         # which tells a job without events from no job at all.
         events: list[JobEvent] = []
         found = False
-        for item in self._query_all(
+        for item in self.query_all(
             KeyConditionExpression=f"{_PK} = :pk",
             ExpressionAttributeValues={":pk": {"S": schema.job_pk(job_id)}},
             ConsistentRead=True,
@@ -363,7 +395,7 @@ class DynamoDBJobRepository:
             raise JobNotFound(job_id)
         return events
 
-    def _query_all(self, **arguments: Any) -> Iterator[dict[str, Any]]:
+    def query_all(self, **arguments: Any) -> Iterator[dict[str, Any]]:
         while True:
             response = self._client.query(TableName=self._table, **arguments)
             yield from response.get("Items", [])
@@ -378,7 +410,7 @@ class DynamoDBJobRepository:
         self, owner: str, status: JobStatus | None = None, limit: int = 20, cursor: str | None = None
     ) -> tuple[list[Job], str | None]:
         check_page_size(limit)
-        expression = _Expression()
+        expression = Expression()
         arguments: dict[str, Any] = {
             "IndexName": schema.BY_OWNER.name,
             "KeyConditionExpression": (
@@ -412,7 +444,7 @@ class DynamoDBJobRepository:
     def list_by_status(self, status: JobStatus, limit: int = 20) -> list[Job]:
         check_page_size(limit, maximum=None)
         jobs: list[Job] = []
-        for item in self._query_all(
+        for item in self.query_all(
             IndexName=schema.BY_STATUS.name,
             KeyConditionExpression=f"{schema.BY_STATUS.partition_key} = :pk",
             ExpressionAttributeValues={":pk": {"S": schema.status_pk(JobStatus(status))}},

@@ -11,7 +11,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from lambdas.jobs import schema
-from lambdas.jobs.model import Job, JobEvent, utc_iso
+from lambdas.jobs.model import WAITING_STATUSES, Job, JobEvent, utc_iso
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -30,14 +30,21 @@ def job_attributes(job: Job, retention: timedelta = schema.RETENTION) -> dict[st
     """The job item as plain values (Decimal numbers, absent Nones) with its key and TTL attributes."""
     item: dict[str, Any] = json.loads(job.model_dump_json(exclude_none=True), parse_float=Decimal)
     created = utc_iso(job.created_at)
+    owner_sk = schema.owner_sk(created, job.job_id)
     item |= {
         schema.PARTITION_KEY: schema.job_pk(job.job_id),
         schema.SORT_KEY: schema.JOB_SK,
         schema.BY_OWNER.partition_key: schema.owner_pk(job.owner),
-        schema.BY_OWNER.sort_key: schema.owner_sk(created, job.job_id),
+        schema.BY_OWNER.sort_key: owner_sk,
         schema.BY_STATUS.partition_key: schema.status_pk(job.status),
-        schema.BY_STATUS.sort_key: schema.status_sk(job.priority, created, job.job_id),
+        schema.BY_STATUS.sort_key: schema.status_sk(job.priority, utc_iso(job.queued_at or job.created_at), job.job_id),
     }
+    if job.status in WAITING_STATUSES:
+        item |= {schema.WAITING_BY_OWNER.partition_key: schema.waiting_pk(job.owner), schema.WAITING_BY_OWNER.sort_key: owner_sk}
+    for index, moment in ((schema.BY_STARTED, job.started_at), (schema.BY_COMPLETED, job.completed_at)):
+        if moment is not None:
+            stamp = utc_iso(moment)
+            item |= {index.partition_key: schema.day_pk(stamp[:10]), index.sort_key: f"{stamp}#{job.job_id}"}
     if job.status.terminal and job.completed_at is not None:
         item[schema.TTL_ATTRIBUTE] = epoch(job.completed_at + retention)
     return item
@@ -86,7 +93,7 @@ def from_wire(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def job_from_item(item: Mapping[str, Any]) -> Job:
     values = from_wire(item)
-    for name in (*schema.KEY_ATTRIBUTES, schema.TTL_ATTRIBUTE):
+    for name in (*schema.KEY_ATTRIBUTES, *schema.QUEUE_ATTRIBUTES, schema.TTL_ATTRIBUTE):
         values.pop(name, None)
     cause = values.pop(schema.ERROR_CAUSE_ATTRIBUTE, None)
     if cause is not None and not values.get("error_message"):

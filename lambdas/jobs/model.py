@@ -91,6 +91,8 @@ class JobStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+# Waiting for their turn (the queue quota counts them): the upload still open, or queued for a slot.
+WAITING_STATUSES = frozenset({JobStatus.UPLOADING, JobStatus.QUEUED})
 
 
 class JobStep(StrEnum):

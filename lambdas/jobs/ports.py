@@ -76,8 +76,10 @@ def check_percent(percent: int) -> None:
 
 def moved_error(stored: Job, before: Job, after: Job) -> IllegalTransition | ConcurrentUpdate:
     """Why storing `after` failed when the stored job is no longer `before`."""
-    reachable = is_legal(stored.status, after.status) or (
-        stored.status in RETRYABLE and after.status is JobStatus.QUEUED
+    reachable = (
+        is_legal(stored.status, after.status)
+        or (stored.status in RETRYABLE and after.status is JobStatus.QUEUED)
+        or (stored.status is before.status is after.status)  # a priority change: redo on the job as it is
     )
     if not reachable:
         return IllegalTransition(stored.job_id, stored.status, after.status, "the job moved meanwhile")

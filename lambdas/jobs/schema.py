@@ -12,6 +12,9 @@ from typing import Any
 #     JOB#<job_id>    JOB                         the job: one attribute per Job field, plus the index keys
 #     JOB#<job_id>    EVENT#<utc time>#<seq>      one JobEvent (seq: 4 digits, orders same-time events)
 #     JOB#<job_id>    WORK#<attempt>#<item id>    one finished work item of an attempt (segment-parallel encode)
+#     QUEUE           RUNNING                     the admission counter: `running` jobs hold a slot (lambdas/queue)
+#     QUEUE           USER#<owner>                one owner's admission counter: `running`
+#     QUOTA#<owner>   UPLOADS#<utc hour>          the owner's uploads created in that hour (`count`), with a TTL
 #
 # Times in keys are fixed-width UTC ISO (`model.utc_iso`), so they sort as instants. The state machine's
 # MarkFailed steps (statemachines/transcode.asl.json) write these names literally; a test holds them to this module.
@@ -27,6 +30,17 @@ EVENT_SK_PREFIX = "EVENT#"
 WORK_SK_PREFIX = "WORK#"
 OWNER_PREFIX = "OWNER#"
 STATUS_PREFIX = "STATUS#"
+WAITING_PREFIX = "WAITING#"
+DAY_PREFIX = "DAY#"
+QUEUE_PK = "QUEUE"
+RUNNING_SK = "RUNNING"
+USER_SK_PREFIX = "USER#"
+QUOTA_PK_PREFIX = "QUOTA#"
+UPLOADS_SK_PREFIX = "UPLOADS#"
+# The slot-holder marker on a job item (lambdas/queue): the attempt that holds a slot. Not a Job field: the
+# queue sets it on admission and removes it on release, in the same transactions as the counters.
+SLOT_ATTRIBUTE = "slot"
+SLOT_HOLDER = "SLOT"
 
 
 @dataclass(frozen=True)
@@ -40,11 +54,24 @@ class Index:
 
 # The owner's jobs: gsi1pk = OWNER#<owner>, gsi1sk = <created_at>#<job_id>; queried descending, newest first.
 BY_OWNER = Index("by_owner", "gsi1pk", "gsi1sk")
-# Jobs by status: gsi2pk = STATUS#<status>, gsi2sk = <99 - priority, 2 digits>#<created_at>#<job_id>;
-# queried ascending, highest priority first, then oldest.
+# Jobs by status: gsi2pk = STATUS#<status>, gsi2sk = <priority, 2 digits>#<queued_at or created_at>#<job_id>;
+# queried ascending: priority 1 first, then first queued. The QUEUED partition is the queue, one
+# `begins_with(gsi2sk, "05#")` range per priority level, each in FIFO order.
 BY_STATUS = Index("by_status", "gsi2pk", "gsi2sk")
+# Sparse: only jobs holding an admission slot (gsi3pk = SLOT, gsi3sk = <started_at>#<job_id>), written by the
+# queue with the slot itself. Few items (at most max_running_jobs, plus any release still to come).
+BY_SLOT = Index("by_slot", "gsi3pk", "gsi3sk")
+# Sparse: an owner's jobs while they wait (UPLOADING or QUEUED): gsi4pk = WAITING#<owner>, gsi4sk = gsi1sk.
+# Counted for the max_queued_jobs_per_user quota without reading the owner's history.
+WAITING_BY_OWNER = Index("waiting_by_owner", "gsi4pk", "gsi4sk")
+# Jobs by the day they started (gsi5) and the day they ended (gsi6): gsi5pk = DAY#<yyyy-mm-dd>,
+# gsi5sk = <started_at>#<job_id>; the operators' windows (admissions, completions, waits) read a day or two.
+BY_STARTED = Index("by_started", "gsi5pk", "gsi5sk")
+BY_COMPLETED = Index("by_completed", "gsi6pk", "gsi6sk")
 # Only job items carry index attributes, so events and work items stay out of the indexes.
-INDEXES = (BY_OWNER, BY_STATUS)
+INDEXES = (BY_OWNER, BY_STATUS, BY_SLOT, WAITING_BY_OWNER, BY_STARTED, BY_COMPLETED)
+# Attributes of a job item that are not Job fields (the queue's slot marker): dropped when a job is read.
+QUEUE_ATTRIBUTES = (SLOT_ATTRIBUTE,)
 KEY_ATTRIBUTES = (PARTITION_KEY, SORT_KEY, *(name for i in INDEXES for name in (i.partition_key, i.sort_key)))
 
 # Epoch seconds. On jobs in a terminal state: completed_at + RETENTION (MarkFailed writes the start of
@@ -72,8 +99,36 @@ def status_pk(status: str) -> str:
     return f"{STATUS_PREFIX}{status}"
 
 
-def status_sk(priority: int, created: str, job_id: str) -> str:
-    return f"{99 - priority:02d}#{created}#{job_id}"
+def status_sk(priority: int, since: str, job_id: str) -> str:
+    """`since`: when the job was queued (its place in the queue), or created if it never was."""
+    return f"{priority:02d}#{since}#{job_id}"
+
+
+def priority_prefix(priority: int) -> str:
+    """The range of one priority level within a status partition of BY_STATUS."""
+    return f"{priority:02d}#"
+
+
+def waiting_pk(owner: str) -> str:
+    return f"{WAITING_PREFIX}{owner}"
+
+
+def day_pk(day: str) -> str:
+    """`day`: yyyy-mm-dd (UTC)."""
+    return f"{DAY_PREFIX}{day}"
+
+
+def user_counter_sk(owner: str) -> str:
+    return f"{USER_SK_PREFIX}{owner}"
+
+
+def quota_pk(owner: str) -> str:
+    return f"{QUOTA_PK_PREFIX}{owner}"
+
+
+def uploads_sk(hour: str) -> str:
+    """`hour`: yyyy-mm-ddThh (UTC)."""
+    return f"{UPLOADS_SK_PREFIX}{hour}"
 
 
 def event_sk(time: str, seq: int) -> str:

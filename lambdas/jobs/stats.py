@@ -15,15 +15,17 @@ S = JobStatus
 
 
 class PriorityClass(StrEnum):
-    LOW = "low"  # 1-3
+    """Priority levels as operators name them; a lower number goes first."""
+
+    HIGH = "high"  # 1-3
     NORMAL = "normal"  # 4-7
-    HIGH = "high"  # 8-10
+    BULK = "bulk"  # 8-10
 
 
 def priority_class(priority: int) -> PriorityClass:
     if priority <= 3:
-        return PriorityClass.LOW
-    return PriorityClass.NORMAL if priority <= 7 else PriorityClass.HIGH
+        return PriorityClass.HIGH
+    return PriorityClass.NORMAL if priority <= 7 else PriorityClass.BULK
 
 
 class QueueStats(BaseModel):
@@ -40,16 +42,27 @@ class QueueStats(BaseModel):
     mean_queue_wait_seconds: float | None
 
 
-def p95(values: Iterable[float]) -> float | None:
-    """Nearest-rank 95th percentile: the smallest sample with at least 95 % of samples at or below it.
+def percentile(values: Iterable[float], percent: int) -> float | None:
+    """Nearest-rank percentile: the smallest sample with at least `percent` % of samples at or below it.
 
     Always an observed value (no interpolation); None for no samples.
     """
+    if not 0 < percent <= 100:
+        raise ValueError("percent must be in 1..100")
     ordered = sorted(values)
     if not ordered:
         return None
-    rank = -(-95 * len(ordered) // 100)  # ceil(0.95 n) in integers, free of float rounding
+    rank = -(-percent * len(ordered) // 100)  # ceil(percent / 100 * n) in integers, free of float rounding
     return ordered[rank - 1]
+
+
+def p50(values: Iterable[float]) -> float | None:
+    """Nearest-rank median: of an even number of samples, the lower middle one."""
+    return percentile(values, 50)
+
+
+def p95(values: Iterable[float]) -> float | None:
+    return percentile(values, 95)
 
 
 def compute_stats(jobs: Iterable[Job], now: datetime, window: timedelta) -> QueueStats:

@@ -137,6 +137,24 @@ def retry(job: Job, now: datetime) -> Job:
     )
 
 
+# A waiting job's priority may change (PATCH /jobs/{id}); nothing else moves with it.
+REPRIORITISABLE = frozenset({S.UPLOADING, S.QUEUED})
+
+
+def reprioritise(job: Job, priority: int, now: datetime) -> Job:
+    """The waiting job with another priority; its place in the queue (queued_at) is kept."""
+    if job.status not in REPRIORITISABLE:
+        raise IllegalTransition(job.job_id, job.status, job.status, "only a waiting job's priority can change")
+    return _evolve(job, {"priority": priority, "updated_at": now, "version": job.version + 1})
+
+
+def is_reprioritised(before: Job, after: Job) -> bool:
+    if before.status not in REPRIORITISABLE or after.status is not before.status:
+        return False
+    changed = {name for name in Job.model_fields if getattr(before, name) != getattr(after, name)}
+    return changed <= {"priority", "updated_at", "version"}
+
+
 def is_retry(before: Job, after: Job) -> bool:
     return (
         before.status in RETRYABLE
@@ -152,7 +170,7 @@ def check_successor(before: Job, after: Job) -> None:
         raise ValueError(f"job ids differ: {before.job_id} != {after.job_id}")
     if after.version != before.version + 1:
         raise ValueError(f"version must go from {before.version} to {before.version + 1}, got {after.version}")
-    if not (is_legal(before.status, after.status) or is_retry(before, after)):
+    if not (is_legal(before.status, after.status) or is_retry(before, after) or is_reprioritised(before, after)):
         raise IllegalTransition(before.job_id, before.status, after.status)
 
 

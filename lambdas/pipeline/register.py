@@ -1,36 +1,16 @@
-"""RegisterJob: an upload (S3's event) or a retry (the API's) makes the job PROCESSING for exactly one execution."""
+"""RegisterJob: the execution the scheduler started for an admitted job checks that it is the job's current one."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lambdas.events import ObjectCreated, RetryRequested, WorkflowEvent
-from lambdas.jobs.model import (
-    Clock,
-    EventKind,
-    Job,
-    JobEvent,
-    JobStatus,
-    JobStep,
-    OutputKind,
-    Source,
-    utc_now,
-)
-from lambdas.jobs.ports import ConcurrentUpdate, JobAlreadyExists, JobNotFound, JobRepository
-from lambdas.jobs.transitions import transition
-from lambdas.keys import SOURCE_KEY
+from lambdas.events import JobAdmitted
+from lambdas.jobs.model import Clock, EventKind, Job, JobEvent, JobStatus, JobStep, utc_now
+from lambdas.jobs.ports import JobRepository
 from lambdas.pipeline.config import PipelineConfig
-from lambdas.pipeline.errors import DuplicateEvent, TransientError, UnrecognisedUpload, transient_errors
-from lambdas.storage.ports import MediaStore
-
-DEFAULT_PRIORITY = 5
-# Jobs created here (the upload did not go through the API) get every output.
-DEFAULT_OUTPUTS = (OutputKind.HLS, OutputKind.MP4, OutputKind.THUMBNAILS)
-_ATTEMPTS = 5
+from lambdas.pipeline.errors import DuplicateEvent, transient_errors
 
 
 class Registration(BaseModel):
@@ -57,151 +37,28 @@ class RegisterRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    event: WorkflowEvent
+    event: JobAdmitted
     execution_arn: str = Field(min_length=1)
 
 
-@dataclass(frozen=True)
-class _Upload:
-    owner: str
-    job_id: str
-    source: Source
+def register(request: RegisterRequest, repository: JobRepository, *, clock: Clock = utc_now) -> Job:
+    """The job, if this execution is the one its admission named; DuplicateEvent otherwise.
 
-
-def parse_key(key: str) -> tuple[str, str]:
-    """(owner, job_id) from an upload key; UnrecognisedUpload if it does not follow the layout."""
-    match = SOURCE_KEY.fullmatch(key)
-    if match is None:
-        raise UnrecognisedUpload(f"object key {key!r} is not uploads/<owner>/<job id>/source")
-    return match["owner"], match["job_id"]
-
-
-def register(
-    request: RegisterRequest,
-    repository: JobRepository,
-    store: MediaStore,
-    config: PipelineConfig,
-    *,
-    clock: Clock = utc_now,
-) -> Job:
-    """Move the job to PROCESSING for this execution (creating it for an upload the API did not see) and return it.
-
-    Idempotent for a retry of the same execution; DuplicateEvent if another execution has it.
+    The scheduler moved the job QUEUED -> PROCESSING and recorded the execution's ARN in the same write that
+    took its slot; an execution of an older attempt, or one started again after the job ended, stops here.
     """
-    event = request.event
-    if isinstance(event, RetryRequested):
-        job_id, upload, attempt = event.detail.job_id, None, event.detail.attempt
-    else:
-        upload, attempt = _upload(event, config), None
-        job_id = upload.job_id
+    detail = request.event.detail
     with transient_errors():
-        for _ in range(_ATTEMPTS):
-            try:
-                return _register(
-                    job_id=job_id,
-                    upload=upload,
-                    attempt=attempt,
-                    execution_arn=request.execution_arn,
-                    repository=repository,
-                    store=store,
-                    config=config,
-                    clock=clock,
-                )
-            except (ConcurrentUpdate, JobAlreadyExists):
-                continue  # the API touched the job meanwhile: read it again
-    raise TransientError(f"job {job_id} kept changing while it was registered")
-
-
-def _upload(event: ObjectCreated, config: PipelineConfig) -> _Upload:
-    detail = event.detail
-    if detail.bucket.name != config.uploads_bucket:
-        raise UnrecognisedUpload(f"bucket {detail.bucket.name!r} is not the uploads bucket")
-    owner, job_id = parse_key(detail.object.key)
-    size = None if detail.object.size is None else int(detail.object.size)  # Powertools reads it as a float
-    source = Source(bucket=detail.bucket.name, key=detail.object.key, size=size, etag=detail.object.etag or None)
-    return _Upload(owner=owner, job_id=job_id, source=source)
-
-
-def _register(
-    *,
-    job_id: str,
-    upload: _Upload | None,
-    attempt: int | None,
-    execution_arn: str,
-    repository: JobRepository,
-    store: MediaStore,
-    config: PipelineConfig,
-    clock: Clock,
-) -> Job:
-    """`upload` for an upload's event, `attempt` for a retry's."""
-    try:
-        job = repository.get(job_id)
-    except JobNotFound:
-        if upload is None:
-            raise  # the API queued the retried job moments ago: if it is gone, there is nothing to run
-        job = _new_job(job_id, upload.owner, upload.source, store=store, config=config, now=clock())
-        repository.create(job)
+        job = repository.get(detail.job_id)
+        current = (
+            job.status is JobStatus.PROCESSING
+            and job.retry_count == detail.attempt
+            and job.execution_arn == request.execution_arn
+        )
+        if not current:
+            raise DuplicateEvent(job.job_id, job.status)
         repository.append_event(
-            job_id, JobEvent(time=clock(), step=JobStep.REGISTERED, kind=EventKind.INFO, message="created from upload")
+            job.job_id,
+            JobEvent(time=clock(), step=JobStep.REGISTERED, kind=EventKind.STARTED, message="workflow started"),
         )
-    if attempt is not None and job.retry_count != attempt:
-        raise DuplicateEvent(job_id, job.status)  # a later retry superseded this one: its own execution runs it
-    source = job.source if upload is None else upload.source
-    if job.status is JobStatus.UPLOADING:
-        job = repository.save_transition(job, transition(job, JobStatus.QUEUED, clock(), source=source))
-    if job.status is JobStatus.QUEUED:
-        job = repository.save_transition(
-            job,
-            transition(
-                job, JobStatus.PROCESSING, clock(), source=_merged(job.source, source), execution_arn=execution_arn
-            ),
-        )
-        size = f"{source.size} bytes" if source.size is not None else "size unknown"
-        repository.append_event(
-            job_id,
-            JobEvent(
-                time=clock(), step=JobStep.REGISTERED, kind=EventKind.FINISHED, message=f"upload received ({size})"
-            ),
-        )
-        return job
-    if job.status is JobStatus.PROCESSING and job.execution_arn == execution_arn:
-        return job  # this execution registered it already: a Lambda retry
-    raise DuplicateEvent(job_id, job.status)
-
-
-def _merged(stored: Source, event: Source) -> Source:
-    """The stored source, completed with what the event knows (size and etag once the upload is done)."""
-    if stored.key != event.key or stored.bucket != event.bucket:
-        return stored  # a retry of an earlier upload: the job's own source stays authoritative
-    return stored.model_copy(update={"size": event.size or stored.size, "etag": event.etag or stored.etag})
-
-
-def _new_job(
-    job_id: str, owner: str, source: Source, *, store: MediaStore, config: PipelineConfig, now: datetime
-) -> Job:
-    metadata = store.head(source.bucket, source.key).metadata
-    job = Job.new(
-        job_id=job_id,
-        owner=owner,
-        source=source,
-        requested_renditions=requested_renditions(metadata, config),
-        requested_outputs=DEFAULT_OUTPUTS,
-        priority=requested_priority(metadata),
-        now=now,
-    )
-    # Created by the upload itself, so it is queued at once (one write fewer than UPLOADING -> QUEUED).
-    return Job.model_validate({**dict(job), "status": JobStatus.QUEUED, "queued_at": now})
-
-
-def requested_renditions(metadata: Mapping[str, str], config: PipelineConfig) -> tuple[str, ...]:
-    """`x-amz-meta-renditions: 720p,360p` narrows the ladder; unknown or missing names mean all of it."""
-    names = [rung.name for rung in config.ladder.rungs]
-    asked = [part.strip() for part in metadata.get("renditions", "").split(",")]
-    chosen = tuple(dict.fromkeys(name for name in asked if name in names))
-    return chosen or tuple(names)
-
-
-def requested_priority(metadata: Mapping[str, str]) -> int:
-    """`x-amz-meta-priority: 1..10`; anything else is the default."""
-    text = metadata.get("priority", "").strip()
-    return int(text) if text.isdigit() and 1 <= int(text) <= 10 else DEFAULT_PRIORITY
+    return job

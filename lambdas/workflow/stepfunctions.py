@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from lambdas.aws_errors import SdkErrors, error_code
-from lambdas.workflow.ports import Workflow, WorkflowError, WorkflowRefused, WorkflowUnavailable
+from lambdas.workflow.ports import ExecutionState, Workflow, WorkflowError, WorkflowRefused, WorkflowUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -37,12 +37,23 @@ class StepFunctionsWorkflow:
                 if error_code(error) != "ExecutionAlreadyExists":
                     raise
         # Already started (an earlier attempt of this request, possibly with another input): the same one.
-        return self._execution_arn(name)
+        return self.execution_arn(name)
 
-    def _execution_arn(self, name: str) -> str:
+    def execution_arn(self, name: str) -> str:
         # arn:aws:states:<region>:<account>:stateMachine:<sm> -> ...:execution:<sm>:<name>
         prefix, _, machine = self._arn.rpartition(":stateMachine:")
         return f"{prefix}:execution:{machine}:{name}"
+
+    def describe(self, execution_arn: str) -> ExecutionState | None:
+        with _translated(f"describe {execution_arn}"):
+            try:
+                response = self._client.describe_execution(executionArn=execution_arn)
+            except ClientError as error:
+                if error_code(error) in _GONE:
+                    return None
+                raise
+        cause = response.get("cause") or response.get("error")
+        return ExecutionState(status=response["status"], cause=cause)
 
     def stop(self, execution_arn: str, *, cause: str) -> None:
         with _translated(f"stop {execution_arn}"):

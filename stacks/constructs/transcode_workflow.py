@@ -1,29 +1,25 @@
-"""The transcode state machine (statemachines/transcode.asl.json) and the S3 event that starts it."""
+"""The transcode state machine (statemachines/transcode.asl.json); the scheduler (JobScheduler) starts it."""
 
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.keys import UPLOAD_PREFIX
 from stacks.config import ROOT
 from stacks.nag import acknowledge, resource_finding
 
 DEFINITION = ROOT / "statemachines" / "transcode.asl.json"
-DISPATCH_DEFINITION = ROOT / "statemachines" / "dispatch.asl.json"
 
 
 class TranscodeWorkflow(Construct):
-    """Object Created in uploads/ -> EventBridge -> this state machine; grants are written out here."""
+    """One execution per admitted attempt of a job; every end puts `Job Finished` on the bus. Grants written out."""
 
     def __init__(
         self,
@@ -35,13 +31,18 @@ class TranscodeWorkflow(Construct):
         uploads: s3.IBucket,
         work_objects: str,
         transcode_concurrency: int,
+        event_bus: events.IEventBus,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
         log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
         substitutions = {f"{name}Function": fn.function_arn for name, fn in functions.items()}
-        substitutions |= {"JobsTable": table.table_name, "TranscodeConcurrency": str(transcode_concurrency)}
+        substitutions |= {
+            "JobsTable": table.table_name,
+            "TranscodeConcurrency": str(transcode_concurrency),
+            "EventBus": event_bus.event_bus_name,
+        }
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -60,6 +61,8 @@ class TranscodeWorkflow(Construct):
         # MarkFailed and MarkItemFailed update the job item directly; the Distributed Map reads the plan's items.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[work_objects]))
+        # Every end of an execution tells the scheduler (`Job Finished`), which gives the job's slot back.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[event_bus.event_bus_arn]))
         # A Distributed Map runs its items as child executions of this same state machine. A separate
         # policy: the state machine's own ARN in its role's default policy would be a dependency cycle.
         executions = Stack.of(self).format_arn(
@@ -90,41 +93,7 @@ class TranscodeWorkflow(Construct):
             },
         )
 
-        # EventBridge cannot name the executions it starts; a small dispatcher names each one after its
-        # object (job id + S3 sequencer), so a redelivered event cannot start a second transcode.
-        dispatch_logs = logs.LogGroup(self, "DispatchLogs", retention=log_retention, removal_policy=removal_policy)
-        self.dispatcher = sfn.StateMachine(
-            self,
-            "Dispatcher",
-            definition_body=sfn.DefinitionBody.from_file(str(DISPATCH_DEFINITION)),
-            definition_substitutions={"TranscodeStateMachine": self.state_machine.state_machine_arn},
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            logs=sfn.LogOptions(destination=dispatch_logs, level=sfn.LogLevel.ALL, include_execution_data=True),
-            tracing_enabled=True,
-        )
-        self.dispatcher.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn])
-        )
-
-        # Events that cannot be delivered (state machine throttled or gone) are kept, not lost.
-        self.dead_letters = sqs.Queue(self, "StartFailures", enforce_ssl=True)
-        acknowledge(self.dead_letters, {"AwsSolutions-SQS3": "This queue is itself the rule's dead-letter queue."})
-        self.rule = events.Rule(
-            self,
-            "SourceUploaded",
-            description="A source finished uploading: start the transcode workflow",
-            event_pattern=events.EventPattern(
-                source=["aws.s3"],
-                detail_type=["Object Created"],
-                detail={
-                    "bucket": {"name": [uploads.bucket_name]},
-                    "object": {"key": [{"prefix": UPLOAD_PREFIX}]},
-                },
-            ),
-            # The whole event goes in: an InputTransformer fails on LocalStack, and RegisterJob reshapes it.
-            targets=[targets.SfnStateMachine(self.dispatcher, dead_letter_queue=self.dead_letters)],
-        )
-        for machine in (self.state_machine, self.dispatcher):
+        for machine in (self.state_machine,):
             acknowledge(
                 machine,
                 {

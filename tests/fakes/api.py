@@ -17,7 +17,7 @@ from lambdas.storage.ports import (
     UploadNotFound,
     UploadStore,
 )
-from lambdas.workflow.ports import Workflow
+from lambdas.workflow.ports import ExecutionState, Workflow
 
 
 @dataclass
@@ -139,6 +139,16 @@ class InMemoryWorkflow:
         arn = f"{prefix}:execution:{machine}:{name}"
         self.executions[name] = Execution(arn=arn, name=name, payload=dict(payload))
         return arn
+
+    def execution_arn(self, name: str) -> str:
+        prefix, _, machine = self._arn.rpartition(":stateMachine:")
+        return f"{prefix}:execution:{machine}:{name}"
+
+    def describe(self, execution_arn: str) -> ExecutionState | None:
+        for execution in self.executions.values():
+            if execution.arn == execution_arn:
+                return ExecutionState(status=execution.status, cause=execution.cause)
+        return None
 
     def stop(self, execution_arn: str, *, cause: str) -> None:
         if self.fail_next:

@@ -36,7 +36,7 @@ class LocalDeployment:
     api_url: str
     playback_base_url: str
     raw: dict[str, dict[str, str]]
-    dispatcher_arn: str = ""
+    scheduler_function: str = ""
 
     @classmethod
     def load(cls, path: Path) -> LocalDeployment:
@@ -131,7 +131,7 @@ def deploy_local(
         # The URL CloudFormation outputs needs public DNS; LocalStack also serves every API here.
         api_url=f"{endpoint}/_aws/execute-api/{pipeline['ApiId']}/{pipeline['ApiStage']}",
         playback_base_url=pipeline["PlaybackBaseUrl"],
-        dispatcher_arn=pipeline["DispatcherArn"],
+        scheduler_function=pipeline["SchedulerFunction"],
         raw=result.outputs,
     )
     deployment.save(outputs_path)
