@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from lambdas.events import RetryRequested
+from lambdas.events import FINISHED, WORKFLOW_SOURCE, JobAdmitted
 from lambdas.jobs.model import Job, Source, new_job_id, utc_now
 from lambdas.media import errors as media_errors
 from lambdas.pipeline import errors as pipeline_errors
@@ -21,11 +21,11 @@ from lambdas.pipeline.probe import PlanRef, ProbeRequest, ProbeResult
 from lambdas.pipeline.publish import PublishRequest
 from lambdas.pipeline.register import RegisterRequest
 from lambdas.pipeline.thumbnails import ThumbnailsRequest, ThumbnailsResult
-from stacks.constructs.transcode_workflow import DEFINITION, DISPATCH_DEFINITION
+from stacks.constructs.transcode_workflow import DEFINITION
 from tests.conftest import resources_of
-from tests.unit.pipeline.conftest import UPLOADS, s3_event, upload_key
+from tests.unit.pipeline.conftest import UPLOADS, upload_key
 
-DEFINITIONS = {"transcode": DEFINITION, "dispatch": DISPATCH_DEFINITION}
+DEFINITIONS = {"transcode": DEFINITION}
 
 TRANSIENT = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"}
 BAD_INPUT = {"UnsupportedInput", "NoVideoStream", "SourceUnreadable", "PolicyViolation"}
@@ -143,8 +143,8 @@ def test_failures_end_in_mark_failed(machine: dict[str, Any]) -> None:
     for name in ("ProbeSource", "Encode", "Package", "Publish"):
         assert any(c["Next"] == "MarkFailed" for c in top[name]["Catch"]), name
     assert top["MarkFailed"]["Resource"] == "arn:aws:states:::dynamodb:updateItem"
-    assert top["MarkFailed"]["Next"] == "JobFailed"
-    assert [c["Next"] for c in top["MarkFailed"]["Catch"]] == ["JobFailed"]  # even when the table is unreachable
+    assert top[top["MarkFailed"]["Next"]]["Next"] == "JobFailed"  # through ReleaseFailed
+    assert [c["Next"] for c in top["MarkFailed"]["Catch"]] == ["ReleaseFailed"]  # even when the table is unreachable
     assert top["JobFailed"]["Type"] == "Fail"
 
 
@@ -294,19 +294,12 @@ def test_the_map_concurrency_is_the_deployments_bound(templates: dict[str, dict[
     assert concurrency == "4"  # cdk.json's transcode_concurrency: a plain number, never unbounded
 
 
-def test_dispatch_names_each_execution_after_its_object() -> None:
-    start = load(definition=DISPATCH_DEFINITION)["States"]["StartTranscode"]
-    assert start["Resource"] == "arn:aws:states:::states:startExecution"  # fire and forget, no .sync
-    assert "$.detail.object.key" in start["Parameters"]["Name.$"]
-    assert "$.detail.object.sequencer" in start["Parameters"]["Name.$"]
-    (already,) = [c for c in start["Catch"] if c["Next"] == "AlreadyStarted"]
-    assert already["ErrorEquals"] == ["StepFunctions.ExecutionAlreadyExistsException"]
-
-
-def test_a_failed_registration_finds_its_job_whichever_event_started_the_execution(machine: dict[str, Any]) -> None:
-    # MarkRegistrationFailed reads the job id out of the input's source key: an upload's and a retry's alike.
-    pk = machine["States"]["MarkRegistrationFailed"]["Parameters"]["Key"]["pk"]["S.$"]
-    assert "States.StringSplit($.detail.object.key, '/'), 2)" in pk
+def test_a_failed_registration_finds_its_job_in_the_admission(machine: dict[str, Any]) -> None:
+    # MarkRegistrationFailed reads the job id out of the scheduler's event, and fails only this execution's job.
+    mark = machine["States"]["MarkRegistrationFailed"]["Parameters"]
+    assert mark["Key"]["pk"]["S.$"] == "States.Format('JOB#{}', $.detail.job_id)"
+    assert "execution_arn = :execution" in mark["ConditionExpression"]
+    assert mark["ExpressionAttributeValues"][":execution"] == {"S.$": "$$.Execution.Id"}
     job_id = new_job_id()
     job = Job.new(
         job_id=job_id,
@@ -314,10 +307,27 @@ def test_a_failed_registration_finds_its_job_whichever_event_started_the_executi
         source=Source(bucket=UPLOADS, key=upload_key(job_id)),
         requested_renditions=("240p",),
         now=utc_now(),
-    ).model_copy(update={"retry_count": 1})
-    for event in (s3_event(upload_key(job_id)), RetryRequested.of(job).payload()):
-        key = event["detail"]["object"]["key"]
-        assert key.split("/")[2] == job_id
+    )
+    assert JobAdmitted.of(job).payload()["detail"]["job_id"] == job_id
+
+
+def test_every_end_tells_the_scheduler(machine: dict[str, Any]) -> None:
+    """Completed, failed (any step, a work item, registration): each path puts `Job Finished` before it ends,
+    so the job's slot goes to the next job; only a stale start (AlreadyRegistered) has no slot to give back."""
+    every = states(machine)
+    top = machine["States"]
+    notifiers = {name for name, s in top.items() if s.get("Resource") == "arn:aws:states:::events:putEvents"}
+    for name in notifiers:
+        (entry,) = top[name]["Parameters"]["Entries"]
+        assert (entry["Source"], entry["DetailType"]) == (WORKFLOW_SOURCE, FINISHED)
+        assert entry["EventBusName"] == "arn:EventBus"
+    ends = {name for name, s in top.items() if s["Type"] in {"Succeed", "Fail"} and name != "AlreadyRegistered"}
+    reaching = {top[n]["Next"] for n in notifiers}
+    assert ends == reaching, f"ends not announced: {ends - reaching}"
+    for name in ("MarkFailed", "MarkRegistrationFailed"):
+        assert every[name]["Next"] in notifiers
+        assert {c["Next"] for c in every[name]["Catch"]} <= notifiers
+    assert every["Publish"]["Next"] in notifiers
 
 
 def test_no_jsonata_anywhere(any_machine: dict[str, Any]) -> None:
