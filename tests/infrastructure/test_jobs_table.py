@@ -53,22 +53,16 @@ def test_jobs_table_keys_indexes_ttl_and_recovery(storage: Template) -> None:
             "GlobalSecondaryIndexes": [
                 Match.object_like(
                     {
-                        "IndexName": "by_owner",
+                        "IndexName": name,
                         "KeySchema": [
-                            {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                            {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                            {"AttributeName": f"gsi{n}pk", "KeyType": "HASH"},
+                            {"AttributeName": f"gsi{n}sk", "KeyType": "RANGE"},
                         ],
                     }
-                ),
-                Match.object_like(
-                    {
-                        "IndexName": "by_status",
-                        "KeySchema": [
-                            {"AttributeName": "gsi2pk", "KeyType": "HASH"},
-                            {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
-                        ],
-                    }
-                ),
+                )
+                for n, name in enumerate(
+                    ("by_owner", "by_status", "by_slot", "waiting_by_owner", "by_started", "by_completed"), start=1
+                )
             ],
         },
     )

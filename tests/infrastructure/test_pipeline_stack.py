@@ -21,6 +21,7 @@ HANDLERS = {
     "publish_job",
     "jobs_api",
     "authorize",
+    "schedule_jobs",
 }
 MEDIA = {"probe_source", "encode_chunk", "make_thumbnails", "package_outputs"}
 
@@ -75,7 +76,7 @@ def test_ffmpeg_layer_records_its_licence(pipeline: Template) -> None:
 
 
 def test_state_machines_log_everything_and_trace(pipeline: Template) -> None:
-    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 2)  # transcode and its dispatcher
+    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 1)  # transcode; the scheduler starts it
     pipeline.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {
@@ -86,19 +87,41 @@ def test_state_machines_log_everything_and_trace(pipeline: Template) -> None:
     )
 
 
-def test_object_created_in_uploads_starts_the_workflow(
-    pipeline: Template, templates: dict[str, dict[str, Any]]
-) -> None:
-    (rule,) = resources_of(templates["VodpipePipeline"], "AWS::Events::Rule").values()
-    pattern = rule["Properties"]["EventPattern"]
-    assert pattern["source"] == ["aws.s3"]
-    assert pattern["detail-type"] == ["Object Created"]
-    assert pattern["detail"]["object"] == {"key": [{"prefix": "uploads/"}]}
-    (target,) = rule["Properties"]["Targets"]
-    assert "InputTransformer" not in target, "LocalStack fails InputTransformers; RegisterJob reshapes the event"
-    assert "DeadLetterConfig" in target
-    # Through the dispatcher, which names the execution after the object.
-    assert target["Arn"]["Ref"].startswith("WorkflowDispatcher")
+def _rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: r["Properties"] for k, r in resources_of(template, "AWS::Events::Rule").items()}
+
+
+def test_the_scheduler_wakes_on_uploads_on_job_signals_and_on_a_tick(templates: dict[str, dict[str, Any]]) -> None:
+    rules = _rules(templates["VodpipePipeline"])
+    assert len(rules) == 3
+    by_kind = {
+        ("upload" if "EventPattern" in r and r["EventPattern"]["source"] == ["aws.s3"] else
+         "signals" if "EventPattern" in r else "tick"): r
+        for r in rules.values()
+    }  # fmt: skip
+    upload = by_kind["upload"]["EventPattern"]
+    assert upload["detail-type"] == ["Object Created"]
+    assert upload["detail"]["object"] == {"key": [{"prefix": "uploads/"}]}
+    signals = by_kind["signals"]["EventPattern"]
+    assert set(signals["source"]) == {"vodpipe.api", "vodpipe.workflow"}
+    assert set(signals["detail-type"]) == {"Job Queued", "Job Finished"}
+    assert by_kind["tick"]["ScheduleExpression"] == "rate(1 minute)"
+    for rule in rules.values():
+        (target,) = rule["Targets"]
+        assert "InputTransformer" not in target, "LocalStack fails InputTransformers; the handler parses each event"
+        assert "DeadLetterConfig" in target
+        assert target["Arn"]["Fn::GetAtt"][0].startswith("FunctionsScheduleJobs")
+
+
+def test_the_scheduler_may_admit_start_and_repair_and_nothing_else(templates: dict[str, dict[str, Any]]) -> None:
+    grants = _grants_by_place(templates["VodpipePipeline"], "FunctionsScheduleJobs")
+    assert grants.pop("table") == JOB_ITEMS
+    assert grants.pop("index/*") == {"dynamodb:Query"}
+    assert grants.pop("uploads/*") == {"s3:GetObject", "s3:AbortMultipartUpload"}  # metadata; expired uploads
+    assert {frozenset(actions) for actions in grants.values()} == {
+        frozenset({"states:StartExecution"}),
+        frozenset({"states:DescribeExecution"}),
+    }
 
 
 def test_api_is_rest_v1_with_a_token_authorizer(pipeline: Template) -> None:
@@ -214,7 +237,7 @@ OUTPUTS = {"outputs/*": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}, "ou
 # Least privilege as stacks/pipeline_stack.py writes it out: sources read under uploads/, pieces, plans and
 # results under work/ (in the uploads bucket), outputs under outputs/.
 WORKER_GRANTS: dict[str, dict[str, set[str]]] = {
-    "FunctionsRegisterJob": {"table": JOB_ITEMS, "uploads/*": {"s3:GetObject"}},
+    "FunctionsRegisterJob": {"table": JOB_ITEMS},
     "FunctionsProbeSource": {
         "table": JOB_ITEMS,
         "uploads/*": {"s3:GetObject"},  # the source, downloaded once
@@ -282,7 +305,8 @@ def test_the_workflow_invokes_its_functions_updates_the_job_and_reads_the_items(
         for logical_id, f in resources_of(template, "AWS::Lambda::Function").items()
     }
     invoked = {handlers[json.loads(r)["Fn::GetAtt"][0]] for r in by_action["lambda:InvokeFunction"]}
-    assert invoked == HANDLERS - {"jobs_api", "authorize"}  # the workflow's steps, not the API
+    assert invoked == HANDLERS - {"jobs_api", "authorize", "schedule_jobs"}  # the workflow's steps only
+    assert len(by_action["events:PutEvents"]) == 1  # `Job Finished` to the scheduler, on the default bus
     assert [_where(r) for r in by_action["dynamodb:UpdateItem"]] == ["table"]  # MarkFailed, MarkItemFailed
     assert [_where(r) for r in by_action["s3:GetObject"]] == ["work/*"]  # the Distributed Map's ItemReader
     assert not any(a.startswith("s3:") and a != "s3:GetObject" for a in by_action)
