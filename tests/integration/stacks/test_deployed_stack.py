@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from lambdas.jobs.model import new_job_id
 from vodpipe.local.stack import LocalDeployment
 
 
@@ -19,7 +20,7 @@ def test_every_function_is_active_with_its_layers(stack: LocalDeployment, aws_cl
         for f in page["Functions"]
         if f["FunctionName"].startswith("VodpipePipeline-")
     ]
-    assert len(names) == 8
+    assert len(names) == 9
     for name in names:
         config = lam.get_function_configuration(FunctionName=name)
         assert config["State"] == "Active", (name, config.get("StateReason"))
@@ -37,7 +38,7 @@ def test_an_upload_starts_the_workflow_within_five_seconds(
 ) -> None:
     sfn, s3 = aws_client("stepfunctions"), aws_client("s3")
     before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]}
-    job_id = uuid.uuid4().hex
+    job_id = new_job_id()
     key = f"uploads/infra-test/{job_id}/source"
     started = time.monotonic()
     s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"not a video")
@@ -49,10 +50,10 @@ def test_an_upload_starts_the_workflow_within_five_seconds(
     assert found, "no execution started within 5 s of the upload"
     (execution,) = found
     detail = sfn.describe_execution(executionArn=execution["executionArn"])
-    assert key in detail["input"], "the workflow received the S3 event for this object"
-    # Named by the dispatcher after the object, so a redelivered event cannot start it twice.
-    sequencer = json.loads(detail["input"])["detail"]["object"]["sequencer"]
-    assert execution["name"] == f"{job_id}-{sequencer}"
+    assert key in detail["input"], "the workflow received the admission of this object's job"
+    # The scheduler queued the job, admitted it and named the execution after its attempt.
+    assert json.loads(detail["input"])["detail"]["job_id"] == job_id
+    assert execution["name"] == f"{job_id}-a0"
 
 
 def test_uploads_outside_the_prefix_start_nothing(stack: LocalDeployment, aws_client: Callable[..., Any]) -> None:
