@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.api.access import check_priority, require_admin
 from lambdas.api.error_responses import answer_errors, documented
 from lambdas.api.jobs import JobService
 from lambdas.api.models import (
@@ -22,16 +23,19 @@ from lambdas.api.models import (
     JobPage,
     PartNumbers,
     PresignedParts,
+    PriorityChange,
     PublicJob,
     UploadCreated,
     UploadParts,
     public_job,
 )
 from lambdas.api.openapi import OPENAPI_PATH, committed_document
-from lambdas.api.owner import owner_of, require_owner
+from lambdas.api.operators import OperatorService
+from lambdas.api.owner import Caller, caller_of, owner_of, require_owner
 from lambdas.api.uploads import UploadService
 from lambdas.jobs.model import JOB_ID_PATTERN, JobStatus
 from lambdas.jobs.stats import QueueStats
+from lambdas.queue.views import AdminQueue, Health
 
 # A listing cursor is unpadded base64url (see jobs.dynamodb); anything else is refused by validation.
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -46,6 +50,7 @@ _JOB = (404,)
 class ApiServices:
     uploads: UploadService
     jobs: JobService
+    operators: OperatorService
 
 
 class ApiRoutes:
@@ -62,6 +67,10 @@ class ApiRoutes:
     @property
     def owner(self) -> str:
         return owner_of(self.app)
+
+    @property
+    def caller(self) -> Caller:
+        return caller_of(self.app)
 
     def __call__(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return self.app.resolve(event, context)
@@ -91,7 +100,7 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
         operation_id="create_upload",
     )
     def create_upload(request: Annotated[CreateUpload, Body()]) -> UploadCreated:
-        return api.services.uploads.create(api.owner, request)
+        return api.services.uploads.create(api.caller, request)
 
     @app.get(
         "/uploads/<job_id>/parts",
@@ -116,7 +125,7 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
 
     @app.post(
         "/uploads/<job_id>/complete",
-        summary="Complete the upload: the job is QUEUED and the workflow starts",
+        summary="Complete the upload: the job is QUEUED until the scheduler admits it",
         description="Without `parts`, the parts S3 received are used. Completing again answers the job as it is.",
         responses=documented(200, "The job, QUEUED (or later if the workflow was quicker)", 404, 409, *_BODY),
         tags=["uploads"],
@@ -163,7 +172,24 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
         operation_id="get_job",
     )
     def get_job(job_id: JobId) -> PublicJob:
-        return public_job(api.services.jobs.get(api.owner, job_id))
+        jobs = api.services.jobs
+        job = jobs.get(api.owner, job_id)
+        return public_job(job, jobs.place(job))
+
+    @app.patch(
+        "/jobs/<job_id>",
+        summary="Change a waiting job's priority",
+        description="Only an UPLOADING or QUEUED job; its place among jobs of the new priority keeps its queue "
+        "time. A priority above the caller's tier answers 403 (admins may set any).",
+        responses=documented(200, "The job, with its new queue position", 403, 404, 409, *_BODY),
+        tags=["jobs"],
+        operation_id="set_priority",
+    )
+    def set_priority(job_id: JobId, request: Annotated[PriorityChange, Body()]) -> PublicJob:
+        check_priority(api.caller, request.priority)
+        jobs = api.services.jobs
+        job = jobs.set_priority(api.owner, job_id, request.priority)
+        return public_job(job, jobs.place(job))
 
     @app.delete(
         "/jobs/<job_id>",
@@ -179,8 +205,8 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
         "/jobs/<job_id>/retry",
         status_code=202,
         summary="Run a FAILED or CANCELLED job again",
-        description="The job is QUEUED with one more attempt counted and a new execution is started; 409 once "
-        "`max_retries` attempts were made.",
+        description="The job is QUEUED with one more attempt counted; the scheduler starts it when a slot is "
+        "free. 409 once `max_retries` attempts were made.",
         responses=documented(202, "The job, QUEUED", 404, 409),
         tags=["jobs"],
         operation_id="retry_job",
@@ -201,7 +227,7 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
     @app.get(
         "/stats",
         summary="Queue statistics over the caller's own jobs",
-        description="Counts by status and priority class (low 1-3, normal 4-7, high 8-10), mean and p95 "
+        description="Counts by status and priority class (high 1-3, normal 4-7, bulk 8-10), mean and p95 "
         "processing seconds, success rate and mean queue wait over the last `window_hours`.",
         responses=documented(200, "The statistics"),
         tags=["jobs"],
@@ -209,5 +235,33 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
     )
     def stats(window_hours: Annotated[int, Query(ge=1, le=720)] = 24) -> QueueStats:
         return api.services.jobs.stats(api.owner, timedelta(hours=window_hours))
+
+    # --- operators ---------------------------------------------------------------------------------------
+
+    @app.get(
+        "/admin/queue",
+        summary="The whole queue (admin)",
+        description="Waiting jobs by priority class, running, oldest wait, admissions and completions per minute, "
+        "wait time p50/p95 per class over the last `window_minutes`.",
+        responses=documented(200, "The queue", 403),
+        tags=["operators"],
+        operation_id="admin_queue",
+    )
+    def admin_queue(window_minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 60) -> AdminQueue:
+        require_admin(api.caller)
+        return api.services.operators.queue(timedelta(minutes=window_minutes))
+
+    @app.get(
+        "/health",
+        summary="The deployment's state (admin)",
+        description="Running and waiting counts, failures and throttled requests in the last hour, the "
+        "start-failure queue depth, the oldest waiting job's age, the last completed job.",
+        responses=documented(200, "The health report", 403),
+        tags=["operators"],
+        operation_id="health",
+    )
+    def health() -> Health:
+        require_admin(api.caller)
+        return api.services.operators.health()
 
     return app

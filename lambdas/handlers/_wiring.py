@@ -16,9 +16,17 @@ from lambdas.auth.dynamodb import DynamoDBTokenStore
 from lambdas.auth.ports import TokenStore
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
+from lambdas.api.operators import OperatorService
 from lambdas.media.chunking import WorkerBudget
 from lambdas.media.policy import ValidationPolicy
 from lambdas.pipeline.config import PipelineConfig
+from lambdas.queue.config import QueueConfig
+from lambdas.queue.dynamodb import DynamoDBQueueStore
+from lambdas.queue.eventbridge import EventBridgeSignals
+from lambdas.queue.ports import QueueStore
+from lambdas.queue.scheduler import Scheduler
+from lambdas.queue.sqs import SqsDeadLetters
+from lambdas.quotas.dynamodb import DynamoDBQuotaStore
 from lambdas.settings import get_settings
 from lambdas.storage.ports import MediaStore
 from lambdas.storage.s3 import S3MediaStore
@@ -63,6 +71,42 @@ def pipeline_config() -> PipelineConfig:
 
 
 @cache
+def queue_config() -> QueueConfig:
+    settings = get_settings()
+    return QueueConfig(
+        max_running_jobs=settings.max_running_jobs,
+        max_running_jobs_per_user=settings.max_running_jobs_per_user,
+        priority_aging_minutes=settings.priority_aging_minutes,
+        max_queued_jobs_per_user=settings.max_queued_jobs_per_user,
+        max_uploads_per_hour=settings.max_uploads_per_hour,
+        start_grace_seconds=settings.start_grace_seconds,
+        upload_expiry_hours=settings.upload_expiry_hours,
+    )
+
+
+@cache
+def queue_store() -> QueueStore:
+    settings = get_settings()
+    return DynamoDBQueueStore(
+        aws.client("dynamodb"), settings.jobs_table, retention=timedelta(days=settings.job_ttl_days)
+    )
+
+
+@cache
+def workflow() -> StepFunctionsWorkflow:
+    return StepFunctionsWorkflow(aws.client("stepfunctions"), get_settings().state_machine_arn)
+
+
+@cache
+def scheduler() -> Scheduler:
+    return Scheduler(queue_store(), job_repository(), workflow(), S3UploadStore(aws.client("s3")), queue_config())
+
+
+def rendition_names() -> tuple[str, ...]:
+    return tuple(rung.name for rung in pipeline_config().ladder.rungs)
+
+
+@cache
 def token_store() -> TokenStore:
     return DynamoDBTokenStore(aws.client("dynamodb"), get_settings().jobs_table)
 
@@ -75,6 +119,7 @@ def api_config() -> ApiConfig:
         outputs_bucket=settings.outputs_bucket,
         max_upload_bytes=settings.max_upload_bytes,
         presign_expiry_seconds=settings.presign_expiry_seconds,
+        queue=queue_config(),
     )
 
 
@@ -82,13 +127,34 @@ def api_config() -> ApiConfig:
 def upload_service() -> UploadService:
     # Presigned URLs must be Signature Version 4 (the only kind S3 accepts in newer regions).
     presigner = aws.client_with("s3", Config(signature_version="s3v4"))
-    return UploadService(job_repository(), S3UploadStore(aws.client("s3"), presigner), api_config())
+    return UploadService(
+        job_repository(), S3UploadStore(aws.client("s3"), presigner), api_config(), quotas=quota_store()
+    )
+
+
+@cache
+def quota_store() -> DynamoDBQuotaStore:
+    return DynamoDBQuotaStore(aws.client("dynamodb"), get_settings().jobs_table)
 
 
 @cache
 def job_service() -> JobService:
-    workflow = StepFunctionsWorkflow(aws.client("stepfunctions"), get_settings().state_machine_arn)
-    return JobService(job_repository(), workflow, media_store(), S3UploadStore(aws.client("s3")), api_config())
+    signals = EventBridgeSignals(aws.client("events"), get_settings().event_bus_name)
+    return JobService(
+        job_repository(),
+        workflow(),
+        media_store(),
+        S3UploadStore(aws.client("s3")),
+        api_config(),
+        queue=queue_store(),
+        signals=signals,
+    )
+
+
+@cache
+def operator_service() -> OperatorService:
+    letters = SqsDeadLetters(aws.client("sqs"), get_settings().start_failures_queue_url)
+    return OperatorService(queue_store(), letters, throttled=quota_store().refusals_since, config=queue_config())
 
 
 def time_budget(context: _Context) -> float:

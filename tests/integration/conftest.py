@@ -137,4 +137,7 @@ TEST_SETTINGS: dict[str, object] = {
     "transcode_timeout_s": TEST_WORKER_TIMEOUT_S,
     "segment_seconds": 2,
     "max_duration_s": 280,  # the longest source whose audio a 60 s worker encodes in one item
+    # The suites submit many jobs of one user at once; the queue's own tests narrow these (test_queue.py).
+    "max_running_jobs": 8,
+    "max_running_jobs_per_user": 8,
 }

@@ -1,0 +1,228 @@
+"""The encoding queue on the local deployment: admission order, aging, per-user fairness, limits under load,
+and each repair produced by a real fault. Orders are read from the workflow's own execution start times."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdas.jobs.dynamodb import DynamoDBJobRepository
+from lambdas.jobs.model import Job, JobStatus, Source, Upload, new_job_id, utc_now
+from tests.pipeline_jobs import ffmpeg
+from vodpipe.client.api import ApiClient
+from vodpipe.client.resume import ResumeStore
+from vodpipe.client.upload import Uploader, UploadRequest
+from vodpipe.local.stack import LocalDeployment
+from vodpipe.local.users import create_token
+
+S = JobStatus
+TICK = {"version": "0", "id": "tick", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "000000000000", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {}}  # fmt: skip
+
+
+@dataclass
+class Queue:
+    stack: LocalDeployment
+    s3: Any
+    sfn: Any
+    lam: Any
+    repository: DynamoDBJobRepository
+    clip: Path
+    scheduler: str
+    dynamodb: Any
+    resume: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def configure(self, **settings: str) -> None:
+        """The scheduler's settings, as a redeploy with other `-c vodpipe=…` values would set them."""
+        config = self.lam.get_function_configuration(FunctionName=self.scheduler)
+        env = config["Environment"]["Variables"] | settings
+        self.lam.update_function_configuration(FunctionName=self.scheduler, Environment={"Variables": env})
+        self.lam.get_waiter("function_updated_v2").wait(FunctionName=self.scheduler)
+
+    def upload(self, owner: str, priority: int) -> str:
+        """Through the API, as a client does: the job is QUEUED when `complete` answers (that is its place)."""
+        if owner not in self.tokens:
+            self.tokens[owner] = create_token(self.dynamodb, self.stack.jobs_table, owner)
+        with ApiClient(self.stack.api_url, self.tokens[owner]) as api:
+            result = Uploader(api, ResumeStore(self.resume), parallel=1).upload(
+                self.clip, UploadRequest(priority=priority, renditions=("360p",), outputs=("hls",))
+            )
+        return result.job_id
+
+    def tick(self) -> dict[str, Any]:
+        response = self.lam.invoke(FunctionName=self.scheduler, Payload=json.dumps(TICK))
+        body: dict[str, Any] = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, body
+        return body
+
+    def started(self) -> dict[str, float]:
+        """Job id -> when its first execution started (Step Functions' own record)."""
+        found: dict[str, float] = {}
+        for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.stack.state_machine_arn):
+            for execution in page["executions"]:
+                job_id = execution["name"].split("-")[0]
+                at = execution["startDate"].timestamp()
+                found[job_id] = min(at, found.get(job_id, at))
+        return found
+
+    def wait(self, job_ids: list[str], *, deadline_s: float = 240, check: Callable[[], None] | None = None) -> list[Job]:
+        deadline = time.monotonic() + deadline_s
+        while True:
+            jobs = [self._get(job_id) for job_id in job_ids]
+            if all(job is not None and job.status.terminal for job in jobs):
+                return [job for job in jobs if job is not None]
+            if check is not None:
+                check()
+            assert time.monotonic() < deadline, [(j.job_id, j.status) for j in jobs if j and not j.status.terminal]
+            time.sleep(0.5)
+
+    def _get(self, job_id: str) -> Job | None:
+        try:
+            return self.repository.get(job_id)
+        except Exception:  # noqa: BLE001 - not created yet: the upload's event is on its way
+            return None
+
+
+def upload_key(owner: str, job_id: str) -> str:
+    return f"uploads/{owner}/{job_id}/source"
+
+
+@pytest.fixture(scope="module")
+def queue(stack: LocalDeployment, aws_client: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Queue]:
+    clip = tmp_path_factory.mktemp("queue") / "clip.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24:duration=1", "-pix_fmt", "yuv420p", "-c:v", "libx264",
+           "-preset", "ultrafast", str(clip))  # fmt: skip
+    lam = aws_client("lambda")
+    scheduler = stack.raw["VodpipePipeline"]["SchedulerFunction"]
+    original = lam.get_function_configuration(FunctionName=scheduler)["Environment"]["Variables"]
+    q = Queue(stack, aws_client("s3"), aws_client("stepfunctions"), lam,
+              DynamoDBJobRepository(aws_client("dynamodb"), stack.jobs_table), clip, scheduler,
+              aws_client("dynamodb"), tmp_path_factory.mktemp("resume"))  # fmt: skip
+    yield q
+    lam.update_function_configuration(FunctionName=scheduler, Environment={"Variables": original})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=scheduler)
+
+
+def test_one_slot_starts_jobs_by_priority_then_first_queued(queue: Queue) -> None:
+    queue.configure(MAX_RUNNING_JOBS="1", MAX_RUNNING_JOBS_PER_USER="1", PRIORITY_AGING_MINUTES="600")
+    first = queue.upload("order", 5)
+    deadline = time.monotonic() + 60
+    while first not in queue.started():
+        assert time.monotonic() < deadline, "the first job never started"
+        time.sleep(0.3)
+    priorities = (9, 5, 1, 9, 3, 1, 5)
+    waiting = [queue.upload("order", p) for p in priorities]
+    queue.wait([first, *waiting])
+    started = queue.started()
+    order = sorted(waiting, key=lambda job_id: started[job_id])
+    assert [priorities[waiting.index(j)] for j in order] == [1, 1, 3, 5, 5, 9, 9]
+    for p in (1, 5, 9):  # FIFO within a priority
+        mine = [j for j in waiting if priorities[waiting.index(j)] == p]
+        assert [j for j in order if j in mine] == mine
+
+
+def test_a_long_waiting_bulk_job_ages_past_a_fresh_normal_one(queue: Queue) -> None:
+    queue.configure(MAX_RUNNING_JOBS="1", MAX_RUNNING_JOBS_PER_USER="1", PRIORITY_AGING_MINUTES="0.05")  # 3 s a level
+    blocker = queue.upload("aging", 1)
+    bulk = queue.upload("aging", 9)
+    time.sleep(15)  # the bulk job has aged past priority 5 by now
+    fresh = queue.upload("aging", 5)
+    queue.wait([blocker, bulk, fresh])
+    started = queue.started()
+    assert started[blocker] < started[bulk] < started[fresh]
+
+
+def test_one_users_flood_delays_anothers_job_by_at_most_one_slot(queue: Queue) -> None:
+    queue.configure(MAX_RUNNING_JOBS="2", MAX_RUNNING_JOBS_PER_USER="2", PRIORITY_AGING_MINUTES="600")
+    flood = [queue.upload("flood", 5) for _ in range(10)]
+    time.sleep(2)
+    other = queue.upload("other", 5)
+    jobs = queue.wait([other, *flood], deadline_s=300)
+    started = queue.started()
+    after_other_queued = [j for j in flood if started[j] > started[other]]
+    before = [j for j in flood if started[j] < started[other]]
+    assert len(before) <= 3, f"{len(before)} of the flood started before the other user's job"
+    assert len(after_other_queued) >= 7
+    assert all(job.status is S.COMPLETED for job in jobs)
+
+
+def test_forty_concurrent_uploads_by_four_users_each_run_once_within_the_limits(queue: Queue) -> None:
+    queue.configure(MAX_RUNNING_JOBS="4", MAX_RUNNING_JOBS_PER_USER="2", PRIORITY_AGING_MINUTES="30")
+    owners = ("load-a", "load-b", "load-c", "load-d")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        job_ids = list(pool.map(lambda n: queue.upload(owners[n % 4], 1 + n % 10), range(40)))
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def sample() -> None:
+        running = [j for j in (queue._get(job_id) for job_id in job_ids) if j and j.status is S.PROCESSING]
+        per_owner = {o: sum(1 for j in running if j.owner == o) for o in owners}
+        if len(running) > 4 or max(per_owner.values()) > 2:
+            with lock:
+                seen.append(f"{len(running)} running: {per_owner}")
+
+    jobs = queue.wait(job_ids, deadline_s=600, check=sample)
+    assert seen == []
+    assert all(job.status is S.COMPLETED for job in jobs), [(j.job_id, j.status, j.error_message) for j in jobs]
+    executions = [
+        e for page in queue.sfn.get_paginator("list_executions").paginate(stateMachineArn=queue.stack.state_machine_arn)
+        for e in page["executions"] if e["name"].split("-")[0] in set(job_ids)
+    ]  # fmt: skip
+    assert len(executions) == len(job_ids), "one execution per job"
+    assert all(job.retry_count == 0 for job in jobs)
+
+
+def test_repairs_of_a_refused_start_a_stopped_execution_and_an_unfinished_upload(queue: Queue) -> None:
+    queue.configure(MAX_RUNNING_JOBS="4", MAX_RUNNING_JOBS_PER_USER="2", START_GRACE_SECONDS="1")
+    # An execution stopped from outside: the tick finds it ended without marking its job.
+    stopped = queue.upload("repair", 5)
+    deadline = time.monotonic() + 60
+    while stopped not in queue.started():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    job = queue.repository.get(stopped)
+    assert job.execution_arn is not None
+    queue.sfn.stop_execution(executionArn=job.execution_arn, cause="an operator stopped it")
+    time.sleep(1)
+    queue.tick()
+    failed = queue.repository.get(stopped)
+    assert failed.status is S.FAILED and failed.error_type == "WorkflowEnded"
+    assert "stopped from outside" in (failed.error_message or "")
+    assert any(e.message.startswith("repair:") for e in queue.repository.list_events(stopped))
+    # A start refused: the scheduler names a state machine that does not exist.
+    real = queue.lam.get_function_configuration(FunctionName=queue.scheduler)["Environment"]["Variables"]["STATE_MACHINE_ARN"]
+    queue.configure(STATE_MACHINE_ARN=real + "-gone")
+    refused = queue.upload("repair", 5)
+    (job,) = queue.wait([refused], deadline_s=60)
+    assert job.status is S.FAILED and job.error_type == "StartRefused"
+    assert "refused to start" in (job.error_message or "")
+    queue.configure(STATE_MACHINE_ARN=real)
+    # An upload left unfinished: its multipart upload is aborted and the job CANCELLED with the reason.
+    queue.configure(UPLOAD_EXPIRY_HOURS="0.0003")  # about a second
+    job_id = new_job_id()
+    key = upload_key("repair", job_id)
+    upload_id = queue.s3.create_multipart_upload(Bucket=queue.stack.uploads_bucket, Key=key)["UploadId"]
+    queue.repository.create(
+        Job.new(
+            job_id=job_id, owner="repair", source=Source(bucket=queue.stack.uploads_bucket, key=key),
+            requested_renditions=("360p",), now=utc_now(),
+            upload=Upload(upload_id=upload_id, file_name="a.mp4", size=10, part_size=10, part_count=1),
+        )
+    )  # fmt: skip
+    time.sleep(2)
+    assert job_id in queue.tick()["repaired"]
+    cancelled = queue.repository.get(job_id)
+    assert cancelled.status is S.CANCELLED and cancelled.error_type == "UploadExpired"
+    assert "not completed within" in (cancelled.error_message or "")
+    open_uploads = queue.s3.list_multipart_uploads(Bucket=queue.stack.uploads_bucket, Prefix=key).get("Uploads", [])
+    assert open_uploads == []
