@@ -33,27 +33,25 @@ class JobRef(BaseModel):
 class JobQueued(EventBridgeModel):
     """The API queued a job (a retry) without an upload: the scheduler looks for a free slot."""
 
-    detail_type: Literal["Job Queued"] = Field(alias="detail-type")  # type: ignore[assignment]
-    detail: JobRef  # type: ignore[assignment]
+    detail_type: Literal["Job Queued"] = Field(alias="detail-type")
+    detail: JobRef
 
 
 class JobFinished(EventBridgeModel):
     """A job's execution ended, or the API cancelled it: its slot is given back, the next job admitted."""
 
-    detail_type: Literal["Job Finished"] = Field(alias="detail-type")  # type: ignore[assignment]
-    detail: JobRef  # type: ignore[assignment]
+    detail_type: Literal["Job Finished"] = Field(alias="detail-type")
+    detail: JobRef
 
 
 class ScheduledTick(EventBridgeModel):
     """The periodic rule: admit what waits, repair what was lost."""
 
-    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
 
 
 # What the scheduler function receives.
-SchedulerEvent = Annotated[
-    ObjectCreated | JobQueued | JobFinished | ScheduledTick, Field(discriminator="detail_type")
-]
+SchedulerEvent = Annotated[ObjectCreated | JobQueued | JobFinished | ScheduledTick, Field(discriminator="detail_type")]
 
 
 def bus_entry(detail_type: str, source: str, job_id: str, bus: str) -> dict[str, Any]:

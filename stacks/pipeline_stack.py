@@ -9,6 +9,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas import keys
@@ -25,7 +26,7 @@ from stacks.storage_stack import StorageStack
 class PipelineStack(Stack):
     """Stateless: safe to destroy and redeploy; reads and writes the storage stack's resources."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - the stack reads top to bottom as its wiring; each concern is a construct
         self,
         scope: Construct,
         id: str,
@@ -152,19 +153,7 @@ class PipelineStack(Stack):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         indexes = f"{table.table_arn}/index/*"
-        schedule_fn = fns.add(
-            "ScheduleJobs",
-            handler="schedule_jobs",
-            description="queue: admissions into free slots, releases, repairs",
-            environment={"STATE_MACHINE_ARN": machine.state_machine_arn},
-        )
-        # Admission and release are transactions of UpdateItems (a job and two counters); the waiting line and
-        # the slot holders are index queries; uploads are read for their metadata (a direct S3 upload's job).
-        _allow(schedule_fn, job_items, table.table_arn)
-        _allow(schedule_fn, ["dynamodb:Query"], indexes)
-        _allow(schedule_fn, ["s3:GetObject", "s3:AbortMultipartUpload"], sources)
-        _allow(schedule_fn, ["states:StartExecution"], machine.state_machine_arn)
-        _allow(schedule_fn, ["states:DescribeExecution"], executions)
+        schedule_fn = _schedule_function(fns, machine, table.table_arn, sources, executions)
         self.scheduler = JobScheduler(
             self,
             "Scheduler",
@@ -207,6 +196,8 @@ class PipelineStack(Stack):
             "JobsApi",
             handler=api_fn,
             authorizer=authorizer_fn,
+            rate_limit=config.api_rate_limit,
+            burst_limit=config.api_burst_limit,
             log_retention=retention,
             removal_policy=removal_policy,
         )
@@ -229,6 +220,25 @@ class PipelineStack(Stack):
         CfnOutput(self, "ApiStage", value=self.api.api.deployment_stage.stage_name)
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "StartFailuresQueueUrl", value=self.scheduler.dead_letters.queue_url)
+
+
+def _schedule_function(
+    fns: PythonFunctions, machine: sfn.StateMachine, table_arn: str, sources: str, executions: str
+) -> lambda_.Function:
+    fn = fns.add(
+        "ScheduleJobs",
+        handler="schedule_jobs",
+        description="queue: admissions into free slots, releases, repairs",
+        environment={"STATE_MACHINE_ARN": machine.state_machine_arn},
+    )
+    # Admission and release are transactions of UpdateItems (a job and two counters); the waiting line and
+    # the slot holders are index queries; uploads are read for their metadata (a direct S3 upload's job).
+    _allow(fn, ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], table_arn)
+    _allow(fn, ["dynamodb:Query"], f"{table_arn}/index/*")
+    _allow(fn, ["s3:GetObject", "s3:AbortMultipartUpload"], sources)
+    _allow(fn, ["states:StartExecution"], machine.state_machine_arn)
+    _allow(fn, ["states:DescribeExecution"], executions)
+    return fn
 
 
 def _allow(fn: lambda_.Function, actions: list[str], *resources: str) -> None:

@@ -106,8 +106,9 @@ def local_status(as_json: bool = typer.Option(False, "--json", help="Print one J
 
 # -- the API client commands -----------------------------------------------------------------------------
 # Exit codes: 0 done; 1 an error (message on stderr; with --json also the error document on stdout);
-# 2 bad usage; 4 the job ended FAILED or CANCELLED (--wait, --watch); 130 interrupted (the upload resumes).
-EXIT_ERROR, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 1, 4, 130
+# 2 bad usage; 3 `admin health`: the deployment is degraded; 4 the job ended FAILED or CANCELLED (--wait, --watch);
+# 130 interrupted (the upload resumes).
+EXIT_ERROR, EXIT_USAGE, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 1, 2, 4, 130
 
 ApiUrl = Annotated[
     str | None,
@@ -201,7 +202,10 @@ def upload_cmd(
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The video.", show_default=False)
     ],
     *,
-    priority: Annotated[int | None, typer.Option(min=1, max=10, help="1 (lowest) to 10 [server: 5].")] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(min=1, max=10, help="1 (most urgent) to 10 (bulk), within your token's tier [server: 5]."),
+    ] = None,
     renditions: Annotated[str | None, typer.Option(help="Comma-separated, e.g. 720p,360p [server: all].")] = None,
     outputs: Annotated[str | None, typer.Option(help="Comma-separated: hls,mp4,thumbnails [server default].")] = None,
     part_size: Annotated[int | None, typer.Option("--part-size", min=5, help="Part size in MiB [server: 8].")] = None,
@@ -351,6 +355,172 @@ def stats_cmd(
     with _api("stats", as_json, api_url, token) as api:
         stats = api.stats(window_hours)
     _emit(as_json, stats, stats_view(stats))
+
+
+@app.command("priority")
+def priority_cmd(
+    job_id: JobArg,
+    priority: Annotated[
+        int, typer.Argument(min=1, max=10, help="1 (most urgent) to 10 (bulk), within your token's tier.")
+    ],
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Change a waiting (UPLOADING or QUEUED) job's priority; it keeps its time in the queue."""
+    _job_action("priority", lambda api: api.set_priority(job_id, priority), as_json, api_url, token)
+
+
+# -- operators -----------------------------------------------------------------------------------------------
+# `admin tokens` writes the deployment's jobs table with your AWS credentials (vodpipe/admin/deployment.py says
+# how the deployment is found); `admin queue` and `admin health` call the API with an admin token.
+admin = typer.Typer(no_args_is_help=True, help="Operators: API tokens, the queue, the deployment's health.")
+app.add_typer(admin, name="admin")
+tokens_app = typer.Typer(
+    no_args_is_help=True, help="API tokens of a deployment, in its jobs table (uses your AWS credentials)."
+)
+admin.add_typer(tokens_app, name="tokens")
+EXIT_DEGRADED = 3
+
+EndpointUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        envvar="AWS_ENDPOINT_URL",
+        help="AWS endpoint [default: AWS_ENDPOINT_URL, else the local deployment, else AWS].",
+        show_default=False,
+    ),
+]
+Region = Annotated[
+    str | None, typer.Option("--region", help="AWS region [default: your configuration's].", show_default=False)
+]
+UseAws = Annotated[bool, typer.Option("--aws", help="AWS itself, even when a local deployment is recorded.")]
+
+
+@contextmanager
+def _tokens(command: str, as_json: bool, endpoint_url: str | None, region: str | None, aws: bool) -> Iterator[Any]:
+    """The deployment's TokenRegistry; SDK failures and refusals become one line and exit code 1 (2: bad input)."""
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError as SdkClientError
+
+    from lambdas.auth.ports import TokenNotFound
+    from vodpipe.admin import deployment
+    from vodpipe.admin.tokens import InvalidTokenRequest
+    from vodpipe.client.errors import ClientError
+
+    try:
+        target = deployment.resolve_aws_target(endpoint_url, region, aws=aws)
+    except ClientError as exc:  # an unreadable record of the local deployment
+        raise _fail(command, exc, as_json) from exc
+    try:
+        yield deployment.token_registry(target)
+    except InvalidTokenRequest as exc:
+        raise _fail(command, str(exc), as_json, EXIT_USAGE) from None
+    except TokenNotFound as exc:
+        raise _fail(command, str(exc), as_json) from None
+    except ClientError as exc:
+        raise _fail(command, exc, as_json) from exc
+    except (BotoCoreError, SdkClientError) as exc:
+        raise _fail(command, deployment.failure(exc, target), as_json) from exc
+
+
+@tokens_app.command("create")
+def tokens_create(
+    *,
+    user: Annotated[
+        str, typer.Option("--user", help="The user id (it names their upload prefix).", show_default=False)
+    ],
+    role: Annotated[str, typer.Option("--role", help="user, or admin (the operators' routes, any priority).")] = "user",
+    max_priority: Annotated[
+        int,
+        typer.Option(
+            "--max-priority", min=1, max=10, help="The most urgent priority the user may ask for (1: any, 4: 4 to 10)."
+        ),
+    ] = 1,
+    as_json: AsJson = False,
+    endpoint_url: EndpointUrl = None,
+    region: Region = None,
+    aws: UseAws = False,
+) -> None:
+    """Make a token for a user and print it, once: only its hash is stored."""
+    from vodpipe.admin.tokens import issue_token
+
+    with _tokens("admin tokens create", as_json, endpoint_url, region, aws) as registry:
+        issued = issue_token(registry, user, role=role, max_priority=max_priority)
+    if as_json:
+        typer.echo(json.dumps(issued.document()))
+        return
+    who = issued.record.identity
+    typer.echo(
+        f"token {issued.record.token_id} for {who.owner} (role {who.role.value}, priorities {who.max_priority} to 10); "
+        'shown only this once, keep it (e.g. token = "..." in ~/.config/vodpipe/config.toml):',
+        err=True,
+    )
+    typer.echo(issued.token)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    as_json: AsJson = False, endpoint_url: EndpointUrl = None, region: Region = None, aws: UseAws = False
+) -> None:
+    """Every token by id, with its user, role, tier and creation time (never the token)."""
+    from vodpipe.admin.render import tokens_table
+    from vodpipe.admin.tokens import record_document
+
+    with _tokens("admin tokens list", as_json, endpoint_url, region, aws) as registry:
+        records = [record_document(r) for r in registry.tokens()]
+    _emit(as_json, {"tokens": records}, tokens_table(records) if records else "no tokens listed")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (from `admin tokens list`).", show_default=False)],
+    as_json: AsJson = False,
+    endpoint_url: EndpointUrl = None,
+    region: Region = None,
+    aws: UseAws = False,
+) -> None:
+    """Revoke a token by its id: the API refuses it once the authorizer's cached answer expires (5 minutes)."""
+    import re
+
+    from lambdas.auth.tokens import TOKEN_ID_PATTERN
+    from vodpipe.admin.tokens import record_document
+
+    if not re.fullmatch(TOKEN_ID_PATTERN, token_id):
+        raise _fail("admin tokens revoke", f"{token_id!r} is not a token id (16 hex digits)", as_json, EXIT_USAGE)
+    with _tokens("admin tokens revoke", as_json, endpoint_url, region, aws) as registry:
+        record = record_document(registry.revoke(token_id))
+    _emit(as_json, {"revoked": record}, f"revoked token {token_id} of {record['user']} (role {record['role']})")
+
+
+@admin.command("queue")
+def admin_queue_cmd(
+    window_minutes: Annotated[
+        int | None,
+        typer.Option("--window-minutes", min=1, max=1440, help="Rates and waits over this many minutes [server: 60]."),
+    ] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """The whole queue (an admin token): running, waiting by class, oldest wait, rates, waits per class."""
+    from vodpipe.admin.render import queue_view
+
+    with _api("admin queue", as_json, api_url, token) as api:
+        queue = api.admin_queue(window_minutes)
+    _emit(as_json, queue, queue_view(queue))
+
+
+@admin.command("health")
+def admin_health_cmd(as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None) -> None:
+    """The deployment's health (an admin token); exit code 3 when it is degraded."""
+    from vodpipe.admin.render import health_view
+
+    with _api("admin health", as_json, api_url, token) as api:
+        health = api.health()
+    _emit(as_json, health, health_view(health))
+    if health.get("status") != "ok":
+        raise typer.Exit(EXIT_DEGRADED)
 
 
 @app.command("demo")

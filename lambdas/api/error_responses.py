@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -10,7 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
-from lambdas.api.errors import ApiErrorResponse, ErrorKind
+from lambdas.api.errors import ApiErrorResponse, ErrorKind, TooManyRequests
 from lambdas.api.models import ErrorBody
 from lambdas.api.owner import refusal
 
@@ -19,10 +20,12 @@ logger = Logger(child=True)
 _DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "Missing or unknown credential",
+    403: "The caller's token does not allow it (an admin's route, or a priority above its tier)",
     404: "No such job for this caller",
     409: "The job's state does not allow it",
     415: "The body is not JSON",
     422: "A field is invalid; `field` names it",
+    429: "A quota is reached; `Retry-After` says in how many seconds to try again",
     503: "A backing service is unavailable; retry later",
 }
 # A pattern mismatch quotes the regex; for these fields, say what is expected instead.
@@ -32,20 +35,35 @@ _PATTERN_MESSAGES = {
 }
 
 
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Whole seconds to wait before asking again", "schema": {"type": "integer"}}
+}
+
+
 def documented(success: int, description: str, *errors: int) -> dict[int, Any]:
     """A route's OpenAPI responses: its success, and the errors it may answer besides 401, 422 and 503."""
     answers: dict[int, Any] = {success: {"description": description}}
     for code in (401, 422, 503, *errors):
         answers[code] = {"description": _DESCRIPTIONS[code], "content": {"application/json": {"model": ErrorBody}}}
+        if code == HTTPStatus.TOO_MANY_REQUESTS:
+            answers[code]["headers"] = _RETRY_AFTER
     return answers
 
 
-def error_response(status: int, kind: ErrorKind, message: str, field: str | None = None) -> Response[dict[str, Any]]:
+def error_response(
+    status: int, kind: ErrorKind, message: str, field: str | None = None, *, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=ErrorBody(error=kind, message=message, field=field).model_dump(mode="json"),
+        headers=headers,
     )
+
+
+def retry_after(seconds: float) -> str:
+    """The Retry-After value: whole seconds, rounded up (asking a moment early would be refused again), at least 1."""
+    return str(max(1, math.ceil(seconds)))
 
 
 def field_path(location: tuple[Any, ...]) -> str | None:
@@ -121,7 +139,8 @@ def answer_errors(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(ApiErrorResponse)  # type: ignore[untyped-decorator]
     def _refused(error: ApiErrorResponse) -> Response[Any]:
-        return error_response(error.status, error.kind, error.message, error.field)
+        headers = {"Retry-After": retry_after(error.retry_after_s)} if isinstance(error, TooManyRequests) else None
+        return error_response(error.status, error.kind, error.message, error.field, headers=headers)
 
     @app.not_found
     def _no_route(error: NotFoundError) -> Response[Any]:

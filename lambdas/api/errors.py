@@ -8,6 +8,7 @@ from enum import StrEnum
 from http import HTTPStatus
 
 from lambdas.jobs.ports import RepositoryUnavailable
+from lambdas.quotas.ports import QuotaStoreUnavailable
 from lambdas.storage.ports import StoreUnavailable, UploadStoreUnavailable
 from lambdas.workflow.ports import WorkflowUnavailable
 
@@ -15,9 +16,11 @@ from lambdas.workflow.ports import WorkflowUnavailable
 class ErrorKind(StrEnum):
     VALIDATION_ERROR = "validation_error"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    TOO_MANY_REQUESTS = "too_many_requests"
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
 
@@ -39,6 +42,12 @@ class InvalidInput(ApiErrorResponse):
     status, kind = HTTPStatus.UNPROCESSABLE_ENTITY, ErrorKind.VALIDATION_ERROR
 
 
+class Forbidden(ApiErrorResponse):
+    """The caller's token does not allow it: an admin's route, or a priority above its tier."""
+
+    status, kind = HTTPStatus.FORBIDDEN, ErrorKind.FORBIDDEN
+
+
 class NotFound(ApiErrorResponse):
     """No such job for this caller (someone else's job is not found either)."""
 
@@ -49,6 +58,16 @@ class Conflict(ApiErrorResponse):
     """The job's state does not allow it (already finished, retried too often, parts missing…)."""
 
     status, kind = HTTPStatus.CONFLICT, ErrorKind.CONFLICT
+
+
+class TooManyRequests(ApiErrorResponse):
+    """A quota is reached: the answer's Retry-After header says in how many seconds to ask again."""
+
+    status, kind = HTTPStatus.TOO_MANY_REQUESTS, ErrorKind.TOO_MANY_REQUESTS
+
+    def __init__(self, message: str, retry_after_s: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
 
 
 class Unavailable(ApiErrorResponse):
@@ -62,5 +81,11 @@ def unavailable() -> Iterator[None]:
     """Outages of the table, the buckets or the workflow become 503 answers; other errors pass through."""
     try:
         yield
-    except (RepositoryUnavailable, UploadStoreUnavailable, StoreUnavailable, WorkflowUnavailable) as error:
+    except (
+        RepositoryUnavailable,
+        QuotaStoreUnavailable,
+        UploadStoreUnavailable,
+        StoreUnavailable,
+        WorkflowUnavailable,
+    ) as error:
         raise Unavailable(f"a backing service is unavailable ({error}); try again") from error

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from aws_lambda_powertools import Logger
 
 from lambdas.api.config import ApiConfig
 from lambdas.api.errors import Conflict, InvalidInput, NotFound, Unavailable, unavailable
-from lambdas.events import RetryRequested
+from lambdas.api.models import QueuePlace
 from lambdas.jobs.model import Clock, EventKind, Job, JobEvent, JobStatus, JobStep, utc_now
 from lambdas.jobs.ports import (
     MAX_PAGE_SIZE,
@@ -20,21 +20,20 @@ from lambdas.jobs.ports import (
     JobRepository,
 )
 from lambdas.jobs.stats import QueueStats, compute_stats
-from lambdas.jobs.transitions import RetryLimitReached, retry, transition
+from lambdas.jobs.transitions import RetryLimitReached, reprioritise, retry, transition
 from lambdas.keys import output_prefix
+from lambdas.queue import views
+from lambdas.queue.ports import QueueSignals, QueueStore
 from lambdas.storage.ports import MediaStore, UploadStore
-from lambdas.workflow.ports import Workflow, WorkflowError, WorkflowRefused
+from lambdas.workflow.ports import Workflow, WorkflowRefused
 
 logger = Logger(child=True)
 
 _ATTEMPTS = 5
 # Statistics read the caller's jobs page by page; past this many the figures cover the newest only.
 MAX_STATS_JOBS = 10_000
-
-
-def execution_name(job: Job) -> str:
-    """Deterministic per attempt: a repeated retry request cannot start the same attempt twice."""
-    return f"{job.job_id}-r{job.retry_count}"
+# The throughput a QUEUED job's estimated start is computed from: jobs that ended this long before now.
+THROUGHPUT_WINDOW = timedelta(hours=1)
 
 
 class JobService:
@@ -46,10 +45,47 @@ class JobService:
         uploads: UploadStore,
         config: ApiConfig,
         *,
+        queue: QueueStore,
+        signals: QueueSignals,
         clock: Clock = utc_now,
     ) -> None:
         self._repository, self._workflow, self._outputs, self._uploads = repository, workflow, outputs, uploads
+        self._queue, self._signals = queue, signals
         self._config, self._clock = config, clock
+
+    def place(self, job: Job) -> QueuePlace | None:
+        """A QUEUED job's position and estimated start; None for any other job."""
+        if job.status is not JobStatus.QUEUED:
+            return None
+        now = self._clock()
+        with unavailable():
+            position = views.queue_position(job, self._queue.waiting_before, now, self._config.queue.aging)
+            running = self._queue.running().total
+            ended = self._queue.ended_between(now - THROUGHPUT_WINDOW, now)
+        start = views.estimated_start(
+            position, running, self._config.queue.max_running_jobs, ended, now, THROUGHPUT_WINDOW
+        )
+        return QueuePlace(position=position, estimated_start_at=start)
+
+    def set_priority(self, owner: str, job_id: str, priority: int) -> Job:
+        """A waiting job's priority changed (the caller's tier is checked by the route); its place is kept."""
+        job = self.get(owner, job_id)
+        for _ in range(_ATTEMPTS):
+            if job.priority == priority:
+                return job
+            try:
+                changed = reprioritise(job, priority, self._clock())
+            except IllegalTransition:
+                raise Conflict(f"job {job_id} is {job.status}: only a waiting job's priority can change") from None
+            try:
+                with unavailable():
+                    job = self._repository.save_transition(job, changed)
+            except (ConcurrentUpdate, IllegalTransition):
+                job = self.get(owner, job_id)
+                continue
+            self._event(job_id, f"priority changed to {priority} by the user")
+            return job
+        raise Unavailable(f"job {job_id} kept changing; try again")
 
     def get(self, owner: str, job_id: str) -> Job:
         try:
@@ -106,10 +142,18 @@ class JobService:
             if job.upload is not None and job.queued_at is None:
                 self._uploads.abort(job.source.bucket, job.source.key, job.upload.upload_id)
             self._outputs.delete_prefix(self._config.outputs_bucket, output_prefix(job_id))
+            if self._queue.release(job_id):
+                self._signal(self._signals.finished, job_id)  # a slot is free: the next job may start
         return job
 
+    def _signal(self, send: Callable[[str], None], job_id: str) -> None:
+        try:
+            send(job_id)
+        except Exception:
+            logger.exception("the scheduler could not be told; the tick will catch up", extra={"job_id": job_id})
+
     def retry(self, owner: str, job_id: str) -> Job:
-        """QUEUED again with one more attempt counted, and a new execution started for it."""
+        """QUEUED again with one more attempt counted; the scheduler starts it when a slot is free."""
         job = self.get(owner, job_id)
         try:
             after = retry(job, self._clock())
@@ -117,43 +161,16 @@ class JobService:
             raise Conflict(f"job {job_id} was already retried {job.max_retries} times") from None
         except IllegalTransition as error:
             raise Conflict(str(error)) from None
+        with unavailable():
+            self._queue.release(job_id)  # the ended attempt's slot, if its release is still to come
         try:
             with unavailable():
                 queued = self._repository.save_transition(job, after)
         except (ConcurrentUpdate, IllegalTransition):
             raise Conflict(f"job {job_id} changed meanwhile; read it and try again") from None
-        try:
-            self._workflow.start(execution_name(queued), RetryRequested.of(queued).payload())
-        except WorkflowError as error:
-            self._not_started(queued, error)
-            if isinstance(error, WorkflowRefused):
-                # Not the caller's doing and not transient: someone has to look at the deployment.
-                logger.exception("the workflow refused to start a retry", extra={"job_id": job_id})
-                raise Unavailable(
-                    f"the workflow refused to start job {job_id} (a fault on our side); "
-                    "the job is FAILED again and can be retried later"
-                ) from error
-            raise Unavailable(f"the workflow could not be started for job {job_id}; try again") from error
         self._event(job_id, f"retry {queued.retry_count} of {queued.max_retries} requested by the user")
+        self._signal(self._signals.queued, job_id)
         return queued
-
-    def _not_started(self, queued: Job, error: WorkflowError) -> None:
-        """Never leave a QUEUED job that nothing will pick up: FAILED, so it can be retried again.
-
-        If something moved it meanwhile (cancelled, or taken by an execution that did start), that move stands.
-        """
-        failed = transition(
-            queued,
-            JobStatus.FAILED,
-            self._clock(),
-            error_type="RetryNotStarted",
-            error_message=f"the workflow could not be started: {error}",
-        )
-        try:
-            with unavailable():
-                self._repository.save_transition(queued, failed)
-        except (ConcurrentUpdate, IllegalTransition):
-            return
 
     def stats(self, owner: str, window: timedelta) -> QueueStats:
         """`compute_stats` over the caller's own jobs (never other users': their volume is theirs to see)."""

@@ -144,10 +144,28 @@ class PublicJob(Job):
     model_config = ConfigDict(title="Job")
 
     execution_arn: SkipJsonSchema[str | None] = Field(None, exclude=True)
+    queue_position: int | None = Field(
+        None, ge=0, description="A QUEUED job's place in the queue (0: the next to start); null otherwise."
+    )
+    estimated_start_at: UtcDatetime | None = Field(
+        None, description="When a QUEUED job should start, from the recent throughput; null if unknown."
+    )
 
 
-def public_job(job: Job) -> PublicJob:
-    return PublicJob.model_validate(dict(job))
+class QueuePlace(_Response):
+    position: int
+    estimated_start_at: UtcDatetime | None = None
+
+
+def public_job(job: Job, place: QueuePlace | None = None) -> PublicJob:
+    extra = {"queue_position": place.position, "estimated_start_at": place.estimated_start_at} if place else {}
+    return PublicJob.model_validate(dict(job) | extra)
+
+
+class PriorityChange(_Request):
+    """A waiting job's new priority (1 most urgent .. 10 bulk)."""
+
+    priority: int = Field(ge=1, le=10, description="1-3 high, 4-7 normal, 8-10 bulk; within the caller's tier.")
 
 
 class UploadCreated(_Response):

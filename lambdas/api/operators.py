@@ -64,4 +64,4 @@ class OperatorService:
         )
 
 
-__all__ = ["OperatorService", "JobStatus"]
+__all__ = ["JobStatus", "OperatorService"]

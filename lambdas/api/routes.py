@@ -78,7 +78,10 @@ class ApiRoutes:
 
 def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(
-        enable_validation=True, cors=CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"])
+        enable_validation=True,
+        cors=CORSConfig(
+            allow_origin="*", allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"]
+        ),
     )
     app.use(middlewares=[require_owner])
     answer_errors(app)
@@ -95,7 +98,7 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
         summary="Create a job and its multipart upload",
         description="Answers the first (at most 100) presigned part URLs; PUT each part to its URL, keep the "
         "ETag of each response, then complete. The object key holds no part of the file name.",
-        responses=documented(201, "The job (UPLOADING) and the upload plan", *_BODY),
+        responses=documented(201, "The job (UPLOADING) and the upload plan", *_BODY, 403, 429),
         tags=["uploads"],
         operation_id="create_upload",
     )

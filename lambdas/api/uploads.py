@@ -7,8 +7,9 @@ from contextlib import suppress
 from datetime import timedelta
 from urllib.parse import quote
 
+from lambdas.api.access import check_priority
 from lambdas.api.config import ApiConfig
-from lambdas.api.errors import Conflict, InvalidInput, NotFound, Unavailable, unavailable
+from lambdas.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unavailable, unavailable
 from lambdas.api.models import (
     DEFAULT_PART_SIZE,
     MAX_PRESIGNED_PARTS,
@@ -21,6 +22,7 @@ from lambdas.api.models import (
     UploadParts,
     public_job,
 )
+from lambdas.api.owner import Caller
 from lambdas.jobs.model import (
     Clock,
     EventKind,
@@ -38,6 +40,8 @@ from lambdas.jobs.ports import ConcurrentUpdate, IllegalTransition, JobNotFound,
 from lambdas.jobs.transitions import transition
 from lambdas.keys import source_key
 from lambdas.media.ladder import RENDITION_NAMES
+from lambdas.quotas.ports import QuotaStore
+from lambdas.quotas.service import QuotaExceeded, Quotas
 from lambdas.storage.ports import MAX_PARTS, PartsRejected, UploadedPart, UploadNotFound, UploadStore
 
 ALL_OUTPUTS = (OutputKind.HLS, OutputKind.MP4, OutputKind.THUMBNAILS)
@@ -58,20 +62,42 @@ def plan_parts(size: int, requested: int | None) -> tuple[int, int]:
 
 class UploadService:
     def __init__(
-        self, repository: JobRepository, uploads: UploadStore, config: ApiConfig, *, clock: Clock = utc_now
+        self,
+        repository: JobRepository,
+        uploads: UploadStore,
+        config: ApiConfig,
+        *,
+        quotas: QuotaStore,
+        clock: Clock = utc_now,
     ) -> None:
         self._repository, self._uploads, self._config, self._clock = repository, uploads, config, clock
+        self._quotas = Quotas(quotas, config.queue)
 
     # --- create ----------------------------------------------------------------------------------
 
-    def create(self, owner: str, request: CreateUpload) -> UploadCreated:
+    def create(self, caller: Caller | str, request: CreateUpload) -> UploadCreated:
+        """A new job, UPLOADING, and its multipart upload. Refused, in this order: a priority above the caller's
+        tier (403), a file over the size limit (422, before any quota counts it), max_queued_jobs_per_user
+        jobs already waiting (429, Retry-After 30 s), max_uploads_per_hour reached (429, Retry-After: the next
+        UTC hour). The waiting jobs are compared with the stored count, not reserved: concurrent requests of
+        one user may pass together and leave them a few jobs over the limit. A bare owner is a user's caller
+        with no tier restriction.
+        """
+        caller = Caller(owner=caller) if isinstance(caller, str) else caller
+        owner = caller.owner
+        check_priority(caller, request.priority)
         if request.size > self._config.max_upload_bytes:
             raise InvalidInput(
                 f"size: the file is {request.size} bytes; the limit is {self._config.max_upload_bytes}",
                 field="size",
             )
-        part_size, part_count = plan_parts(request.size, request.part_size)
         now = self._clock()
+        try:
+            with unavailable():
+                self._quotas.admit_upload(owner, now)
+        except QuotaExceeded as refused:
+            raise TooManyRequests(refused.message, refused.retry_after_s) from None
+        part_size, part_count = plan_parts(request.size, request.part_size)
         job_id = new_job_id(now)
         bucket, key = self._config.uploads_bucket, source_key(owner, job_id)
         renditions = tuple(request.renditions or RENDITION_NAMES)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lambdas.auth.identity import Identity
+
 
 def api_wildcard_arn(method_arn: str) -> str:
     """`arn:aws:execute-api:<region>:<account>:<api>/<stage>/*` from the ARN of the method called.
@@ -18,15 +20,16 @@ def api_wildcard_arn(method_arn: str) -> str:
     return f"{prefix}/{stage}/*"
 
 
-def allow(method_arn: str, owner: str) -> dict[str, Any]:
+def allow(method_arn: str, identity: Identity) -> dict[str, Any]:
     return {
-        "principalId": owner,
+        "principalId": identity.owner,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [
                 {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": api_wildcard_arn(method_arn)}
             ],
         },
-        # Reaches the API function as requestContext.authorizer.owner (beside principalId).
-        "context": {"owner": owner},
+        # Reaches the API function as requestContext.authorizer.{owner,role,max_priority} (beside principalId),
+        # every value as a string. Cached with the policy: a changed role or tier applies once the cache expires.
+        "context": identity.context(),
     }

@@ -6,11 +6,13 @@ import hashlib
 import re
 import secrets
 
+from lambdas.auth.identity import Identity
 from lambdas.auth.ports import TokenStore
 
-# Owners are path segments of upload keys (`uploads/{owner}/…`): nothing that could climb out of one.
-OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _BEARER = re.compile(r"^Bearer\s+(?P<token>[A-Za-z0-9._~+/=-]{16,512})\s*$", re.IGNORECASE)
+# A token's public id: a prefix of its hash, enough to tell tokens apart (64 bits), useless to guess one.
+TOKEN_ID_LENGTH = 16
+TOKEN_ID_PATTERN = rf"^[0-9a-f]{{{TOKEN_ID_LENGTH}}}$"
 
 
 def new_token() -> str:
@@ -22,6 +24,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def token_id(token: str) -> str:
+    """The id administrators list and revoke a token by (the token itself is shown once, when it is made)."""
+    return token_id_of_hash(token_hash(token))
+
+
+def token_id_of_hash(digest: str) -> str:
+    return digest[:TOKEN_ID_LENGTH]
+
+
 def bearer_token(header: str | None) -> str | None:
     """The token in an `Authorization: Bearer <token>` header; None for anything else."""
     if not header:
@@ -30,10 +41,7 @@ def bearer_token(header: str | None) -> str | None:
     return match["token"] if match else None
 
 
-def authenticate(store: TokenStore, header: str | None) -> str | None:
-    """The owner named by a bearer `Authorization` header, or None (missing, malformed or unknown)."""
+def authenticate(store: TokenStore, header: str | None) -> Identity | None:
+    """Who a bearer `Authorization` header stands for, or None (missing, malformed or unknown)."""
     token = bearer_token(header)
-    if token is None:
-        return None
-    owner = store.owner_of(token)
-    return owner if owner is not None and re.fullmatch(OWNER_PATTERN, owner) else None
+    return None if token is None else store.identity_of(token)

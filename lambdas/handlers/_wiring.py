@@ -11,12 +11,12 @@ from botocore.config import Config
 from lambdas import aws
 from lambdas.api.config import ApiConfig
 from lambdas.api.jobs import JobService
+from lambdas.api.operators import OperatorService
 from lambdas.api.uploads import UploadService
 from lambdas.auth.dynamodb import DynamoDBTokenStore
 from lambdas.auth.ports import TokenStore
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
-from lambdas.api.operators import OperatorService
 from lambdas.media.chunking import WorkerBudget
 from lambdas.media.policy import ValidationPolicy
 from lambdas.pipeline.config import PipelineConfig

@@ -1,4 +1,4 @@
-"""Authorizer: the REST token authorizer. A known bearer token -> Allow for the whole API, as its owner."""
+"""Authorizer: the REST token authorizer. A known bearer token -> Allow for the whole API, as its owner and role."""
 
 from typing import Any
 
@@ -23,8 +23,8 @@ class Unauthorized(Exception):
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayAuthorizerTokenEvent(event)
-    owner = authenticate(wiring.token_store(), request.authorization_token)
-    if owner is None:
+    identity = authenticate(wiring.token_store(), request.authorization_token)
+    if identity is None:
         raise Unauthorized
-    logger.append_keys(owner=owner)
-    return allow(request.method_arn, owner)
+    logger.append_keys(owner=identity.owner, role=identity.role.value)
+    return allow(request.method_arn, identity)

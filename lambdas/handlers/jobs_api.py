@@ -15,7 +15,7 @@ tracer = Tracer()
 
 
 def services() -> ApiServices:
-    return ApiServices(uploads=wiring.upload_service(), jobs=wiring.job_service())
+    return ApiServices(uploads=wiring.upload_service(), jobs=wiring.job_service(), operators=wiring.operator_service())
 
 
 @cache

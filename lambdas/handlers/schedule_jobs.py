@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
-from lambdas.events import JobFinished, ObjectCreated, SchedulerEvent, ScheduledTick
+from lambdas.events import JobFinished, ObjectCreated, ScheduledTick, SchedulerEvent
 from lambdas.handlers import _wiring as wiring
 from lambdas.pipeline.errors import UnrecognisedUpload
 from lambdas.queue.intake import queue_upload, upload_of

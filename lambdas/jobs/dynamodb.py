@@ -30,9 +30,9 @@ from lambdas.jobs.items import (
 )
 from lambdas.jobs.model import (
     JOB_ID_PATTERN,
-    JobError,
     RENDITION_PATTERN,
     Job,
+    JobError,
     JobEvent,
     JobStatus,
     JobStep,
@@ -222,7 +222,8 @@ class DynamoDBJobRepository:
         except ClientError as error:
             if error_code(error) != _CONDITION_FAILED:
                 raise
-            raise self.moved(error.response.get("Item"), job_before, job_after) from None
+            returned: Mapping[str, Any] = error.response  # the stubs do not declare the returned "Item"
+            raise self.moved(returned.get("Item"), job_before, job_after) from None
         return job_from_item(response["Attributes"])
 
     def moved(self, item: Mapping[str, Any] | None, job_before: Job, job_after: Job) -> JobError:
@@ -273,7 +274,7 @@ class DynamoDBJobRepository:
         return self._monotonic_update(job_id, update, condition, expression, rendition)
 
     def _monotonic_update(
-        self, job_id: str, update: str, condition: str, expression: _Expression, rendition: str | None
+        self, job_id: str, update: str, condition: str, expression: Expression, rendition: str | None
     ) -> bool:
         """A conditional write that only ever raises a value: False when it would not, the reason otherwise."""
         try:

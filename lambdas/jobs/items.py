@@ -40,7 +40,10 @@ def job_attributes(job: Job, retention: timedelta = schema.RETENTION) -> dict[st
         schema.BY_STATUS.sort_key: schema.status_sk(job.priority, utc_iso(job.queued_at or job.created_at), job.job_id),
     }
     if job.status in WAITING_STATUSES:
-        item |= {schema.WAITING_BY_OWNER.partition_key: schema.waiting_pk(job.owner), schema.WAITING_BY_OWNER.sort_key: owner_sk}
+        item |= {
+            schema.WAITING_BY_OWNER.partition_key: schema.waiting_pk(job.owner),
+            schema.WAITING_BY_OWNER.sort_key: owner_sk,
+        }
     for index, moment in ((schema.BY_STARTED, job.started_at), (schema.BY_COMPLETED, job.completed_at)):
         if moment is not None:
             stamp = utc_iso(moment)

@@ -44,9 +44,7 @@ def _reasons(error: ClientError) -> list[Mapping[str, Any]]:
 
 
 class DynamoDBQueueStore:
-    def __init__(
-        self, client: DynamoDBClient, table_name: str, retention: timedelta = schema.RETENTION
-    ) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, retention: timedelta = schema.RETENTION) -> None:
         self._client: DynamoDBClient = Guarded(client)  # type: ignore[assignment]
         self._table = table_name
         self._retention = retention
@@ -100,8 +98,14 @@ class DynamoDBQueueStore:
         update.set(schema.BY_SLOT.sort_key, f"{started}#{job.job_id}")
         update.condition(f"attribute_not_exists({update.name(schema.SLOT_ATTRIBUTE)})")
         items = [
-            {"Update": {"TableName": self._table, "Key": job_key(job.job_id), **update.arguments(),
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": job_key(job.job_id),
+                    **update.arguments(),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
             self._take(schema.RUNNING_SK, max_running),
             self._take(schema.user_counter_sk(job.owner), max_per_user, owner=job.owner),
         ]
@@ -179,7 +183,11 @@ class DynamoDBQueueStore:
                     },
                 }
             }
-            items = [marker, self._give_back(schema.RUNNING_SK), self._give_back(schema.user_counter_sk(values["owner"]))]
+            items = [
+                marker,
+                self._give_back(schema.RUNNING_SK),
+                self._give_back(schema.user_counter_sk(values["owner"])),
+            ]
             try:
                 self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
                 return True

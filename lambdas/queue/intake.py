@@ -72,7 +72,9 @@ def queue_upload(
         if job.status is not JobStatus.UPLOADING:
             return job
         try:
-            queued = repository.save_transition(job, transition(job, JobStatus.QUEUED, clock(), source=_merged(job.source, upload.source)))
+            queued = repository.save_transition(
+                job, transition(job, JobStatus.QUEUED, clock(), source=_merged(job.source, upload.source))
+            )
         except (ConcurrentUpdate, IllegalTransition):
             continue  # the API completed or cancelled it meanwhile: look again
         repository.append_event(

@@ -30,7 +30,9 @@ def job_effective_priority(job: Job, now: datetime, aging: timedelta) -> int:
     return effective_priority(job.priority, queued_since(job), now, aging)
 
 
-def admission_key(job: Job, running: Mapping[str, int], now: datetime, aging: timedelta) -> tuple[int, int, datetime, str]:
+def admission_key(
+    job: Job, running: Mapping[str, int], now: datetime, aging: timedelta
+) -> tuple[int, int, datetime, str]:
     """Smaller goes first."""
     return (job_effective_priority(job, now, aging), running.get(job.owner, 0), queued_since(job), job.job_id)
 

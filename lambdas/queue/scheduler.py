@@ -62,14 +62,10 @@ class Scheduler:
             result.stopped = f"every slot is taken ({counts.total} of {limits.max_running_jobs})"
             return result
         running = dict(counts.by_owner)
-        candidates = [
-            job for level in range(HIGHEST, LOWEST + 1) for job in self._store.waiting(level, SCAN_PER_LEVEL)
-        ]
+        candidates = [job for level in range(HIGHEST, LOWEST + 1) for job in self._store.waiting(level, SCAN_PER_LEVEL)]
         while True:
             now = self._clock()
-            job = next_job(
-                candidates, running, now, limits.aging, per_user_limit=limits.max_running_jobs_per_user
-            )
+            job = next_job(candidates, running, now, limits.aging, per_user_limit=limits.max_running_jobs_per_user)
             if job is None:
                 result.stopped = "nothing else may start" if candidates else "nothing waits"
                 return result
@@ -96,7 +92,9 @@ class Scheduler:
             running[job.owner] = running.get(job.owner, 0) + 1
             result.admitted.append(job.job_id)
             waited = (now - queued_since(job)).total_seconds()
-            self._event(job.job_id, EventKind.INFO, f"admitted after {waited:.1f} s in the queue (priority {job.priority})")
+            self._event(
+                job.job_id, EventKind.INFO, f"admitted after {waited:.1f} s in the queue (priority {job.priority})"
+            )
             self._start(admitted)
 
     def _start(self, job: Job) -> None:
@@ -156,13 +154,19 @@ class Scheduler:
             if self._clock() - admitted_at < self._config.start_grace:
                 return False
             waited = (self._clock() - admitted_at).total_seconds()
-            self._event(job.job_id, EventKind.INFO, f"repair: admitted {waited:.0f} s ago but its workflow never started; starting it again")
+            self._event(
+                job.job_id,
+                EventKind.INFO,
+                f"repair: admitted {waited:.0f} s ago but its workflow never started; starting it again",
+            )
             self._start(job)
             return True
         if state.running:
             return False
         # Ended without marking the job (stopped from outside, timed out): FAILED, so it can be retried.
-        how = {"ABORTED": "was stopped from outside", "TIMED_OUT": "timed out"}.get(state.status, f"ended {state.status}")
+        how = {"ABORTED": "was stopped from outside", "TIMED_OUT": "timed out"}.get(
+            state.status, f"ended {state.status}"
+        )
         detail = f": {state.cause}" if state.cause else ""
         self._fail(job, "WorkflowEnded", f"the workflow execution {how} before the job was finished{detail}")
         return True
@@ -198,6 +202,6 @@ class Scheduler:
         return True
 
     def _event(self, job_id: str, kind: EventKind, message: str) -> None:
-        self._jobs.append_event(job_id, JobEvent(time=self._clock(), step=JobStep.REGISTERED, kind=kind, message=message))
-
-
+        self._jobs.append_event(
+            job_id, JobEvent(time=self._clock(), step=JobStep.REGISTERED, kind=kind, message=message)
+        )

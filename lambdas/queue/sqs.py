@@ -12,7 +12,9 @@ class DeadLettersUnavailable(Exception):
     """SQS throttled, failed or refused."""
 
 
-_translated = SdkErrors[DeadLettersUnavailable](transient=DeadLettersUnavailable, otherwise=DeadLettersUnavailable).translated
+_translated = SdkErrors[DeadLettersUnavailable](
+    transient=DeadLettersUnavailable, otherwise=DeadLettersUnavailable
+).translated
 
 
 class SqsDeadLetters:

@@ -10,13 +10,21 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.config import DeploymentConfig
 from stacks.nag import acknowledge
 
 STAGE = "v1"
+# A deployment's own come from its DeploymentConfig (api_rate_limit, api_burst_limit); these are its defaults.
+DEFAULT_RATE_LIMIT: float = DeploymentConfig.model_fields["api_rate_limit"].default
+DEFAULT_BURST_LIMIT: int = DeploymentConfig.model_fields["api_burst_limit"].default
 
 
 class JobsApi(Construct):
-    """Every route is a Lambda proxy to one function (Powertools REST resolver validates with pydantic)."""
+    """Every route is a Lambda proxy to one function (Powertools REST resolver validates with pydantic).
+
+    `rate_limit` (requests per second, steady) and `burst_limit` throttle every method of the stage, for all
+    callers together: past them API Gateway answers 429 itself, before the authorizer or the function run.
+    """
 
     def __init__(
         self,
@@ -27,6 +35,8 @@ class JobsApi(Construct):
         authorizer: lambda_.IFunction,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        rate_limit: float = DEFAULT_RATE_LIMIT,
+        burst_limit: int = DEFAULT_BURST_LIMIT,
     ) -> None:
         super().__init__(scope, id)
         access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
@@ -59,8 +69,8 @@ class JobsApi(Construct):
                     status=True,
                     user=True,
                 ),
-                throttling_rate_limit=50,
-                throttling_burst_limit=100,
+                throttling_rate_limit=rate_limit,
+                throttling_burst_limit=burst_limit,
             ),
             default_method_options=apigw.MethodOptions(
                 authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM

@@ -62,7 +62,9 @@ class TranscodeWorkflow(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[work_objects]))
         # Every end of an execution tells the scheduler (`Job Finished`), which gives the job's slot back.
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[event_bus.event_bus_arn]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[event_bus.event_bus_arn])
+        )
         # A Distributed Map runs its items as child executions of this same state machine. A separate
         # policy: the state machine's own ARN in its role's default policy would be a dependency cycle.
         executions = Stack.of(self).format_arn(

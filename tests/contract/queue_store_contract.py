@@ -38,7 +38,9 @@ class QueueStoreContract:
     def pair(self, queue_factory: QueueFactory, clock: Clock) -> tuple[JobRepository, QueueStore]:
         return queue_factory(clock)
 
-    def test_admission_moves_the_job_and_counts_its_slot(self, pair: tuple[JobRepository, QueueStore], clock: Clock) -> None:
+    def test_admission_moves_the_job_and_counts_its_slot(
+        self, pair: tuple[JobRepository, QueueStore], clock: Clock
+    ) -> None:
         repo, store = pair
         job = queued(repo, clock)
         clock.advance()
@@ -49,7 +51,9 @@ class QueueStoreContract:
         assert (counts.total, counts.by_owner) == (1, {"alice": 1})
         assert [held.job_id for held in store.slot_holders()] == [job.job_id]
 
-    def test_the_global_limit_refuses_and_writes_nothing(self, pair: tuple[JobRepository, QueueStore], clock: Clock) -> None:
+    def test_the_global_limit_refuses_and_writes_nothing(
+        self, pair: tuple[JobRepository, QueueStore], clock: Clock
+    ) -> None:
         repo, store = pair
         first, second = queued(repo, clock, "alice"), queued(repo, clock, "bob")
         store.admit(first, admitted(first, clock), max_running=1, max_per_user=5)
@@ -59,7 +63,9 @@ class QueueStoreContract:
         assert repo.get(second.job_id).status is S.QUEUED
         assert store.running().total == 1
 
-    def test_the_per_user_limit_refuses_only_that_user(self, pair: tuple[JobRepository, QueueStore], clock: Clock) -> None:
+    def test_the_per_user_limit_refuses_only_that_user(
+        self, pair: tuple[JobRepository, QueueStore], clock: Clock
+    ) -> None:
         repo, store = pair
         a1, a2, b1 = queued(repo, clock, "alice"), queued(repo, clock, "alice"), queued(repo, clock, "bob")
         store.admit(a1, admitted(a1, clock), max_running=5, max_per_user=1)

@@ -10,6 +10,7 @@ from lambdas.jobs.model import Job, JobStatus, utc_iso
 from lambdas.jobs.transitions import check_successor
 from lambdas.queue.order import queued_since
 from lambdas.queue.ports import RunningCounts, SlotsTaken
+from lambdas.queue.scheduler import Scheduler
 from tests.fakes.jobs import InMemoryJobRepository
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class InMemoryQueueStore:
             return [self.jobs.get(job_id) for job_id in self.slots]
 
     def _all(self) -> list[Job]:
-        return list(self.jobs._jobs.values())  # noqa: SLF001 - the fake reads the fake it wraps
+        return list(self.jobs._jobs.values())
 
     def waiting(self, priority: int, limit: int) -> list[Job]:
         queued = [j for j in self._all() if j.status is JobStatus.QUEUED and j.priority == priority]
@@ -92,3 +93,24 @@ if TYPE_CHECKING:
 
     def _implements_port(store: InMemoryQueueStore) -> QueueStore:
         return store
+
+
+class SchedulerSignals:
+    """QueueSignals that run the scheduler at once, as the EventBridge rule invokes it (synchronously here)."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def queued(self, job_id: str) -> None:
+        self.scheduler.admit()
+
+    def finished(self, job_id: str) -> None:
+        self.scheduler.finished(job_id)
+
+
+class CountedDeadLetters:
+    def __init__(self, depth: int = 0) -> None:
+        self.messages = depth
+
+    def depth(self) -> int:
+        return self.messages

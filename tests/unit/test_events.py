@@ -13,8 +13,8 @@ from lambdas.events import (
     JobFinished,
     JobQueued,
     ObjectCreated,
-    SchedulerEvent,
     ScheduledTick,
+    SchedulerEvent,
     bus_entry,
     execution_name,
 )
@@ -42,7 +42,8 @@ def test_the_buss_own_events_name_a_job() -> None:
     job_id = new_job_id()
     entry = bus_entry("Job Finished", "vodpipe.workflow", job_id, "default")
     event = EVENTS.validate_python(envelope(entry["DetailType"], entry["Source"], json.loads(entry["Detail"])))
-    assert isinstance(event, JobFinished) and event.detail.job_id == job_id
+    assert isinstance(event, JobFinished)
+    assert event.detail.job_id == job_id
     assert isinstance(EVENTS.validate_python(envelope("Job Queued", "vodpipe.api", {"job_id": job_id})), JobQueued)
     assert isinstance(EVENTS.validate_python(envelope("Scheduled Event", "aws.events", {})), ScheduledTick)
 

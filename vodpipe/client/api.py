@@ -157,6 +157,20 @@ class ApiClient:
         params = {} if window_hours is None else {"window_hours": window_hours}
         return self._call("GET", "stats", params=params)
 
+    def set_priority(self, job_id: str, priority: int) -> Json:
+        """PATCH /jobs/{job_id}: a waiting job's new priority (1 most urgent .. 10), within the token's tier."""
+        return self._call("PATCH", f"jobs/{job_id}", json={"priority": priority})
+
+    # -- operators (admin tokens) ---------------------------------------------------------------------
+    def admin_queue(self, window_minutes: int | None = None) -> Json:
+        """GET /admin/queue: the whole queue, rates and waits over the last `window_minutes` (server: 60)."""
+        params = {} if window_minutes is None else {"window_minutes": window_minutes}
+        return self._call("GET", "admin/queue", params=params)
+
+    def health(self) -> Json:
+        """GET /health: the deployment's state, "ok" or "degraded" with the problems found."""
+        return self._call("GET", "health")
+
     # -- plumbing -------------------------------------------------------------------------------------
     def _call(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -50,6 +51,8 @@ def job_view(job: Json) -> RenderableType:
         str(job.get("priority", "-")),
     )
     parts: list[RenderableType] = [head]
+    if job.get("status") == "QUEUED" and ("queue_position" in job or "estimated_start_at" in job):
+        parts.append(Text(f"  {queue_line(job)}", style=STATUS_STYLE["QUEUED"]))
     progress = job.get("rendition_progress") or {}
     renditions = list(job.get("requested_renditions") or progress)
     if renditions:
@@ -78,6 +81,33 @@ def job_view(job: Json) -> RenderableType:
         parts.append(Text.assemble(("  watch now: ", "dim"), (early, "link " + early)))
     parts += quality_lines(list(outputs.get("quality") or []))
     return Group(*parts)
+
+
+def queue_line(job: Json, now: datetime | None = None) -> str:
+    """A QUEUED job's place: `position 3 in the queue (2 ahead), expected to start ~14:05 UTC`."""
+    position = job.get("queue_position")
+    if not isinstance(position, int):
+        place = "waiting in the queue"
+    elif position == 0:
+        place = "next in the queue"
+    else:
+        place = f"position {position + 1} in the queue ({position} ahead)"
+    start = _utc(job.get("estimated_start_at"))
+    if start is None:
+        return f"{place}, start time unknown"
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    shown = start.strftime("%H:%M") if start.date() == today else start.strftime("%Y-%m-%d %H:%M")
+    return f"{place}, expected to start ~{shown} UTC"
+
+
+def _utc(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def quality_lines(quality: list[Json]) -> list[Text]:

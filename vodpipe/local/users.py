@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Any
 
-from lambdas.auth.dynamodb import token_key
-from lambdas.auth.tokens import OWNER_PATTERN, new_token
+from lambdas.auth.dynamodb import DynamoDBTokenStore
+from lambdas.auth.identity import Role
+from lambdas.queue.order import HIGHEST
+from vodpipe.admin.tokens import issue_token
 
 
-def create_token(dynamodb_client: Any, table: str, owner: str) -> str:
+def create_token(
+    dynamodb_client: Any, table: str, owner: str, *, role: Role | str = Role.USER, max_priority: int = HIGHEST
+) -> str:
     """A new token for `owner` (a user id: letters, digits, `.`, `_`, `-`; it names their upload prefix)."""
-    if not re.fullmatch(OWNER_PATTERN, owner):
-        raise ValueError(f"owner {owner!r} must match {OWNER_PATTERN}")
-    token = new_token()
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    dynamodb_client.put_item(
-        TableName=table,
-        Item=token_key(token) | {"owner": {"S": owner}, "created_at": {"S": created}},
-        ConditionExpression="attribute_not_exists(pk)",
-    )
-    return token
+    store = DynamoDBTokenStore(dynamodb_client, table)
+    return issue_token(store, owner, role=role, max_priority=max_priority).token
 
 
 def revoke_token(dynamodb_client: Any, table: str, token: str) -> None:
-    dynamodb_client.delete_item(TableName=table, Key=token_key(token))
+    DynamoDBTokenStore(dynamodb_client, table).forget(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -87,19 +88,15 @@ def test_admission_is_atomic_under_concurrent_passes_completions_and_cancels(
                         admissions[job.job_id] += 1
             elif waiting and action < 0.65:
                 job = rng.choice(waiting)  # the user cancels a waiting job, racing its admission
-                try:
+                with contextlib.suppress(ConcurrentUpdate, IllegalTransition):
                     repo.save_transition(job, transition(job, S.CANCELLED, utc_now()))
-                except (ConcurrentUpdate, IllegalTransition):
-                    pass
                 store.release(job.job_id)  # as the API does after a cancel (a no-op if it never held one)
             elif holders:
                 job = repo.get(rng.choice(holders).job_id)
                 end = S.COMPLETED if rng.random() < 0.8 else S.CANCELLED
                 if job.status is S.PROCESSING:
-                    try:
+                    with contextlib.suppress(ConcurrentUpdate, IllegalTransition):
                         repo.save_transition(job, transition(job, end, utc_now()))
-                    except (ConcurrentUpdate, IllegalTransition):
-                        pass
                 store.release(job.job_id)
             check_limits()
 

@@ -8,7 +8,6 @@ with the layer's ffmpeg, uploaded at once, and the jobs are awaited together.
 from __future__ import annotations
 
 import json
-
 import re
 import subprocess
 import time
@@ -316,7 +315,9 @@ def test_a_redelivered_upload_event_leaves_one_job_and_one_execution(pipeline: P
                    "request-id": "r", "requester": "r", "reason": "CompleteMultipartUpload"},
     }  # fmt: skip
     for _ in range(2):
-        response = pipeline.lambda_.invoke(FunctionName=pipeline.outputs["SchedulerFunction"], Payload=json.dumps(event))
+        response = pipeline.lambda_.invoke(
+            FunctionName=pipeline.outputs["SchedulerFunction"], Payload=json.dumps(event)
+        )
         assert "FunctionError" not in response, response["Payload"].read()
     assert [e["executionArn"] for e in executions()] == [original["executionArn"]]
     after = pipeline.repository.get(run.job_id)

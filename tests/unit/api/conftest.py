@@ -14,18 +14,37 @@ import pytest
 from lambdas.api.config import ApiConfig
 from lambdas.api.jobs import JobService
 from lambdas.api.models import CreateUpload, UploadCreated
+from lambdas.api.operators import OperatorService
+from lambdas.api.owner import Caller
 from lambdas.api.routes import ApiRoutes, ApiServices
 from lambdas.api.uploads import UploadService
+from lambdas.auth.identity import Identity, Role
 from lambdas.auth.tokens import authenticate
 from lambdas.jobs.model import Job, JobEvent, JobStatus, JobStep
+from lambdas.queue.config import QueueConfig
+from lambdas.queue.scheduler import Scheduler
 from tests.fakes.api import InMemoryUploadStore, InMemoryWorkflow
 from tests.fakes.auth import InMemoryTokenStore
 from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.queue import CountedDeadLetters, InMemoryQueueStore, SchedulerSignals
+from tests.fakes.quotas import InMemoryQuotaStore
 from tests.fakes.storage import DirectoryMediaStore
 
 UPLOADS, OUTPUTS = "vodpipe-uploads", "vodpipe-outputs"
 ALICE, BOB = "alice", "bob"
-TOKENS = {ALICE: "alice-token-0123456789abcdef", BOB: "bob-token-0123456789abcdef0"}
+OPS, CAROL = "ops", "carol"  # an admin; a user whose tier allows priority 4 to 10 only
+TOKENS = {
+    ALICE: "alice-token-0123456789abcdef",
+    BOB: "bob-token-0123456789abcdef0",
+    OPS: "ops-token-0123456789abcdef01",
+    CAROL: "carol-token-0123456789abcdef",
+}
+IDENTITIES = {
+    ALICE: Identity(owner=ALICE),
+    BOB: Identity(owner=BOB),
+    OPS: Identity(owner=OPS, role=Role.ADMIN),
+    CAROL: Identity(owner=CAROL, max_priority=4),
+}
 MIB = 2**20
 MAX_UPLOAD = 100 * MIB
 
@@ -129,6 +148,9 @@ class Api:
     outputs: DirectoryMediaStore
     tokens: InMemoryTokenStore
     clock: Clock
+    quotas: InMemoryQuotaStore
+    queue: InMemoryQueueStore
+    scheduler: Scheduler
 
     def call(
         self,
@@ -147,8 +169,7 @@ class Api:
         if user is not None:
             sent["Authorization"] = f"Bearer {TOKENS[user]}"
             # What API Gateway passes on after the token authorizer (lambdas/handlers/authorize.py) allowed it.
-            owner = authenticate(self.tokens, sent["Authorization"])
-            context["authorizer"] = {"principalId": owner, "owner": owner}
+            context["authorizer"] = authorizer_context(authenticate(self.tokens, sent["Authorization"]))
         if authorizer is not None:
             context["authorizer"] = authorizer
         event = {
@@ -189,6 +210,13 @@ class Api:
             self.uploads.put_part(part["url"], data[start : start + part_size])
 
 
+def authorizer_context(identity: Identity | None) -> dict[str, Any] | None:
+    """requestContext.authorizer as API Gateway passes the authorizer's context on: every value a string."""
+    if identity is None:
+        return None
+    return {"principalId": identity.owner} | {key: str(value) for key, value in identity.context().items()}
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -202,10 +230,10 @@ class DefaultPartSize(UploadService):
         super().__init__(*args, **kwargs)
         self.default_part_size = default_part_size
 
-    def create(self, owner: str, request: CreateUpload) -> UploadCreated:
+    def create(self, caller: Caller | str, request: CreateUpload) -> UploadCreated:
         if request.part_size is None:
             request = request.model_copy(update={"part_size": self.default_part_size})
-        return super().create(owner, request)
+        return super().create(caller, request)
 
 
 def build_api(
@@ -216,6 +244,7 @@ def build_api(
     workflow: InMemoryWorkflow | None = None,
     uploads: InMemoryUploadStore | None = None,
     default_part_size: int | None = None,
+    queue: QueueConfig | None = None,
 ) -> Api:
     """The API over fresh fakes (output objects under `root`), configured as the `api` fixture unless told."""
     repo = FlakyJobRepository(clock)
@@ -224,20 +253,42 @@ def build_api(
     outputs = DirectoryMediaStore(root / "s3")
     tokens = InMemoryTokenStore()
     for owner, token in TOKENS.items():
-        tokens.add(token, owner)
+        identity = IDENTITIES[owner]
+        tokens.add(token, owner, role=identity.role, max_priority=identity.max_priority)
     config = ApiConfig(
-        uploads_bucket=UPLOADS, outputs_bucket=OUTPUTS, max_upload_bytes=max_upload_bytes, presign_expiry_seconds=900
+        uploads_bucket=UPLOADS,
+        outputs_bucket=OUTPUTS,
+        max_upload_bytes=max_upload_bytes,
+        presign_expiry_seconds=900,
+        queue=queue or QueueConfig(),
     )
+    quotas = InMemoryQuotaStore(repo)
     upload_service = (
-        UploadService(repo, uploads, config, clock=clock)
+        UploadService(repo, uploads, config, quotas=quotas, clock=clock)
         if default_part_size is None
-        else DefaultPartSize(repo, uploads, config, clock=clock, default_part_size=default_part_size)
+        else DefaultPartSize(repo, uploads, config, quotas=quotas, clock=clock, default_part_size=default_part_size)
     )
+    queue_store = InMemoryQueueStore(repo)
+    scheduler = Scheduler(queue_store, repo, workflow, uploads, config.queue, clock=clock)
     services = ApiServices(
         uploads=upload_service,
-        jobs=JobService(repo, workflow, outputs, uploads, config, clock=clock),
+        jobs=JobService(
+            repo,
+            workflow,
+            outputs,
+            uploads,
+            config,
+            queue=queue_store,
+            signals=SchedulerSignals(scheduler),
+            clock=clock,
+        ),
+        operators=OperatorService(
+            queue_store, CountedDeadLetters(), throttled=quotas.refusals_since, config=config.queue, clock=clock
+        ),
     )
-    return Api(ApiRoutes(lambda: services), repo, uploads, workflow, outputs, tokens, clock)
+    return Api(
+        ApiRoutes(lambda: services), repo, uploads, workflow, outputs, tokens, clock, quotas, queue_store, scheduler
+    )
 
 
 @pytest.fixture

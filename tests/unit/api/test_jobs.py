@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,9 @@ import pytest
 
 from lambdas.jobs.model import Job, JobStatus, new_job_id
 from lambdas.jobs.transitions import transition
-from lambdas.pipeline.config import PipelineConfig
 from lambdas.pipeline.register import RegisterRequest, register
 from lambdas.workflow.ports import WorkflowRefused, WorkflowUnavailable
-from tests.fakes.api import InMemoryWorkflow
-from tests.fakes.storage import DirectoryMediaStore
-from tests.unit.api.conftest import ALICE, BOB, MIB, OUTPUTS, UPLOADS, Api, Clock, build_api, payload
+from tests.unit.api.conftest import ALICE, BOB, MIB, OUTPUTS, Api, payload
 
 EXECUTION = "arn:aws:states:us-east-1:000000000000:execution:transcode:upload-1"
 
@@ -32,8 +28,10 @@ def queued(api: Api, *, user: str = ALICE, **fields: Any) -> str:
 
 
 def processing(api: Api, job_id: str, arn: str = EXECUTION) -> Job:
-    """What RegisterJob does when the upload's execution starts."""
+    """What the scheduler's admission does when the job's turn comes (a retried job is admitted at once)."""
     job = api.repo.get(job_id)
+    if job.status is JobStatus.PROCESSING:
+        return job
     api.workflow.run(arn.rsplit(":", 1)[1], arn)
     return api.repo.save_transition(job, transition(job, JobStatus.PROCESSING, api.clock(), execution_arn=arn))
 
@@ -176,26 +174,21 @@ def test_finished_jobs_cannot_be_cancelled(api: Api, status: JobStatus) -> None:
     assert api.workflow.executions["upload-1"].status == "RUNNING"
 
 
-def test_a_failed_job_is_retried_through_registerjob_with_a_deterministic_execution(api: Api) -> None:
+def test_a_failed_job_is_retried_through_the_queue_with_a_deterministic_execution(api: Api) -> None:
     job_id = queued(api, renditions=["360p"], priority=2)
     processing(api, job_id)
     finish(api, job_id, JobStatus.FAILED, error_message="cut short")
     answer = api.call("POST", f"/jobs/{job_id}/retry")
     assert answer.status == 202, answer.body
     assert (answer.body["status"], answer.body["retry_count"], answer.body["error_message"]) == ("QUEUED", 1, None)
-    execution = api.workflow.executions[f"{job_id}-r1"]
+    # The retry woke the scheduler, which admitted the attempt into a free slot and started its execution.
+    execution = api.workflow.executions[f"{job_id}-a1"]
     event = execution.payload
-    # A retry says so (no S3 event forged for it), and names the attempt it queued.
-    assert (event["detail-type"], event["source"]) == ("Job Retry Requested", "vodpipe.api")
+    assert (event["detail-type"], event["source"]) == ("Job Admitted", "vodpipe.queue")
     assert (event["detail"]["job_id"], event["detail"]["attempt"]) == (job_id, 1)
-    # Where MarkRegistrationFailed finds the job, as in an upload's event.
-    assert event["detail"]["object"]["key"] == f"uploads/{ALICE}/{job_id}/source"
-    # The state machine hands the event to RegisterJob: it must take the job QUEUED -> PROCESSING.
-    store = DirectoryMediaStore(Path("/nonexistent"))
+    # The state machine hands the event to RegisterJob: this execution is the job's current one.
     request = RegisterRequest.model_validate({"event": event, "execution_arn": execution.arn})
-    registered = register(
-        request, api.repo, store, PipelineConfig(uploads_bucket=UPLOADS, outputs_bucket=OUTPUTS), clock=api.clock
-    )
+    registered = register(request, api.repo, clock=api.clock)
     assert (registered.status, registered.retry_count, registered.execution_arn) == (
         JobStatus.PROCESSING,
         1,
@@ -211,7 +204,7 @@ def test_retrying_twice_quickly_does_not_start_the_attempt_twice(api: Api) -> No
     assert api.call("POST", f"/jobs/{job_id}/retry").status == 202
     second = api.call("POST", f"/jobs/{job_id}/retry")
     assert (second.status, second.body["error"]) == (409, "conflict"), "QUEUED is not retryable"
-    assert list(api.workflow.executions) == [f"{job_id}-r1"]
+    assert list(api.workflow.executions) == [f"{job_id}-a1"]
 
 
 def test_retries_beyond_max_retries_are_409(api: Api) -> None:
@@ -238,77 +231,40 @@ def test_only_failed_or_cancelled_jobs_are_retried(api: Api, status: JobStatus) 
     assert (answer.status, answer.body["error"]) == (409, "conflict")
 
 
-def test_a_retry_the_workflow_cannot_start_fails_the_job_and_answers_503(api: Api) -> None:
+def test_a_retry_whose_start_is_lost_stays_admitted_for_the_tick_to_start(api: Api) -> None:
     job_id = queued(api)
     api.call("DELETE", f"/jobs/{job_id}")
     api.workflow.fail_next.append(WorkflowUnavailable("ThrottlingException"))
     answer = api.call("POST", f"/jobs/{job_id}/retry")
-    assert (answer.status, answer.body["error"]) == (503, "unavailable")
+    assert answer.status == 202, answer.body
     stored = api.repo.get(job_id)
-    assert (stored.status, stored.error_type, stored.retry_count) == (JobStatus.FAILED, "RetryNotStarted", 1)
-    assert api.call("POST", f"/jobs/{job_id}/retry").status == 202, "and it can be retried again"
+    assert (stored.status, stored.retry_count) == (JobStatus.PROCESSING, 1)  # admitted: its slot is held
+    assert f"{job_id}-a1" not in api.workflow.executions
+    api.clock.advance(api.scheduler._config.start_grace_seconds + 1)
+    api.scheduler.tick()
+    assert f"{job_id}-a1" in api.workflow.executions
 
 
 @pytest.mark.parametrize(
     "refusal",
     [
-        WorkflowRefused("start J-r1: StateMachineDoesNotExist"),
-        WorkflowRefused("start J-r1: ExecutionLimitExceeded"),
-        WorkflowRefused("start J-r1: InvalidExecutionInput"),
+        WorkflowRefused("start J-a1: StateMachineDoesNotExist"),
+        WorkflowRefused("start J-a1: ExecutionLimitExceeded"),
+        WorkflowRefused("start J-a1: InvalidExecutionInput"),
     ],
 )
-def test_a_retry_the_workflow_refuses_fails_the_job_and_answers_503(api: Api, refusal: WorkflowRefused) -> None:
+def test_a_retry_the_workflow_refuses_fails_the_job_readably(api: Api, refusal: WorkflowRefused) -> None:
     job_id = queued(api)
     api.call("DELETE", f"/jobs/{job_id}")
     api.workflow.fail_next.append(refusal)
-    answer = api.call("POST", f"/jobs/{job_id}/retry")
-    assert answer.status == 503, answer.body
-    assert (answer.body["error"], answer.body["field"]) == ("unavailable", None)
-    assert job_id in answer.body["message"]
-    assert "refused" in answer.body["message"]
-    stored = api.repo.get(job_id)
-    assert (stored.status, stored.error_type, stored.retry_count) == (JobStatus.FAILED, "RetryNotStarted", 1)
-    assert str(refusal) in (stored.error_message or "")
-    assert f"{job_id}-r1" not in api.workflow.executions
+    assert api.call("POST", f"/jobs/{job_id}/retry").status == 202
     shown = api.call("GET", f"/jobs/{job_id}").body
-    assert (shown["status"], shown["error_type"]) == ("FAILED", "RetryNotStarted"), "not QUEUED with nothing running"
+    assert (shown["status"], shown["error_type"], shown["retry_count"]) == ("FAILED", "StartRefused", 1)
+    assert str(refusal) in shown["error_message"], "not QUEUED with nothing running"
+    assert api.queue.running().total == 0, "its slot went back"
     again = api.call("POST", f"/jobs/{job_id}/retry")
     assert (again.status, again.body["retry_count"]) == (202, 2), "once fixed, it can be retried again"
-    assert f"{job_id}-r2" in api.workflow.executions
-
-
-class _CancelledWhileStarting(InMemoryWorkflow):
-    """Step Functions refuses the start; meanwhile another request cancels the job."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.meanwhile: Callable[[], object] = lambda: None
-
-    def start(self, name: str, payload: Mapping[str, Any]) -> str:
-        self.meanwhile()
-        raise WorkflowRefused(f"start {name}: ExecutionLimitExceeded")
-
-
-def test_a_job_cancelled_while_its_retry_was_refused_stays_cancelled(tmp_path: Path, clock: Clock) -> None:
-    workflow = _CancelledWhileStarting()
-    api = build_api(tmp_path, clock, workflow=workflow)
-    job_id = queued(api)
-    api.call("DELETE", f"/jobs/{job_id}")
-    workflow.meanwhile = lambda: finish(api, job_id, JobStatus.CANCELLED)
-    answer = api.call("POST", f"/jobs/{job_id}/retry")
-    assert (answer.status, answer.body["error"]) == (503, "unavailable"), answer.body
-    stored = api.repo.get(job_id)
-    assert (stored.status, stored.retry_count) == (JobStatus.CANCELLED, 1), "the other request's cancel stands"
-
-
-def test_events_are_the_jobs_history(api: Api) -> None:
-    job_id = queued(api)
-    answer = api.call("GET", f"/jobs/{job_id}/events")
-    assert answer.status == 200
-    assert [event["message"].split(":")[0].split(" (")[0] for event in answer.body["events"]] == [
-        "upload started",
-        "upload completed",
-    ]
+    assert f"{job_id}-a2" in api.workflow.executions
 
 
 def test_stats_cover_the_callers_jobs_only(api: Api) -> None:
@@ -330,7 +286,7 @@ def test_stats_cover_the_callers_jobs_only(api: Api) -> None:
     assert stats["by_status"] == {
         "UPLOADING": 1, "QUEUED": 0, "PROCESSING": 0, "COMPLETED": 1, "FAILED": 1, "CANCELLED": 0
     }  # fmt: skip
-    assert stats["by_priority_class"] == {"low": 1, "normal": 1, "high": 1}
+    assert stats["by_priority_class"] == {"high": 1, "normal": 1, "bulk": 1}  # 2, 5 and 9
     assert stats["mean_processing_seconds"] == stats["p95_processing_seconds"] == 30
     assert stats["success_rate"] == 0.5
     assert stats["mean_queue_wait_seconds"] == pytest.approx(5, abs=5.01)

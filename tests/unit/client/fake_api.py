@@ -9,7 +9,8 @@ which takes the PUTs as S3 does (the part's ETag in the `ETag` header, 403 once 
 Departures, all for the tests: an upload that asks for no part size gets `default_part_size` (not 8 MiB) and
 parts may be as small as `min_part_size` (not S3's 5 MiB), so files stay small; `faults` drops, refuses or
 holds part PUTs; and each GET /jobs/{id} moves a queued job one step through processing, as the workflow would
-(real transitions on the in-memory repository), ending as `faults.final_status` says.
+(real transitions on the in-memory repository), ending as `faults.final_status` says (or staying QUEUED
+while `faults.hold_queued`).
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ from lambdas.jobs.model import (
 )
 from lambdas.jobs.ports import JobNotFound
 from lambdas.jobs.transitions import transition
+from lambdas.queue.config import QueueConfig
 from lambdas.storage.ports import MIN_PART_SIZE, UploadNotFound
 from tests.fakes.api import InMemoryUploadStore
-from tests.unit.api.conftest import ALICE, TOKENS, Api, Clock, build_api
+from tests.unit.api.conftest import ALICE, TOKENS, Api, Clock, authorizer_context, build_api
 
 MiB = 1 << 20
 PREFIX = "/_aws/execute-api/fake/v1"  # like the local API URL: a base path the client must keep
@@ -89,6 +91,7 @@ class Faults:
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     final_status: str = "COMPLETED"  # where a queued job ends when followed: COMPLETED or FAILED
+    hold_queued: bool = False  # a QUEUED job stays QUEUED when looked at (its place in the queue shows)
 
 
 class FakeVodpipe:
@@ -100,6 +103,7 @@ class FakeVodpipe:
         min_part_size: int = MIN_PART_SIZE,
         default_part_size: int | None = None,
         max_upload_bytes: int = 5 * 2**30,
+        queue: QueueConfig | None = None,
     ) -> None:
         self.owner = ALICE
         self.token = TOKENS[ALICE]
@@ -121,6 +125,7 @@ class FakeVodpipe:
             max_upload_bytes=max_upload_bytes,
             uploads=self.store,
             default_part_size=default_part_size,
+            queue=queue,
         )
 
     # -- life cycle -----------------------------------------------------------------------------------
@@ -176,13 +181,13 @@ class FakeVodpipe:
         context: dict[str, Any] = {"stage": "v1", "requestId": "r-1", "httpMethod": method, "path": PREFIX + path}
         public = method == "GET" and path == "/openapi.json"  # the one route without the authorizer
         if not public:
-            owner = authenticate(self.api.tokens, headers.get("Authorization"))
-            if owner is None:
+            identity = authenticate(self.api.tokens, headers.get("Authorization"))
+            if identity is None:
                 return 401, {"Content-Type": "application/json"}, json.dumps(UNAUTHORIZED).encode()
-            context["authorizer"] = {"principalId": owner, "owner": owner}
+            context["authorizer"] = authorizer_context(identity)
             followed = re.fullmatch(r"/jobs/([^/]+)", path)
             if method == "GET" and followed:
-                self._advance(owner, followed[1])
+                self._advance(identity.owner, followed[1])
         query = parse_qs(url.query, keep_blank_values=True)
         names = {name for name in headers}
         try:  # API Gateway passes bodies that are not text base64-encoded
@@ -221,6 +226,8 @@ class FakeVodpipe:
                 job = repo.get_for_owner(owner, job_id)
             except JobNotFound:
                 return  # the API answers
+            if job.status is JobStatus.QUEUED and self.faults.hold_queued:
+                return
             if job.status is JobStatus.QUEUED:
                 repo.save_transition(job, transition(job, JobStatus.PROCESSING, now, current_step=JobStep.PROBE))
                 repo.append_event(job_id, JobEvent(time=now, step=JobStep.PROBE, kind=EventKind.STARTED))

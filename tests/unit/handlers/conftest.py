@@ -8,7 +8,11 @@ import pytest
 
 from lambdas.handlers import _wiring as wiring
 from lambdas.pipeline.config import PipelineConfig
+from lambdas.queue.config import QueueConfig
+from lambdas.queue.scheduler import Scheduler
+from tests.fakes.api import InMemoryUploadStore, InMemoryWorkflow
 from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.queue import InMemoryQueueStore
 from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.pipeline.conftest import clips, config, layer_on_path, repo, store  # noqa: F401 - shared fixtures
 
@@ -33,7 +37,17 @@ def wired(
     repo: InMemoryJobRepository,  # noqa: F811
     store: DirectoryMediaStore,  # noqa: F811
     config: PipelineConfig,  # noqa: F811
+    workflow: InMemoryWorkflow,
 ) -> None:
     monkeypatch.setattr(wiring, "job_repository", lambda: repo)
     monkeypatch.setattr(wiring, "media_store", lambda: store)
     monkeypatch.setattr(wiring, "pipeline_config", lambda: config)
+    queue = InMemoryQueueStore(repo)
+    scheduler = Scheduler(queue, repo, workflow, InMemoryUploadStore(), QueueConfig())
+    monkeypatch.setattr(wiring, "scheduler", lambda: scheduler)
+
+
+@pytest.fixture
+def workflow() -> InMemoryWorkflow:
+    """The transcode state machine's executions, as the scheduler starts them."""
+    return InMemoryWorkflow()

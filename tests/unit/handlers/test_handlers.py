@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from lambdas.events import JobAdmitted, ObjectCreated
+from lambdas.handlers import _wiring as wiring
 from lambdas.handlers import (
     encode_chunk,
     make_thumbnails,
@@ -20,11 +22,15 @@ from lambdas.handlers import (
     probe_source,
     publish_job,
     register_job,
+    schedule_jobs,
 )
-from lambdas.jobs.model import JobStatus, new_job_id
-from lambdas.pipeline.errors import DuplicateEvent, TransientError, UnrecognisedUpload
+from lambdas.jobs.model import Job, JobStatus, new_job_id, utc_now
+from lambdas.jobs.ports import RepositoryUnavailable
+from lambdas.jobs.transitions import transition
+from lambdas.pipeline.errors import DuplicateEvent, TransientError
+from lambdas.queue.intake import queue_upload, upload_of
 from lambdas.settings import Settings, get_settings
-from lambdas.storage.ports import StoreUnavailable
+from tests.fakes.api import InMemoryWorkflow
 from tests.fakes.jobs import InMemoryJobRepository
 from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.handlers.conftest import FakeContext
@@ -101,13 +107,17 @@ def task(state: dict[str, Any], data: Any, handler: Any, context: dict[str, Any]
 @needs_ffmpeg
 @pytest.mark.usefixtures("wired")
 def test_the_whole_workflow_through_the_handlers(
-    clips: dict[str, Path], repo: InMemoryJobRepository, store: DirectoryMediaStore
+    clips: dict[str, Path], repo: InMemoryJobRepository, store: DirectoryMediaStore, workflow: InMemoryWorkflow
 ) -> None:
     key = upload_key(new_job_id())
     store.put_bytes(UPLOADS, key, clips["landscape"].read_bytes())
-    event = s3_event(key, clips["landscape"].stat().st_size)
+    # S3's event reaches the scheduler, which queues the job, admits it and starts its execution.
+    answer = invoke(schedule_jobs.handler, s3_event(key, clips["landscape"].stat().st_size))
+    assert len(answer["admitted"]) == 1
+    (started,) = workflow.executions.values()
+    event = started.payload
     states = definition()["States"]
-    execution = {"Execution": {"Id": EXECUTION}}
+    execution = {"Execution": {"Id": started.arn}}
 
     # State by state, each payload built by the definition's own paths (statemachines/transcode.asl.json).
     data = task(states["RegisterJob"], event, register_job.handler, execution)
@@ -138,6 +148,8 @@ def test_the_whole_workflow_through_the_handlers(
     assert data["encoded"]["items"] == len(items)
     data = task(states["Package"], data, package_outputs.handler)
     data = task(states["Publish"], data, publish_job.handler)
+    # ReleaseCompleted puts `Job Finished`: the scheduler gives the slot back.
+    assert invoke(schedule_jobs.handler, finished_event(data["job"]["job_id"]))["released"] == [data["job"]["job_id"]]
 
     job = data["job"]
     assert job["status"] == "COMPLETED"
@@ -167,31 +179,53 @@ def first_rule(rules: list[dict[str, Any]], error: str) -> dict[str, Any] | None
     return next((rule for rule in rules if error in rule["ErrorEquals"] or MATCH_ALL & set(rule["ErrorEquals"])), None)
 
 
+def finished_event(job_id: str) -> dict[str, Any]:
+    return {
+        "version": "0", "id": "e", "detail-type": "Job Finished", "source": "vodpipe.workflow",
+        "account": "000000000000", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"job_id": job_id},
+    }  # fmt: skip
+
+
+def admitted_job(repo: InMemoryJobRepository, store: DirectoryMediaStore) -> Job:
+    key = upload_key(new_job_id())
+    store.put_bytes(UPLOADS, key, b"x")
+    event = ObjectCreated.model_validate(s3_event(key))
+    queued = queue_upload(upload_of(event, UPLOADS), repo, store, ("240p",))
+    return repo.save_transition(queued, transition(queued, JobStatus.PROCESSING, utc_now(), execution_arn=EXECUTION))
+
+
+class _Throttled(InMemoryJobRepository):
+    def get(self, job_id: str) -> Job:
+        raise RepositoryUnavailable("throttled")
+
+
 @pytest.mark.usefixtures("wired")
 @pytest.mark.parametrize(
     ("fault", "raised", "retried", "then"),
     [
-        # Bad input: retrying would never help and must not happen; no job to mark either.
-        ("unrecognised", UnrecognisedUpload, False, "RegistrationFailed"),
-        ("duplicate", DuplicateEvent, False, "AlreadyRegistered"),
+        ("duplicate", DuplicateEvent, False, "AlreadyRegistered"),  # a stale start: no slot to give back
         ("transient", TransientError, True, "MarkRegistrationFailed"),  # once the retries are spent
     ],
 )
 def test_register_errors_take_the_route_the_state_machine_gives_their_class_name(
-    store: DirectoryMediaStore, fault: str, raised: type[Exception], retried: bool, then: str
+    monkeypatch: pytest.MonkeyPatch,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    fault: str,
+    raised: type[Exception],
+    retried: bool,
+    then: str,
 ) -> None:
     """Lambda reports type(error).__name__ as errorType: the name RegisterJob's Retry and Catch match."""
-    key = upload_key(new_job_id())
-    store.put_bytes(UPLOADS, key, b"x")
-    if fault == "unrecognised":
-        key = "uploads/bad-key"
-    elif fault == "duplicate":
-        invoke(register_job.handler, {"event": s3_event(key), "execution_arn": f"{EXECUTION}-earlier"})
-    else:
-        store.fail_next.append(StoreUnavailable("SlowDown"))
+    job = admitted_job(repo, store)
+    execution = f"{EXECUTION}-earlier" if fault == "duplicate" else EXECUTION
+    if fault == "transient":
+        monkeypatch.setattr(wiring, "job_repository", _Throttled)
+    payload = {"event": JobAdmitted.of(job).payload(), "execution_arn": execution}
 
     with pytest.raises(raised) as caught:
-        register_job.handler({"event": s3_event(key), "execution_arn": EXECUTION}, FakeContext())
+        register_job.handler(json.loads(json.dumps(payload)), FakeContext())
 
     error_type = type(caught.value).__name__
     state = register_job_state()
@@ -207,9 +241,8 @@ def test_tracer_degrades_without_an_xray_daemon(tmp_path: Path) -> None:
     script.write_text(
         "from lambdas.handlers import register_job\n"
         "from tests.unit.handlers.conftest import FakeContext\n"
-        "from tests.unit.pipeline.conftest import s3_event\n"
         "try:\n"
-        "    register_job.handler({'event': s3_event('x', bucket='b'), 'execution_arn': 'arn:x'}, FakeContext())\n"
+        "    register_job.handler({'event': {'detail-type': 'Job Admitted'}, 'execution_arn': 'x'}, FakeContext())\n"
         "except Exception as error:\n"
         "    print(type(error).__name__, register_job.tracer.disabled)\n"
     )
@@ -230,7 +263,7 @@ def test_tracer_degrades_without_an_xray_daemon(tmp_path: Path) -> None:
         out = subprocess.run(
             [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60, check=True, cwd=ROOT
         )
-        assert out.stdout.split() == ["UnrecognisedUpload", "False"], out.stderr
+        assert out.stdout.split() == ["ValidationError", "False"], out.stderr
 
 
 def test_settings_are_read_on_first_use_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Queue statistics on a hand-made set of jobs, and the p95 they use."""
+"""Queue statistics on a hand-made set of jobs, the percentiles they use, and the priority classes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lambdas.jobs.model import Job, JobStatus, new_job_id
-from lambdas.jobs.stats import PriorityClass, compute_stats, p95, priority_class
+from lambdas.jobs.stats import PriorityClass, compute_stats, p50, p95, percentile, priority_class
 
 S = JobStatus
 NOW = datetime(2025, 1, 2, 0, 0, tzinfo=UTC)
@@ -79,7 +79,8 @@ def test_hand_made_set() -> None:
         S.FAILED: 1,
         S.CANCELLED: 1,
     }
-    assert stats.by_priority_class == {PriorityClass.LOW: 2, PriorityClass.NORMAL: 3, PriorityClass.HIGH: 2}
+    # high: C (2), F (1); normal: B, D (5), I (4); bulk: A (9), E (8)
+    assert stats.by_priority_class == {PriorityClass.HIGH: 2, PriorityClass.NORMAL: 3, PriorityClass.BULK: 2}
     assert stats.mean_processing_seconds == pytest.approx((600 + 1200 + 5400) / 3)
     assert stats.p95_processing_seconds == 5400
     assert stats.success_rate == pytest.approx(3 / 4)
@@ -133,8 +134,40 @@ def test_p95_nearest_rank(values: list[float], expected: float | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([], None),
+        ([7.0], 7.0),
+        ([2.0, 1.0], 1.0),  # ceil(0.5 * 2) = 1st: the lower middle, not the mean 1.5
+        ([3.0, 1.0, 2.0], 2.0),
+        (list(range(1, 11)), 5),
+        (list(range(1, 12)), 6),
+    ],
+)
+def test_p50_nearest_rank(values: list[float], expected: float | None) -> None:
+    assert p50(values) == expected
+
+
+@pytest.mark.parametrize("percent", [0, -5, 101])
+def test_percentile_must_be_a_percentage(percent: int) -> None:
+    with pytest.raises(ValueError, match="percent"):
+        percentile([1.0], percent)
+
+
+def test_percentile_100_is_the_maximum() -> None:
+    assert percentile([4.0, 9.0, 1.0], 100) == 9.0
+
+
+@pytest.mark.parametrize(
     ("priority", "expected"),
-    [(1, "low"), (3, "low"), (4, "normal"), (7, "normal"), (8, "high"), (10, "high")],
+    [(1, "high"), (3, "high"), (4, "normal"), (7, "normal"), (8, "bulk"), (10, "bulk")],
 )
 def test_priority_classes(priority: int, expected: str) -> None:
     assert priority_class(priority) == expected
+
+
+def test_every_priority_has_a_class_in_order() -> None:
+    classes = [priority_class(priority) for priority in range(1, 11)]
+    assert classes == sorted(classes, key=list(PriorityClass).index), "a lower number is never in a lower class"
+    assert set(classes) == set(PriorityClass)
+    assert [str(member) for member in PriorityClass] == ["high", "normal", "bulk"]

@@ -65,6 +65,8 @@ def test_mark_failed_writes_only_attributes_the_adapter_knows() -> None:
         "updated_at",
         "completed_at",
         "gsi2pk",
+        "gsi6pk",
+        "gsi6sk",
         TTL_ATTRIBUTE,
         "version",
     }
@@ -73,24 +75,31 @@ def test_mark_failed_writes_only_attributes_the_adapter_knows() -> None:
     assert params["Key"]["sk"] == {"S": "JOB"}
     assert params["Key"]["pk"]["S.$"] == "States.Format('JOB#{}', $.job.job_id)"
     assert params["ExpressionAttributeValues"][":gsi2pk"] == {"S": f"STATUS#{JobStatus.FAILED}"}
+    # The day it ended, as the adapter's BY_COMPLETED index keys it (DAY#<yyyy-mm-dd>, <time>#<job id>).
+    assert params["ExpressionAttributeValues"][":day"] == {
+        "S.$": "States.Format('DAY#{}', States.ArrayGetItem(States.StringSplit($$.State.EnteredTime, 'T'), 0))"
+    }
+    assert params["ExpressionAttributeValues"][":ended"] == {
+        "S.$": "States.Format('{}#{}', $$.State.EnteredTime, $.job.job_id)"
+    }
     # The TTL comes from RegisterJob's result, kept at the top of the state by Prepare.
     assert params["ExpressionAttributeValues"][":expires"] == {"N.$": "States.Format('{}', $.expires_at)"}
 
 
-def test_mark_registration_failed_writes_a_subset_and_only_fails_queued_jobs() -> None:
-    """RegisterJob gave up: the job named by the object key, if still QUEUED, becomes FAILED (without a TTL)."""
+def test_mark_registration_failed_writes_a_subset_and_only_fails_this_executions_job() -> None:
+    """RegisterJob gave up: the admitted job, if still PROCESSING for this execution, becomes FAILED (no TTL)."""
     params = mark_failed("MarkRegistrationFailed")["Parameters"]
     names = params["ExpressionAttributeNames"]
     written = re.findall(r"(#?\w+) = :|ADD (\w+) :", params["UpdateExpression"])
     attributes = {names.get(a or b, a or b) for a, b in written}
-    assert attributes == {"status", "error_type", "error_cause", "updated_at", "completed_at", "gsi2pk", "version"}
+    assert attributes == {
+        "status", "error_type", "error_cause", "updated_at", "completed_at", "gsi2pk", "gsi6pk", "gsi6sk", "version"
+    }  # fmt: skip
     stored = set(job_attributes(transition(make_job(), JobStatus.FAILED, T0, error_type="X")))
     assert attributes - {ERROR_CAUSE_ATTRIBUTE} <= stored
-    assert params["ConditionExpression"] == "#status = :queued"
-    assert params["ExpressionAttributeValues"][":queued"] == {"S": "QUEUED"}
-    # uploads/{owner}/{job_id}/source (register.KEY_PATTERN): the third part of the key is the job id.
-    key = params["Key"]["pk"]["S.$"]
-    assert key == "States.Format('JOB#{}', States.ArrayGetItem(States.StringSplit($.detail.object.key, '/'), 2))"
+    assert params["ConditionExpression"] == "#status = :processing AND execution_arn = :execution"
+    assert params["ExpressionAttributeValues"][":processing"] == {"S": "PROCESSING"}
+    assert params["Key"]["pk"]["S.$"] == "States.Format('JOB#{}', $.detail.job_id)"  # the admission names it
 
 
 @pytest.mark.parametrize(

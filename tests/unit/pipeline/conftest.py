@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from lambdas import keys
+from lambdas.events import JobAdmitted, ObjectCreated
 from lambdas.jobs.model import Job, JobStatus, JobStep, new_job_id, utc_now
 from lambdas.jobs.transitions import transition
 from lambdas.media.ladder import LadderConfig, Rung
@@ -21,6 +22,7 @@ from lambdas.pipeline.package import PackageRequest
 from lambdas.pipeline.probe import ProbeRequest, ProbeResult, probe
 from lambdas.pipeline.register import RegisterRequest, register
 from lambdas.pipeline.thumbnails import ThumbnailsResult
+from lambdas.queue.intake import queue_upload, upload_of
 from tests.fakes.jobs import InMemoryJobRepository
 from tests.fakes.storage import DirectoryMediaStore
 from tests.unit.media.conftest import LAYER_BIN, make_clip
@@ -150,11 +152,17 @@ def start_on(
     clip: Path,
     metadata: dict[str, str] | None = None,
 ) -> Job:
-    """`start_job` on other fakes (a repository or store that injects a race)."""
+    """`start_job` on other fakes (a repository or store that injects a race): the upload queued by its event,
+    admitted (PROCESSING for EXECUTION, as the scheduler moves it), and registered by that execution."""
     key = upload_key(new_job_id())
     store.put_bytes(UPLOADS, key, clip.read_bytes(), metadata=metadata)
-    request = RegisterRequest.model_validate({"event": s3_event(key, clip.stat().st_size), "execution_arn": EXECUTION})
-    return register(request, repo, store, config)
+    event = ObjectCreated.model_validate(s3_event(key, clip.stat().st_size))
+    names = tuple(rung.name for rung in config.ladder.rungs)
+    queued = queue_upload(upload_of(event, config.uploads_bucket), repo, store, names)
+    admitted = repo.save_transition(
+        queued, transition(queued, JobStatus.PROCESSING, utc_now(), execution_arn=EXECUTION)
+    )
+    return register(RegisterRequest(event=JobAdmitted.of(admitted), execution_arn=EXECUTION), repo)
 
 
 def steps(repo: InMemoryJobRepository, job_id: str) -> list[tuple[JobStep, str]]:

@@ -46,7 +46,8 @@ def test_an_unknown_job_is_created_queued_from_key_and_metadata(
     assert (job.priority, job.requested_renditions) == (9, ("120p",))
     assert OutputKind.MP4 in job.requested_outputs
     assert (job.source.size, job.source.etag) == (4321, "d41d8cd98f00b204e9800998ecf8427e")
-    assert job.queued_at is not None and job.started_at is None
+    assert job.queued_at is not None
+    assert job.started_at is None
     assert repo.get(job_id) == job
 
 

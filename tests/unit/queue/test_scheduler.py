@@ -61,7 +61,9 @@ def test_admits_by_priority_then_fifo_with_one_slot() -> None:
     assert order == [1, 1, 3, 5, 5, 9, 9]
     by_priority = {p: [j.job_id for j in waiting if j.priority == p] for p in (1, 5, 9)}
     started = rig.started()[1:]
-    assert started[:2] == by_priority[1] and started[3:5] == by_priority[5] and started[5:] == by_priority[9]
+    assert started[:2] == by_priority[1]
+    assert started[3:5] == by_priority[5]
+    assert started[5:] == by_priority[9]
 
 
 def test_aging_lets_a_long_waiting_bulk_job_go_before_a_fresh_normal_one() -> None:
@@ -114,7 +116,8 @@ def test_a_start_refused_fails_the_job_and_frees_its_slot() -> None:
     rig.workflow.fail_next.append(WorkflowRefused("state machine gone"))
     rig.scheduler.admit()
     failed = rig.jobs.get(doomed.job_id)
-    assert failed.status is S.FAILED and failed.error_type == "StartRefused"
+    assert failed.status is S.FAILED
+    assert failed.error_type == "StartRefused"
     assert "refused to start" in (failed.error_message or "")
     rig.scheduler.admit()
     assert rig.started() == [next_one.job_id]
@@ -125,7 +128,8 @@ def test_repair_starts_an_admitted_job_whose_start_was_lost() -> None:
     job = rig.queue()
     rig.workflow.fail_next.append(WorkflowUnavailable("throttled"))
     rig.scheduler.admit()
-    assert rig.jobs.get(job.job_id).status is S.PROCESSING and rig.started() == []
+    assert rig.jobs.get(job.job_id).status is S.PROCESSING
+    assert rig.started() == []
     rig.scheduler.tick()
     assert rig.started() == []  # within the grace the start may still be on its way
     rig.clock.advance(61)
@@ -145,7 +149,8 @@ def test_repair_fails_a_job_whose_execution_was_stopped_from_outside() -> None:
     result = rig.scheduler.tick()
     failed = rig.jobs.get(job.job_id)
     assert result.repaired == [job.job_id]
-    assert failed.status is S.FAILED and failed.error_type == "WorkflowEnded"
+    assert failed.status is S.FAILED
+    assert failed.error_type == "WorkflowEnded"
     assert "stopped from outside" in (failed.error_message or "")
     assert rig.started() == [job.job_id, waiting.job_id]  # its slot went to the next job
     assert any(e.message.startswith("repair:") for e in rig.jobs.list_events(job.job_id))
@@ -174,7 +179,8 @@ def test_repair_cancels_an_upload_left_unfinished() -> None:
     rig.clock.advance(31 * 60)
     assert rig.scheduler.tick().repaired == [job.job_id]
     cancelled = rig.jobs.get(job.job_id)
-    assert cancelled.status is S.CANCELLED and cancelled.error_type == "UploadExpired"
+    assert cancelled.status is S.CANCELLED
+    assert cancelled.error_type == "UploadExpired"
     assert not rig.uploads.is_open(upload_id)
 
 

@@ -17,6 +17,7 @@ from lambdas.api.uploads import UploadService
 from lambdas.storage.ports import PartsRejected, UploadNotFound, UploadStoreUnavailable
 from lambdas.storage.s3_uploads import S3UploadStore
 from tests.fakes.jobs import InMemoryJobRepository
+from tests.fakes.quotas import InMemoryQuotaStore
 
 
 def _s3() -> Any:
@@ -69,8 +70,9 @@ def test_presigned_part_urls_are_sigv4_expire_as_configured_and_stay_under_the_c
     client = _s3()
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     config = ApiConfig(uploads_bucket="vodpipe-uploads", outputs_bucket="vodpipe-outputs", presign_expiry_seconds=900)
+    jobs = InMemoryJobRepository(clock=lambda: now)
     service = UploadService(
-        InMemoryJobRepository(clock=lambda: now), S3UploadStore(client, _s3v4()), config, clock=lambda: now
+        jobs, S3UploadStore(client, _s3v4()), config, quotas=InMemoryQuotaStore(jobs), clock=lambda: now
     )
     created = {}
     with Stubber(client) as stub:
