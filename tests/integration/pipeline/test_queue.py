@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
@@ -78,6 +79,12 @@ class Queue:
                 return
             assert time.monotonic() < deadline, f"the queue did not drain: {self.queue.running()}, {len(waiting)}"
             time.sleep(0.5)
+
+    def started_within(self, job_id: str, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while job_id not in self.started():
+            assert time.monotonic() < deadline, f"{job_id} did not start within {seconds} s"
+            time.sleep(0.2)
 
     def tick(self) -> dict[str, Any]:
         response = self.lam.invoke(FunctionName=self.scheduler, Payload=json.dumps(TICK))
@@ -262,3 +269,97 @@ def test_repairs_of_a_refused_start_a_stopped_execution_and_an_unfinished_upload
     assert "not completed within" in (cancelled.error_message or "")
     open_uploads = queue.s3.list_multipart_uploads(Bucket=queue.stack.uploads_bucket, Prefix=key).get("Uploads", [])
     assert open_uploads == []
+
+
+def api_function(queue: Queue) -> str:
+    names = [
+        f["FunctionName"]
+        for page in queue.lam.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+        if f["FunctionName"].startswith("VodpipePipeline-FunctionsJobsApi")
+    ]
+    (name,) = names
+    return name
+
+
+@pytest.fixture
+def api_limits(queue: Queue) -> Iterator[Callable[..., None]]:
+    """The API function's quota settings narrowed for a test, as a redeploy would set them; restored after."""
+    name = api_function(queue)
+    original = queue.lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+
+    def narrow(**settings: str) -> None:
+        queue.lam.update_function_configuration(FunctionName=name, Environment={"Variables": original | settings})
+        queue.lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+    yield narrow
+    queue.lam.update_function_configuration(FunctionName=name, Environment={"Variables": original})
+    queue.lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+
+def create(queue: Queue, token: str, priority: int = 5) -> httpx.Response:
+    return httpx.post(
+        f"{queue.stack.api_url}/uploads",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"file_name": "a.mp4", "size": 1000, "priority": priority},
+        timeout=30,
+    )
+
+
+def test_quotas_answer_429_with_retry_after_and_tiers_403(queue: Queue, api_limits: Callable[..., None]) -> None:
+    api_limits(MAX_UPLOADS_PER_HOUR="2", MAX_QUEUED_JOBS_PER_USER="2")
+    table = queue.stack.jobs_table
+    # max_queued_jobs_per_user: two jobs waiting (their uploads still open), the third is refused.
+    waiting = create_token(queue.dynamodb, table, f"waiting-{new_job_id()[-6:].lower()}")
+    assert [create(queue, waiting).status_code for _ in range(2)] == [201, 201]
+    refused = create(queue, waiting)
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "max_queued_jobs_per_user" in refused.json()["message"]
+    # max_uploads_per_hour: two uploads abandoned (nothing waits), the third in the hour is refused.
+    hourly = create_token(queue.dynamodb, table, f"hourly-{new_job_id()[-6:].lower()}")
+    for _ in range(2):
+        job_id = create(queue, hourly).json()["job"]["job_id"]
+        httpx.delete(
+            f"{queue.stack.api_url}/uploads/{job_id}", headers={"Authorization": f"Bearer {hourly}"}, timeout=30
+        )
+    refused = create(queue, hourly)
+    assert refused.status_code == 429, refused.text
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert "max_uploads_per_hour" in refused.json()["message"]
+    # A tier: this token may ask for priority 4 at best.
+    tiered = create_token(queue.dynamodb, table, "tiered", max_priority=4)
+    above = create(queue, tiered, priority=2)
+    assert above.status_code == 403, above.text
+    assert above.json()["field"] == "priority"
+    assert create(queue, tiered, priority=4).status_code == 201
+
+
+def test_patch_reorders_a_waiting_job_and_operators_see_the_queue(queue: Queue) -> None:
+    queue.configure(MAX_RUNNING_JOBS="1", MAX_RUNNING_JOBS_PER_USER="1", PRIORITY_AGING_MINUTES="600")
+    assert queue.long_clip is not None
+    blocker = queue.upload("patch", 1, queue.long_clip)
+    queue.started_within(blocker)
+    later, sooner = queue.upload("patch", 5), queue.upload("patch", 9)
+    token = queue.tokens["patch"]
+    auth = {"Authorization": f"Bearer {token}"}
+    shown = httpx.get(f"{queue.stack.api_url}/jobs/{sooner}", headers=auth, timeout=30).json()
+    assert shown["status"] == "QUEUED"
+    assert shown["queue_position"] == 1  # behind the priority-5 job
+    changed = httpx.patch(f"{queue.stack.api_url}/jobs/{sooner}", headers=auth, json={"priority": 2}, timeout=30)
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["priority"], changed.json()["queue_position"]) == (2, 0)
+    # Operators: an admin token sees the whole queue and the health report; a user's token does not.
+    admin = {"Authorization": f"Bearer {create_token(queue.dynamodb, queue.stack.jobs_table, 'ops', role='admin')}"}
+    report = httpx.get(f"{queue.stack.api_url}/admin/queue", headers=admin, timeout=30)
+    assert report.status_code == 200, report.text
+    assert report.json()["waiting"] >= 2
+    assert report.json()["running"] >= 1
+    health = httpx.get(f"{queue.stack.api_url}/health", headers=admin, timeout=30)
+    assert health.status_code == 200, health.text
+    assert {"running", "waiting", "start_failures", "oldest_wait_seconds"} <= set(health.json())
+    assert httpx.get(f"{queue.stack.api_url}/health", headers=auth, timeout=30).status_code == 403
+    jobs = {job.job_id: job for job in queue.wait([blocker, later, sooner])}
+    assert jobs[sooner].queued_at < jobs[blocker].completed_at  # type: ignore[operator]
+    started = queue.started()
+    assert started[blocker] < started[sooner] < started[later]
