@@ -61,9 +61,10 @@ demo: deploy-local ## Upload a generated sample clip to the local deployment, wa
 deploy: setup ## Deploy to the AWS account of your current credentials (pinned CDK CLI)
 	node_modules/.bin/cdk deploy --all --require-approval broadening
 
-bench: deploy-local ## Print numbers: local runtime (start-up, latency, memory); pipeline vs direct ffmpeg
+bench: deploy-local ## Print numbers: local runtime (start-up, latency, memory); pipeline vs direct ffmpeg; the queue
 	$(VENV)/python bench/local_runtime.py
 	$(VENV)/python bench/segment_parallel.py
+	$(VENV)/python bench/queue.py
 
 clean: down ## Remove build outputs (keeps the installed venvs)
 	rm -rf cdk.out layers/*/build .pytest_cache .mypy_cache .ruff_cache
