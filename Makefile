@@ -64,7 +64,7 @@ deploy: setup ## Deploy to the AWS account of your current credentials (pinned C
 bench: deploy-local ## Print numbers: local runtime (start-up, latency, memory); pipeline vs direct ffmpeg; the queue
 	$(VENV)/python bench/local_runtime.py
 	$(VENV)/python bench/segment_parallel.py
-	$(VENV)/python bench/queue.py
+	$(VENV)/python bench/admission.py
 
 clean: down ## Remove build outputs (keeps the installed venvs)
 	rm -rf cdk.out layers/*/build .pytest_cache .mypy_cache .ruff_cache

@@ -130,7 +130,18 @@ def handoffs(deployment: LocalDeployment, session: boto3.Session, count: int) ->
     narrowed = original | {"MAX_RUNNING_JOBS": "1", "MAX_RUNNING_JOBS_PER_USER": "1"}
     lam.update_function_configuration(FunctionName=scheduler, Environment={"Variables": narrowed})
     lam.get_waiter("function_updated_v2").wait(FunctionName=scheduler)
-    token = create_token(dynamodb, deployment.jobs_table, "bench-queue")
+    # The API's per-user quotas would refuse 101 uploads of one user in an hour: widened for the run.
+    api_fn = next(
+        f["FunctionName"]
+        for page in lam.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+        if f["FunctionName"].startswith("VodpipePipeline-FunctionsJobsApi")
+    )
+    api_env = lam.get_function_configuration(FunctionName=api_fn)["Environment"]["Variables"]
+    widened = api_env | {"MAX_UPLOADS_PER_HOUR": "100000", "MAX_QUEUED_JOBS_PER_USER": "100000"}
+    lam.update_function_configuration(FunctionName=api_fn, Environment={"Variables": widened})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=api_fn)
+    token = create_token(dynamodb, deployment.jobs_table, f"bench-{new_job_id()[-8:].lower()}")
     job_ids: list[str] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -179,13 +190,14 @@ def handoffs(deployment: LocalDeployment, session: boto3.Session, count: int) ->
                      "Detail": json.dumps({"job_id": job_ids[-1]})}  # fmt: skip
             events.put_events(Entries=[entry])
             deliveries.append(time.perf_counter() - put)
-        start = time.perf_counter()
-        lam.invoke(FunctionName=scheduler, Payload=json.dumps({"detail-type": "Scheduled Event", "version": "0",
+        for _ in range(2):  # the second is warm: the first may start an environment after the settings change
+            start = time.perf_counter()
+            lam.invoke(FunctionName=scheduler, Payload=json.dumps({"detail-type": "Scheduled Event", "version": "0",
                    "id": "b", "source": "aws.events", "account": "0", "time": "2026-01-01T00:00:00Z",
                    "region": "us-east-1", "resources": [], "detail": {}}))  # fmt: skip
-        invoke = time.perf_counter() - start
+            invoke = time.perf_counter() - start
         print(f"floor: PutEvents {statistics.median(deliveries) * 1000:.0f} ms, one synchronous scheduler pass "
-              f"(invoke, reads, nothing to admit) {invoke * 1000:.0f} ms")  # fmt: skip
+              f"(warm invoke, reads, repairs, nothing to admit) {invoke * 1000:.0f} ms")  # fmt: skip
     finally:
         with ApiClient(deployment.api_url, token) as api:
             for job_id in job_ids:
@@ -195,6 +207,7 @@ def handoffs(deployment: LocalDeployment, session: boto3.Session, count: int) ->
                 except Exception as error:
                     print(f"could not cancel {job_id}: {error}")
         lam.update_function_configuration(FunctionName=scheduler, Environment={"Variables": original})
+        lam.update_function_configuration(FunctionName=api_fn, Environment={"Variables": api_env})
 
 
 def main() -> None:
