@@ -8,6 +8,8 @@ from enum import StrEnum
 from http import HTTPStatus
 
 from lambdas.jobs.ports import RepositoryUnavailable
+from lambdas.queue.eventbridge import SignalsUnavailable
+from lambdas.queue.sqs import DeadLettersUnavailable
 from lambdas.quotas.ports import QuotaStoreUnavailable
 from lambdas.storage.ports import StoreUnavailable, UploadStoreUnavailable
 from lambdas.workflow.ports import WorkflowUnavailable
@@ -84,6 +86,8 @@ def unavailable() -> Iterator[None]:
     except (
         RepositoryUnavailable,
         QuotaStoreUnavailable,
+        DeadLettersUnavailable,
+        SignalsUnavailable,
         UploadStoreUnavailable,
         StoreUnavailable,
         WorkflowUnavailable,

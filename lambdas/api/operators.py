@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from lambdas.api.errors import unavailable
-from lambdas.jobs.model import Clock, JobStatus, utc_now
+from lambdas.jobs.model import Clock, Job, utc_now
 from lambdas.queue import views
 from lambdas.queue.config import QueueConfig
 from lambdas.queue.order import HIGHEST, LOWEST
@@ -32,7 +32,7 @@ class OperatorService:
         self._queue, self._dead_letters, self._throttled = queue, dead_letters, throttled
         self._config, self._clock = config, clock
 
-    def _waiting(self) -> list:  # type: ignore[type-arg]
+    def _waiting(self) -> list[Job]:
         return [job for level in range(HIGHEST, LOWEST + 1) for job in self._queue.waiting(level, MAX_LISTED_PER_LEVEL)]
 
     def queue(self, window: timedelta) -> views.AdminQueue:
@@ -48,12 +48,14 @@ class OperatorService:
         now = self._clock()
         with unavailable():
             waiting = self._waiting()
-            running = self._queue.running().total
+            counts = self._queue.running()
             ended = self._queue.ended_between(now - HOUR, now)
             throttled = self._throttled(now - HOUR, now)
-        start_failures = self._dead_letters.depth()
+            start_failures = self._dead_letters.depth()
         return views.health(
-            running=running,
+            running=counts.total,
+            running_by_owner=counts.by_owner,
+            max_running_per_user=self._config.max_running_jobs_per_user,
             max_running=self._config.max_running_jobs,
             waiting=waiting,
             ended_last_hour=ended,
@@ -62,6 +64,3 @@ class OperatorService:
             now=now,
             stuck_after=STUCK_AFTER,
         )
-
-
-__all__ = ["JobStatus", "OperatorService"]

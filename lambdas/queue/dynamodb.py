@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -53,15 +53,13 @@ class DynamoDBQueueStore:
     # --- slots -----------------------------------------------------------------------------------
 
     def running(self) -> RunningCounts:
-        response = self._client.query(
-            TableName=self._table,
+        total, by_owner = 0, {}
+        for item in self._jobs.query_all(
             KeyConditionExpression="#pk = :pk",
             ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
             ExpressionAttributeValues={":pk": {"S": schema.QUEUE_PK}},
-            ConsistentRead=True,
-        )
-        total, by_owner = 0, {}
-        for item in self._every(response, ConsistentRead=True):
+            ConsistentRead=True,  # one partition of counters (one per owner): the table, not an index
+        ):
             values = from_wire(item)
             count = int(values.get(_RUNNING, 0))
             if values[schema.SORT_KEY] == schema.RUNNING_SK:
@@ -69,23 +67,6 @@ class DynamoDBQueueStore:
             elif count > 0:
                 by_owner[values[schema.SORT_KEY].removeprefix(schema.USER_SK_PREFIX)] = count
         return RunningCounts(total=total, by_owner=by_owner)
-
-    def _every(self, first: Mapping[str, Any], **arguments: Any) -> Iterator[dict[str, Any]]:
-        """The items of a QUEUE partition query, following pages (there is one counter per owner)."""
-        response = first
-        while True:
-            yield from response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            response = self._client.query(
-                TableName=self._table,
-                KeyConditionExpression="#pk = :pk",
-                ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
-                ExpressionAttributeValues={":pk": {"S": schema.QUEUE_PK}},
-                ExclusiveStartKey=last,
-                **arguments,
-            )
 
     def admit(self, job: Job, admitted: Job, *, max_running: int, max_per_user: int) -> Job:
         check_successor(job, admitted)
