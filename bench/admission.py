@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 
+from lambdas.events import bus_entry
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.model import Job, JobStatus, Source, new_job_id, utc_now
 from lambdas.jobs.transitions import transition
@@ -186,8 +187,7 @@ def handoffs(deployment: LocalDeployment, session: boto3.Session, count: int) ->
         deliveries = []
         for _ in range(5):
             put = time.perf_counter()
-            entry = {"Source": "vodpipe.api", "DetailType": "Job Queued", "EventBusName": "default",
-                     "Detail": json.dumps({"job_id": job_ids[-1]})}  # fmt: skip
+            entry: Any = bus_entry("Job Queued", "vodpipe.api", job_ids[-1], "default")
             events.put_events(Entries=[entry])
             deliveries.append(time.perf_counter() - put)
         for _ in range(2):  # the second is warm: the first may start an environment after the settings change

@@ -42,6 +42,7 @@ class Settings(BaseModel):
     max_queued_jobs_per_user: int = Field(queue.MAX_QUEUED_JOBS_PER_USER, ge=1)
     max_uploads_per_hour: int = Field(queue.MAX_UPLOADS_PER_HOUR, ge=1)
     start_grace_seconds: float = Field(queue.START_GRACE_SECONDS, gt=0)
+    start_give_up_seconds: float = Field(queue.START_GIVE_UP_SECONDS, gt=0)
     upload_expiry_hours: float = Field(queue.UPLOAD_EXPIRY_HOURS, gt=0)
     # Where the API and the workflow tell the scheduler that a job was queued or ended (EventBridge).
     event_bus_name: str = "default"

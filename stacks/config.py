@@ -74,6 +74,7 @@ class DeploymentConfig(BaseModel):
     max_queued_jobs_per_user: int = Field(queue.MAX_QUEUED_JOBS_PER_USER, ge=1)
     max_uploads_per_hour: int = Field(queue.MAX_UPLOADS_PER_HOUR, ge=1)
     start_grace_s: float = Field(queue.START_GRACE_SECONDS, gt=0, description="admitted, not started: started again")
+    start_give_up_s: float = Field(queue.START_GIVE_UP_SECONDS, gt=0, description="never started: FAILED")
     upload_expiry_hours: float = Field(queue.UPLOAD_EXPIRY_HOURS, gt=0, description="unfinished uploads aborted")
     scheduler_tick_minutes: int = Field(1, ge=1, le=60, description="the periodic admission and repair pass")
     # API Gateway stage throttling (requests per second, steady and burst), for every route of the API.

@@ -68,6 +68,7 @@ class PipelineStack(Stack):
                 "MAX_QUEUED_JOBS_PER_USER": str(config.max_queued_jobs_per_user),
                 "MAX_UPLOADS_PER_HOUR": str(config.max_uploads_per_hour),
                 "START_GRACE_SECONDS": f"{config.start_grace_s:g}",
+                "START_GIVE_UP_SECONDS": f"{config.start_give_up_s:g}",
                 "UPLOAD_EXPIRY_HOURS": f"{config.upload_expiry_hours:g}",
                 "POWERTOOLS_METRICS_NAMESPACE": config.project,
                 "LOG_LEVEL": "INFO",

@@ -80,6 +80,7 @@ def queue_config() -> QueueConfig:
         max_queued_jobs_per_user=settings.max_queued_jobs_per_user,
         max_uploads_per_hour=settings.max_uploads_per_hour,
         start_grace_seconds=settings.start_grace_seconds,
+        start_give_up_seconds=settings.start_give_up_seconds,
         upload_expiry_hours=settings.upload_expiry_hours,
     )
 

@@ -14,6 +14,8 @@ MAX_QUEUED_JOBS_PER_USER = 100
 MAX_UPLOADS_PER_HOUR = 60
 # An admitted job's execution must have started by then, or the tick starts it again.
 START_GRACE_SECONDS = 120
+# An admitted job whose execution still could not be started after this long is FAILED (retryable).
+START_GIVE_UP_SECONDS = 1800
 # An upload not completed within this long after its job was created is aborted by the tick.
 UPLOAD_EXPIRY_HOURS = 24
 
@@ -27,6 +29,7 @@ class QueueConfig(BaseModel):
     max_queued_jobs_per_user: int = Field(MAX_QUEUED_JOBS_PER_USER, ge=1)
     max_uploads_per_hour: int = Field(MAX_UPLOADS_PER_HOUR, ge=1)
     start_grace_seconds: float = Field(START_GRACE_SECONDS, gt=0)
+    start_give_up_seconds: float = Field(START_GIVE_UP_SECONDS, gt=0)
     upload_expiry_hours: float = Field(UPLOAD_EXPIRY_HOURS, gt=0)
 
     @property
@@ -36,6 +39,10 @@ class QueueConfig(BaseModel):
     @property
     def start_grace(self) -> timedelta:
         return timedelta(seconds=self.start_grace_seconds)
+
+    @property
+    def start_give_up(self) -> timedelta:
+        return timedelta(seconds=self.start_give_up_seconds)
 
     @property
     def upload_expiry(self) -> timedelta:

@@ -98,14 +98,19 @@ class Scheduler:
             self._start(admitted)
 
     def _start(self, job: Job) -> None:
+        """Start the admitted job's execution. If Step Functions throttles or refuses (too many executions, the
+        state machine being redeployed…), the job keeps its slot and the tick starts it again after start_grace;
+        after start_give_up it is FAILED with the last reason, so it can be retried once the fault is fixed."""
         try:
             self._workflow.start(execution_name(job), JobAdmitted.of(job).payload())
-        except WorkflowUnavailable:
-            # The slot is kept: the tick starts it again once start_grace has passed.
-            logger.warning("the workflow could not be started; the tick will try again", extra={"job_id": job.job_id})
-        except WorkflowRefused as error:
-            logger.exception("the workflow refused to start a job", extra={"job_id": job.job_id})
-            self._fail(job, "StartRefused", f"the workflow refused to start the job (a fault on our side): {error}")
+        except (WorkflowUnavailable, WorkflowRefused) as error:
+            logger.exception("the workflow did not start an admitted job", extra={"job_id": job.job_id})
+            admitted_at = job.started_at or job.updated_at
+            if self._clock() - admitted_at >= self._config.start_give_up:
+                minutes = self._config.start_give_up.total_seconds() / 60
+                self._fail(job, "StartFailed", f"the workflow could not be started within {minutes:g} min: {error}")
+                return
+            self._event(job.job_id, EventKind.INFO, f"the workflow did not start ({error}); the tick tries again")
 
     # --- release -----------------------------------------------------------------------------------
 

@@ -51,10 +51,11 @@ class Queue:
     def __post_init__(self) -> None:
         self.queue = DynamoDBQueueStore(self.dynamodb, self.stack.jobs_table)
 
-    def configure(self, **settings: str) -> None:
+    def configure(self, *, drain: bool = True, **settings: str) -> None:
         """The scheduler's settings, as a redeploy with other `-c vodpipe=…` values would set them; what a test
         does not name is the deployment's own."""
-        self.drain()
+        if drain:
+            self.drain()
         env = self.original | settings
         self.lam.update_function_configuration(FunctionName=self.scheduler, Environment={"Variables": env})
         self.lam.get_waiter("function_updated_v2").wait(FunctionName=self.scheduler)
@@ -236,17 +237,24 @@ def test_repairs_of_a_refused_start_a_stopped_execution_and_an_unfinished_upload
     assert failed.error_type == "WorkflowEnded"
     assert "stopped from outside" in (failed.error_message or "")
     assert any(e.message.startswith("repair:") for e in queue.repository.list_events(stopped))
-    # A start refused: the scheduler names a state machine that does not exist.
-    real = queue.lam.get_function_configuration(FunctionName=queue.scheduler)["Environment"]["Variables"][
-        "STATE_MACHINE_ARN"
-    ]
-    queue.configure(STATE_MACHINE_ARN=real + "-gone")
+    # A start refused (the scheduler names a state machine that does not exist): the job keeps its slot; once
+    # the fault is gone, the tick starts it again and it completes.
+    variables = queue.lam.get_function_configuration(FunctionName=queue.scheduler)["Environment"]["Variables"]
+    real = variables["STATE_MACHINE_ARN"]
+    queue.configure(STATE_MACHINE_ARN=real + "-gone", START_GRACE_SECONDS="1")
     refused = queue.upload("repair", 5)
-    (job,) = queue.wait([refused], deadline_s=60)
-    assert job.status is S.FAILED
-    assert job.error_type == "StartRefused"
-    assert "refused to start" in (job.error_message or "")
-    queue.configure(STATE_MACHINE_ARN=real)
+    deadline = time.monotonic() + 60
+    while not any("did not start" in e.message for e in queue.repository.list_events(refused)):
+        assert time.monotonic() < deadline, "the refused start was not recorded"
+        time.sleep(0.3)
+    assert queue.repository.get(refused).status is S.PROCESSING
+    assert refused not in queue.started()
+    queue.configure(START_GRACE_SECONDS="1", drain=False)
+    time.sleep(1.5)
+    assert refused in queue.tick()["repaired"]
+    (job,) = queue.wait([refused], deadline_s=120)
+    assert job.status is S.COMPLETED, job.error_message
+    assert any("never started" in e.message for e in queue.repository.list_events(refused))
     # An upload left unfinished: its multipart upload is aborted and the job CANCELLED with the reason.
     queue.configure(UPLOAD_EXPIRY_HOURS="0.0003")  # about a second
     job_id = new_job_id()
@@ -277,7 +285,7 @@ def api_function(queue: Queue) -> str:
         if f["FunctionName"].startswith("VodpipePipeline-FunctionsJobsApi")
     ]
     (name,) = names
-    return name
+    return str(name)
 
 
 @pytest.fixture

@@ -110,17 +110,24 @@ def test_the_per_user_limit_leaves_slots_to_others() -> None:
     assert rig.store.running().total == 2
 
 
-def test_a_start_refused_fails_the_job_and_frees_its_slot() -> None:
-    rig = Rig(max_running_jobs=1)
+def test_a_start_refused_keeps_the_slot_is_tried_again_and_given_up_on_readably() -> None:
+    rig = Rig(max_running_jobs=1, start_grace_seconds=60, start_give_up_seconds=600)
     doomed, next_one = rig.queue(1), rig.queue(5)
-    rig.workflow.fail_next.append(WorkflowRefused("state machine gone"))
+    rig.workflow.fail_next += [WorkflowRefused("ExecutionLimitExceeded")] * 20
     rig.scheduler.admit()
+    assert rig.jobs.get(doomed.job_id).status is S.PROCESSING  # admitted: its slot is kept for another start
+    assert rig.started() == []
+    while rig.clock() - T0 < timedelta(seconds=700):
+        rig.clock.advance(61)
+        rig.scheduler.tick()
     failed = rig.jobs.get(doomed.job_id)
     assert failed.status is S.FAILED
-    assert failed.error_type == "StartRefused"
-    assert "refused to start" in (failed.error_message or "")
-    rig.scheduler.admit()
-    assert rig.started() == [next_one.job_id]
+    assert failed.error_type == "StartFailed"
+    assert "could not be started within 10 min: " in (failed.error_message or "")
+    assert "ExecutionLimitExceeded" in (failed.error_message or "")
+    rig.workflow.fail_next.clear()
+    rig.scheduler.tick()
+    assert rig.started() == [next_one.job_id], "its slot went to the next job"
 
 
 def test_repair_starts_an_admitted_job_whose_start_was_lost() -> None:
