@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lambdas.events import JobAdmitted
+from lambdas.events import JobAdmitted, execution_name
 from lambdas.jobs.model import Clock, EventKind, Job, JobEvent, JobStatus, JobStep, utc_now
 from lambdas.jobs.ports import JobRepository
 from lambdas.pipeline.config import PipelineConfig
@@ -41,19 +41,25 @@ class RegisterRequest(BaseModel):
     execution_arn: str = Field(min_length=1)
 
 
+def _name(execution_arn: str | None) -> str:
+    return (execution_arn or "").rsplit(":", 1)[-1]
+
+
 def register(request: RegisterRequest, repository: JobRepository, *, clock: Clock = utc_now) -> Job:
     """The job, if this execution is the one its admission named; DuplicateEvent otherwise.
 
-    The scheduler moved the job QUEUED -> PROCESSING and recorded the execution's ARN in the same write that
-    took its slot; an execution of an older attempt, or one started again after the job ended, stops here.
+    The scheduler moved the job QUEUED -> PROCESSING and recorded the execution in the same write that took its
+    slot; an execution of an older attempt, or one started again after the job ended, stops here.
     """
     detail = request.event.detail
     with transient_errors():
         job = repository.get(detail.job_id)
+        # By the execution's name, which the admission derives from the attempt ({job}-a{n}): the same attempt
+        # started again after its state machine's ARN changed (a replaced deployment) is still this job's run.
         current = (
             job.status is JobStatus.PROCESSING
             and job.retry_count == detail.attempt
-            and job.execution_arn == request.execution_arn
+            and _name(job.execution_arn) == _name(request.execution_arn) == execution_name(job)
         )
         if not current:
             raise DuplicateEvent(job.job_id, job.status)

@@ -148,7 +148,8 @@ class Scheduler:
 
     def _repair_running(self, job: Job, now: datetime) -> bool:
         """A PROCESSING job holding a slot: its execution must exist (after the grace) and still run."""
-        arn = job.execution_arn or self._workflow.execution_arn(execution_name(job))
+        # The attempt's execution as this deployment's state machine names it (the stored ARN may be another's).
+        arn = self._workflow.execution_arn(execution_name(job))
         try:
             state = self._workflow.describe(arn)
         except (WorkflowUnavailable, WorkflowRefused):

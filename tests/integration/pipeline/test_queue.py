@@ -230,8 +230,11 @@ def test_repairs_of_a_refused_start_a_stopped_execution_and_an_unfinished_upload
     job = queue.repository.get(stopped)
     assert job.execution_arn is not None
     queue.sfn.stop_execution(executionArn=job.execution_arn, cause="an operator stopped it")
-    time.sleep(1)
-    queue.tick()
+    deadline = time.monotonic() + 30
+    while queue.sfn.describe_execution(executionArn=job.execution_arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not stop"
+        time.sleep(0.2)
+    assert stopped in queue.tick()["repaired"]
     failed = queue.repository.get(stopped)
     assert failed.status is S.FAILED
     assert failed.error_type == "WorkflowEnded"

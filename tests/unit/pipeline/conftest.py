@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lambdas import keys
-from lambdas.events import JobAdmitted, ObjectCreated
+from lambdas.events import JobAdmitted, ObjectCreated, execution_name
 from lambdas.jobs.model import Job, JobStatus, JobStep, new_job_id, utc_now
 from lambdas.jobs.transitions import transition
 from lambdas.media.ladder import LadderConfig, Rung
@@ -159,10 +159,14 @@ def start_on(
     event = ObjectCreated.model_validate(s3_event(key, clip.stat().st_size))
     names = tuple(rung.name for rung in config.ladder.rungs)
     queued = queue_upload(upload_of(event, config.uploads_bucket), repo, store, names)
-    admitted = repo.save_transition(
-        queued, transition(queued, JobStatus.PROCESSING, utc_now(), execution_arn=EXECUTION)
-    )
-    return register(RegisterRequest(event=JobAdmitted.of(admitted), execution_arn=EXECUTION), repo)
+    arn = execution_of(queued)
+    admitted = repo.save_transition(queued, transition(queued, JobStatus.PROCESSING, utc_now(), execution_arn=arn))
+    return register(RegisterRequest(event=JobAdmitted.of(admitted), execution_arn=arn), repo)
+
+
+def execution_of(job: Job, machine: str = "transcode") -> str:
+    """The ARN the scheduler gives the execution of the job's current attempt."""
+    return f"arn:aws:states:us-east-1:000000000000:execution:{machine}:{execution_name(job)}"
 
 
 def steps(repo: InMemoryJobRepository, job_id: str) -> list[tuple[JobStep, str]]:

@@ -13,13 +13,12 @@ from lambdas.jobs.transitions import retry, transition
 from lambdas.pipeline.errors import DuplicateEvent, TransientError
 from lambdas.pipeline.register import RegisterRequest, register
 from tests.fakes.jobs import InMemoryJobRepository
-from tests.unit.pipeline.conftest import EXECUTION, UPLOADS, upload_key
+from tests.unit.pipeline.conftest import EXECUTION, UPLOADS, execution_of, upload_key
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
-OTHER_EXECUTION = EXECUTION.replace(":first", ":second")
 
 
-def admitted(repo: InMemoryJobRepository, execution: str = EXECUTION) -> Job:
+def admitted(repo: InMemoryJobRepository) -> Job:
     job_id = new_job_id()
     job = Job.new(
         job_id=job_id, owner="alice", source=Source(bucket=UPLOADS, key=upload_key(job_id)),
@@ -27,11 +26,11 @@ def admitted(repo: InMemoryJobRepository, execution: str = EXECUTION) -> Job:
     )  # fmt: skip
     repo.create(job)
     job = repo.save_transition(job, transition(job, JobStatus.QUEUED, NOW))
-    return repo.save_transition(job, transition(job, JobStatus.PROCESSING, NOW, execution_arn=execution))
+    return repo.save_transition(job, transition(job, JobStatus.PROCESSING, NOW, execution_arn=execution_of(job)))
 
 
-def request(job: Job, execution: str = EXECUTION) -> RegisterRequest:
-    return RegisterRequest(event=JobAdmitted.of(job), execution_arn=execution)
+def request(job: Job, execution: str | None = None) -> RegisterRequest:
+    return RegisterRequest(event=JobAdmitted.of(job), execution_arn=execution or execution_of(job))
 
 
 def test_the_admitted_execution_gets_its_job(repo: InMemoryJobRepository) -> None:
@@ -44,8 +43,13 @@ def test_the_admitted_execution_gets_its_job(repo: InMemoryJobRepository) -> Non
 def test_another_execution_is_a_duplicate(repo: InMemoryJobRepository) -> None:
     job = admitted(repo)
     with pytest.raises(DuplicateEvent) as caught:
-        register(request(job, OTHER_EXECUTION), repo)
+        register(request(job, EXECUTION), repo)  # not the name the admission gave this attempt
     assert caught.value.status is JobStatus.PROCESSING
+
+
+def test_the_same_attempt_started_by_a_replaced_state_machine_is_still_the_jobs(repo: InMemoryJobRepository) -> None:
+    job = admitted(repo)
+    assert register(request(job, execution_of(job, machine="transcode-replaced")), repo) == job
 
 
 @pytest.mark.parametrize("end", [JobStatus.COMPLETED, JobStatus.CANCELLED])
@@ -60,10 +64,12 @@ def test_an_older_attempts_execution_is_a_duplicate(repo: InMemoryJobRepository)
     first = admitted(repo)
     failed = repo.save_transition(first, transition(first, JobStatus.FAILED, NOW, error_type="SourceUnreadable"))
     queued = repo.save_transition(failed, retry(failed, NOW))
-    second = repo.save_transition(queued, transition(queued, JobStatus.PROCESSING, NOW, execution_arn=OTHER_EXECUTION))
+    second = repo.save_transition(
+        queued, transition(queued, JobStatus.PROCESSING, NOW, execution_arn=execution_of(queued))
+    )
     with pytest.raises(DuplicateEvent):
         register(request(first), repo)
-    assert register(request(second, OTHER_EXECUTION), repo).retry_count == 1
+    assert register(request(second), repo).retry_count == 1
 
 
 def test_a_job_that_is_gone_is_not_found(repo: InMemoryJobRepository) -> None:
