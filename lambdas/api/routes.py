@@ -73,7 +73,22 @@ class ApiRoutes:
         return caller_of(self.app)
 
     def __call__(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return self.app.resolve(event, context)
+        return self.app.resolve(opaque_multipart(event), context)
+
+
+def opaque_multipart(event: dict[str, Any]) -> dict[str, Any]:
+    """Every body this API takes is JSON. Powertools parses a multipart body as a file upload before any route
+    sees it, and a missing boundary is then a bare ValueError (a 500); passed on as an opaque type, the request
+    gets the API's own 415 instead."""
+    headers = event.get("headers") or {}
+    names = [
+        name
+        for name, value in headers.items()
+        if name.lower() == "content-type" and str(value).lower().startswith("multipart/")
+    ]
+    if not names:
+        return event
+    return {**event, "headers": {**headers, **dict.fromkeys(names, "application/octet-stream")}}
 
 
 def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:

@@ -174,5 +174,5 @@ class JobRepository(Protocol):
         ...
 
     def list_by_status(self, status: JobStatus, limit: int = 20) -> list[Job]:
-        """Jobs with `status`, highest priority first, then oldest first; at most `limit`."""
+        """Jobs with `status`, priority 1 (the most urgent) first, then first queued (or created); at most `limit`."""
         ...

@@ -523,14 +523,14 @@ class JobRepositoryContract:
 
     # --- list_by_status ---------------------------------------------------------------------------
 
-    def test_list_by_status_highest_priority_then_oldest(self, repo: JobRepository) -> None:
+    def test_list_by_status_most_urgent_priority_then_first_queued(self, repo: JobRepository) -> None:
         spec = [(5, 0), (10, 1), (1, 2), (10, 3), (5, 4), (7, 5)]  # (priority, minutes after T0)
         jobs = [
             make_job(f"owner{n}", priority=p, created_at=T0 + timedelta(minutes=m)) for n, (p, m) in enumerate(spec)
         ]
         for job in jobs:
             repo.create(job)
-        order = [jobs[i].job_id for i in (1, 3, 5, 0, 4, 2)]
+        order = [jobs[i].job_id for i in (2, 0, 4, 5, 1, 3)]  # priority 1 first, FIFO within one
         assert [j.job_id for j in repo.list_by_status(S.UPLOADING, limit=10)] == order
         assert [j.job_id for j in repo.list_by_status(S.UPLOADING, limit=2)] == order[:2]
         assert repo.list_by_status(S.QUEUED) == []

@@ -120,7 +120,7 @@ class InMemoryJobRepository:
     def list_by_status(self, status: JobStatus, limit: int = 20) -> list[Job]:
         check_page_size(limit, maximum=None)
         jobs = [j for j in self._jobs.values() if j.status == status]
-        jobs.sort(key=lambda j: (-j.priority, utc_iso(j.created_at), j.job_id))
+        jobs.sort(key=lambda j: (j.priority, utc_iso(j.queued_at or j.created_at), j.job_id))
         return jobs[:limit]
 
 

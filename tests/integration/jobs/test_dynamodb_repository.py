@@ -72,7 +72,7 @@ def test_item_layout_keys_and_ttl(dynamodb: Any, jobs_table: str) -> None:
     assert item["gsi1pk"] == {"S": "OWNER#alice"}
     assert item["gsi1sk"] == {"S": f"{created}#{job.job_id}"}
     assert item["gsi2pk"] == {"S": "STATUS#UPLOADING"}
-    assert item["gsi2sk"] == {"S": f"91#{created}#{job.job_id}"}
+    assert item["gsi2sk"] == {"S": f"08#{created}#{job.job_id}"}  # priority first (1 most urgent), then its time
     assert item["status"] == {"S": "UPLOADING"}
     assert item["version"] == {"N": "1"}
     assert item["rendition_progress"] == {"M": {}}  # must exist for SET rendition_progress.#r

@@ -27,6 +27,7 @@ from vodpipe.local.stack import LocalDeployment
 from vodpipe.local.users import create_token
 
 S = JobStatus
+ONE_SLOT = {"MAX_RUNNING_JOBS": "1", "MAX_RUNNING_JOBS_PER_USER": "1"}
 TICK = {"version": "0", "id": "tick", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "000000000000", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [],
         "detail": {}}  # fmt: skip
@@ -45,28 +46,31 @@ class Queue:
     resume: Path
     queue: DynamoDBQueueStore = field(init=False)
     original: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
-    long_clip: Path | None = None
 
     def __post_init__(self) -> None:
         self.queue = DynamoDBQueueStore(self.dynamodb, self.stack.jobs_table)
 
-    def configure(self, *, drain: bool = True, **settings: str) -> None:
+    def configure(self, **settings: str) -> None:
         """The scheduler's settings, as a redeploy with other `-c vodpipe=…` values would set them; what a test
-        does not name is the deployment's own."""
-        if drain:
-            self.drain()
+        does not name is the deployment's own. The queue is drained first, so no earlier job takes a slot."""
+        self.drain()
+        self.reconfigure(settings)
+
+    def reconfigure(self, settings: dict[str, str]) -> None:
+        """`configure` without draining: the test's own jobs are in flight."""
         env = self.original | settings
         self.lam.update_function_configuration(FunctionName=self.scheduler, Environment={"Variables": env})
         self.lam.get_waiter("function_updated_v2").wait(FunctionName=self.scheduler)
 
-    def upload(self, owner: str, priority: int, clip: Path | None = None) -> str:
+    def upload(self, owner: str, priority: int) -> str:
         """Through the API, as a client does: the job is QUEUED when `complete` answers (that is its place)."""
         if owner not in self.tokens:
             self.tokens[owner] = create_token(self.dynamodb, self.stack.jobs_table, owner)
         with ApiClient(self.stack.api_url, self.tokens[owner]) as api:
             result = Uploader(api, ResumeStore(Path(tempfile.mkdtemp(dir=self.resume))), parallel=1).upload(
-                clip or self.clip, UploadRequest(priority=priority, renditions=("360p",), outputs=("hls",))
+                self.clip, UploadRequest(priority=priority, renditions=("360p",), outputs=("hls",))
             )
         return result.job_id
 
@@ -80,6 +84,28 @@ class Queue:
                 return
             assert time.monotonic() < deadline, f"the queue did not drain: {self.queue.running()}, {len(waiting)}"
             time.sleep(0.5)
+
+    def hold_slot(self, owner: str, **settings: str) -> str:
+        """A job admitted into the only slot whose start is refused (the scheduler names a state machine that does
+        not exist), so it holds the slot for as long as the test needs: the others queue behind it whatever the
+        machine's speed. `release_slot` restores the state machine and lets the tick start it."""
+        real = self.original["STATE_MACHINE_ARN"]
+        self.configure(STATE_MACHINE_ARN=real + "-held", START_GRACE_SECONDS="0.5", **settings)
+        blocker = self.upload(owner, 1)
+        self.until(lambda: any("did not start" in e.message for e in self.repository.list_events(blocker)))
+        self.settings = settings
+        return blocker
+
+    def release_slot(self, blocker: str) -> None:
+        self.reconfigure({"START_GRACE_SECONDS": "0.5", **self.settings})
+        self.until(lambda: blocker in self.tick()["repaired"] or blocker in self.started())
+        self.started_within(blocker)
+
+    def until(self, done: Callable[[], bool], seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while not done():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.3)
 
     def started_within(self, job_id: str, seconds: float = 60) -> None:
         deadline = time.monotonic() + seconds
@@ -134,31 +160,25 @@ def queue(
     clip = tmp_path_factory.mktemp("queue") / "clip.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24:duration=1", "-pix_fmt", "yuv420p", "-c:v", "libx264",
            "-preset", "ultrafast", str(clip))  # fmt: skip
-    long_clip = clip.with_name("long.mp4")
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24:duration=12", "-pix_fmt", "yuv420p", "-c:v", "libx264",
-           "-preset", "ultrafast", str(long_clip))  # fmt: skip
     lam = aws_client("lambda")
     scheduler = stack.raw["VodpipePipeline"]["SchedulerFunction"]
     original = lam.get_function_configuration(FunctionName=scheduler)["Environment"]["Variables"]
     q = Queue(stack, aws_client("s3"), aws_client("stepfunctions"), lam,
               DynamoDBJobRepository(aws_client("dynamodb"), stack.jobs_table), clip, scheduler,
               aws_client("dynamodb"), tmp_path_factory.mktemp("resume"), dict(original))  # fmt: skip
-    q.long_clip = long_clip
     yield q
     lam.update_function_configuration(FunctionName=scheduler, Environment={"Variables": original})
     lam.get_waiter("function_updated_v2").wait(FunctionName=scheduler)
 
 
 def test_one_slot_starts_jobs_by_priority_then_first_queued(queue: Queue) -> None:
-    queue.configure(MAX_RUNNING_JOBS="1", MAX_RUNNING_JOBS_PER_USER="1", PRIORITY_AGING_MINUTES="600")
-    assert queue.long_clip is not None
-    first = queue.upload("order", 5, queue.long_clip)  # holds the one slot while the others are queued
-    queue.started_within(first)
+    first = queue.hold_slot("order", **ONE_SLOT, PRIORITY_AGING_MINUTES="600")
     priorities = (9, 5, 1, 9, 3, 1, 5)
     waiting = [queue.upload("order", p) for p in priorities]
-    jobs = {job.job_id: job for job in queue.wait([first, *waiting])}
-    assert all(jobs[j].queued_at < jobs[first].completed_at for j in waiting), "queued after the slot was free"  # type: ignore[operator]
+    queue.release_slot(first)
+    queue.wait([first, *waiting])
     started = queue.started()
+    assert all(started[first] < started[j] for j in waiting)
     order = sorted(waiting, key=lambda job_id: started[job_id])
     assert [priorities[waiting.index(j)] for j in order] == [1, 1, 3, 5, 5, 9, 9]
     for p in (1, 5, 9):  # FIFO within a priority
@@ -167,13 +187,14 @@ def test_one_slot_starts_jobs_by_priority_then_first_queued(queue: Queue) -> Non
 
 
 def test_a_long_waiting_bulk_job_ages_past_a_fresh_normal_one(queue: Queue) -> None:
-    queue.configure(MAX_RUNNING_JOBS="1", MAX_RUNNING_JOBS_PER_USER="1", PRIORITY_AGING_MINUTES="0.01")  # 0.6 s a level
-    blocker = queue.upload("aging", 1, queue.long_clip)  # holds the slot while the others wait
+    blocker = queue.hold_slot(
+        "aging", MAX_RUNNING_JOBS="1", MAX_RUNNING_JOBS_PER_USER="1", PRIORITY_AGING_MINUTES="0.01"
+    )
     bulk = queue.upload("aging", 9)
-    time.sleep(3.5)  # the bulk job has aged to priority 4 (or better) by now
+    time.sleep(3.5)  # 0.6 s a level: the bulk job has aged to priority 4 or better
     fresh = queue.upload("aging", 5)
-    jobs = {job.job_id: job for job in queue.wait([blocker, bulk, fresh])}
-    assert jobs[fresh].queued_at < jobs[blocker].completed_at, "the slot was free before both waited"  # type: ignore[operator]
+    queue.release_slot(blocker)
+    queue.wait([blocker, bulk, fresh])
     started = queue.started()
     assert started[blocker] < started[bulk] < started[fresh]
 
@@ -234,7 +255,7 @@ def test_repairs_of_a_refused_start_a_stopped_execution_and_an_unfinished_upload
     while queue.sfn.describe_execution(executionArn=job.execution_arn)["status"] == "RUNNING":
         assert time.monotonic() < deadline, "the execution did not stop"
         time.sleep(0.2)
-    assert stopped in queue.tick()["repaired"]
+    queue.until(lambda: queue.tick() is not None and queue.repository.get(stopped).status.terminal)
     failed = queue.repository.get(stopped)
     assert failed.status is S.FAILED
     assert failed.error_type == "WorkflowEnded"
@@ -252,9 +273,8 @@ def test_repairs_of_a_refused_start_a_stopped_execution_and_an_unfinished_upload
         time.sleep(0.3)
     assert queue.repository.get(refused).status is S.PROCESSING
     assert refused not in queue.started()
-    queue.configure(START_GRACE_SECONDS="1", drain=False)
-    time.sleep(1.5)
-    assert refused in queue.tick()["repaired"]
+    queue.reconfigure({"START_GRACE_SECONDS": "1"})
+    queue.until(lambda: queue.tick() is not None and refused in queue.started())
     (job,) = queue.wait([refused], deadline_s=120)
     assert job.status is S.COMPLETED, job.error_message
     assert any("never started" in e.message for e in queue.repository.list_events(refused))
@@ -270,8 +290,7 @@ def test_repairs_of_a_refused_start_a_stopped_execution_and_an_unfinished_upload
             upload=Upload(upload_id=upload_id, file_name="a.mp4", size=10, part_size=10, part_count=1),
         )
     )  # fmt: skip
-    time.sleep(2)
-    assert job_id in queue.tick()["repaired"]
+    queue.until(lambda: queue.tick() is not None and queue.repository.get(job_id).status.terminal)
     cancelled = queue.repository.get(job_id)
     assert cancelled.status is S.CANCELLED
     assert cancelled.error_type == "UploadExpired"
@@ -345,10 +364,9 @@ def test_quotas_answer_429_with_retry_after_and_tiers_403(queue: Queue, api_limi
 
 
 def test_patch_reorders_a_waiting_job_and_operators_see_the_queue(queue: Queue) -> None:
-    queue.configure(MAX_RUNNING_JOBS="1", MAX_RUNNING_JOBS_PER_USER="1", PRIORITY_AGING_MINUTES="600")
-    assert queue.long_clip is not None
-    blocker = queue.upload("patch", 1, queue.long_clip)
-    queue.started_within(blocker)
+    blocker = queue.hold_slot(
+        "patch", MAX_RUNNING_JOBS="1", MAX_RUNNING_JOBS_PER_USER="1", PRIORITY_AGING_MINUTES="600"
+    )
     later, sooner = queue.upload("patch", 5), queue.upload("patch", 9)
     token = queue.tokens["patch"]
     auth = {"Authorization": f"Bearer {token}"}
@@ -368,7 +386,7 @@ def test_patch_reorders_a_waiting_job_and_operators_see_the_queue(queue: Queue) 
     assert health.status_code == 200, health.text
     assert {"running", "waiting", "start_failures", "oldest_wait_seconds"} <= set(health.json())
     assert httpx.get(f"{queue.stack.api_url}/health", headers=auth, timeout=30).status_code == 403
-    jobs = {job.job_id: job for job in queue.wait([blocker, later, sooner])}
-    assert jobs[sooner].queued_at < jobs[blocker].completed_at  # type: ignore[operator]
+    queue.release_slot(blocker)
+    queue.wait([blocker, later, sooner])
     started = queue.started()
     assert started[blocker] < started[sooner] < started[later]

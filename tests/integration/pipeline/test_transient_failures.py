@@ -100,14 +100,14 @@ def test_a_throttled_work_item_is_retried_and_the_job_completes(
     assert b"360p/index.m3u8" in master
 
 
-def test_a_job_registerjob_gives_up_on_ends_failed_not_stuck_queued(
+def test_a_job_registerjob_gives_up_on_ends_failed_not_stuck_processing(
     stack: LocalDeployment, aws_client: Callable[..., Any]
 ) -> None:
     lam, s3 = aws_client("lambda"), aws_client("s3")
     repository = DynamoDBJobRepository(aws_client("dynamodb"), stack.jobs_table)
     job_id = new_job_id()
     key = f"uploads/it-register/{job_id}/source"
-    # The job as the API leaves it after POST /uploads/{id}/complete: QUEUED, waiting for RegisterJob.
+    # The job as the API leaves it after POST /uploads/{id}/complete: QUEUED; the scheduler admits it.
     now = utc_now()
     source = Source(bucket=stack.uploads_bucket, key=key)
     job = Job.new(job_id=job_id, owner="it-register", source=source, requested_renditions=("360p",), now=now)
@@ -121,7 +121,7 @@ def test_a_job_registerjob_gives_up_on_ends_failed_not_stuck_queued(
         s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"never probed")
         deadline = time.monotonic() + 90
         stored = repository.get(job_id)
-        while time.monotonic() < deadline and stored.status is JobStatus.QUEUED:
+        while time.monotonic() < deadline and not stored.status.terminal:
             time.sleep(0.5)
             stored = repository.get(job_id)
     finally:

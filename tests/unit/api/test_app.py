@@ -18,3 +18,13 @@ def test_a_body_nested_past_the_parser_is_400(api: Api, opening: str, path: str)
 def test_a_body_nested_within_reason_is_judged_on_its_fields(api: Api) -> None:
     answer = api.call("POST", "/uploads", raw="[" * 50 + "]" * 50)
     assert (answer.status, answer.body["error"]) == (422, "validation_error"), answer.body
+
+
+def test_a_multipart_body_is_415_not_a_server_error(api: Api) -> None:
+    """Found by schemathesis: Powertools parses multipart bodies itself, and a missing boundary raised a 500."""
+    for method, path, body in (
+        ("POST", "/uploads", {"file_name": "a.mp4", "size": 10}),
+        ("PATCH", f"/jobs/{'0' * 26}", {"priority": 5}),
+    ):
+        answer = api.call(method, path, body, headers={"Content-Type": "multipart/form-data"})
+        assert (answer.status, answer.body["error"]) == (415, "unsupported_media_type"), (method, answer.body)
