@@ -8,7 +8,6 @@ from enum import StrEnum
 from http import HTTPStatus
 
 from lambdas.jobs.ports import RepositoryUnavailable
-from lambdas.queue.eventbridge import SignalsUnavailable
 from lambdas.queue.sqs import DeadLettersUnavailable
 from lambdas.quotas.ports import QuotaStoreUnavailable
 from lambdas.storage.ports import StoreUnavailable, UploadStoreUnavailable
@@ -87,7 +86,6 @@ def unavailable() -> Iterator[None]:
         RepositoryUnavailable,
         QuotaStoreUnavailable,
         DeadLettersUnavailable,
-        SignalsUnavailable,
         UploadStoreUnavailable,
         StoreUnavailable,
         WorkflowUnavailable,

@@ -23,6 +23,7 @@ from lambdas.jobs.stats import QueueStats, compute_stats
 from lambdas.jobs.transitions import RetryLimitReached, reprioritise, retry, transition
 from lambdas.keys import output_prefix
 from lambdas.queue import views
+from lambdas.queue.eventbridge import SignalsUnavailable
 from lambdas.queue.ports import QueueSignals, QueueStore
 from lambdas.storage.ports import MediaStore, UploadStore
 from lambdas.workflow.ports import Workflow, WorkflowRefused
@@ -58,13 +59,13 @@ class JobService:
         if job.status is not JobStatus.QUEUED:
             return None
         now = self._clock()
+        limit = self._config.queue.max_running_jobs
         with unavailable():
             position = views.queue_position(job, self._queue.waiting_before, now, self._config.queue.aging)
             running = self._queue.running().total
-            ended = self._queue.ended_between(now - THROUGHPUT_WINDOW, now)
-        start = views.estimated_start(
-            position, running, self._config.queue.max_running_jobs, ended, now, THROUGHPUT_WINDOW
-        )
+            # The recent ends set the pace only for a job that must wait for some: not read on every GET.
+            ended = [] if position < limit - running else self._queue.ended_between(now - THROUGHPUT_WINDOW, now)
+        start = views.estimated_start(position, running, limit, ended, now, THROUGHPUT_WINDOW)
         return QueuePlace(position=position, estimated_start_at=start)
 
     def set_priority(self, owner: str, job_id: str, priority: int) -> Job:
@@ -149,7 +150,7 @@ class JobService:
     def _signal(self, send: Callable[[str], None], job_id: str) -> None:
         try:
             send(job_id)
-        except Exception:
+        except SignalsUnavailable:  # the periodic tick admits anyway, within a minute
             logger.exception("the scheduler could not be told; the tick will catch up", extra={"job_id": job_id})
 
     def retry(self, owner: str, job_id: str) -> Job:

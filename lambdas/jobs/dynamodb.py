@@ -205,7 +205,9 @@ class DynamoDBJobRepository:
     def _old_job(self, error: ClientError, job_id: str) -> Job | None:
         """The item as it was when a condition failed: from the error, or read again if not returned."""
         response: Mapping[str, Any] = error.response  # the stubs do not declare the returned "Item"
-        item = response.get("Item")
+        return self._stored(response.get("Item"), job_id)
+
+    def _stored(self, item: Mapping[str, Any] | None, job_id: str) -> Job | None:
         return job_from_item(item) if item else self._find(job_id)
 
     def save_transition(self, job_before: Job, job_after: Job) -> Job:
@@ -222,13 +224,15 @@ class DynamoDBJobRepository:
         except ClientError as error:
             if error_code(error) != _CONDITION_FAILED:
                 raise
-            returned: Mapping[str, Any] = error.response  # the stubs do not declare the returned "Item"
-            raise self.moved(returned.get("Item"), job_before, job_after) from None
+            raise self.moved(self._old_job(error, job_before.job_id), job_before, job_after) from None
         return job_from_item(response["Attributes"])
 
-    def moved(self, item: Mapping[str, Any] | None, job_before: Job, job_after: Job) -> JobError:
-        """Why a conditional write of `job_after` over `job_before` failed: the stored item as returned, or read."""
-        stored = job_from_item(item) if item else self._find(job_before.job_id)
+    def moved_from(self, item: Mapping[str, Any] | None, job_before: Job, job_after: Job) -> JobError:
+        """`moved` for a failed write that returned the stored item (or not: then it is read again)."""
+        return self.moved(self._stored(item, job_before.job_id), job_before, job_after)
+
+    def moved(self, stored: Job | None, job_before: Job, job_after: Job) -> JobError:
+        """Why a conditional write of `job_after` over `job_before` failed, given the job as stored now."""
         if stored is None:
             return JobNotFound(job_before.job_id)
         return moved_error(stored, job_before, job_after)

@@ -15,6 +15,9 @@ from typing import Any
 #     QUEUE           RUNNING                     the admission counter: `running` jobs hold a slot (lambdas/queue)
 #     QUEUE           USER#<owner>                one owner's admission counter: `running`
 #     QUOTA#<owner>   UPLOADS#<utc hour>          the owner's uploads created in that hour (`count`), with a TTL
+#     QUOTA#*         REFUSED#<utc hour>          the 429s answered in that hour, per minute and kind (lambdas/quotas)
+#     TOKEN#<sha256>  TOKEN                       an API token: owner, role, max_priority (lambdas/auth/dynamodb.py)
+#     TOKENS          TOKEN#<token id>            the listable registry of tokens (id, owner, role, created)
 #
 # Times in keys are fixed-width UTC ISO (`model.utc_iso`), so they sort as instants. The state machine's
 # MarkFailed steps (statemachines/transcode.asl.json) write these names literally; a test holds them to this module.

@@ -99,7 +99,7 @@ class DynamoDBQueueStore:
                     raise
                 reasons = [reason.get("Code") for reason in _reasons(error)]
                 if reasons and reasons[0] == _FAILED:
-                    raise self._jobs.moved(_reasons(error)[0].get("Item"), job, admitted) from None
+                    raise self._jobs.moved_from(_reasons(error)[0].get("Item"), job, admitted) from None
                 if len(reasons) > 1 and reasons[1] == _FAILED:
                     raise SlotsTaken(job.job_id, "global") from None
                 if len(reasons) > 2 and reasons[2] == _FAILED:
