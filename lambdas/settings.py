@@ -47,6 +47,19 @@ class Settings(BaseModel):
     # Where the API and the workflow tell the scheduler that a job was queued or ended (EventBridge).
     event_bus_name: str = "default"
     start_failures_queue_url: str = ""
+    # Job events (lambdas/feed): the deployment's own bus, where the publisher puts every job event.
+    feed_bus_name: str = ""
+    # Webhooks (lambdas/webhooks): the delivery queue, egress policy, retries and limits.
+    webhook_queue_url: str = ""
+    webhook_allow_insecure_targets: bool = False
+    webhook_retry_schedule: str = ""  # seconds between attempts, comma-separated; empty: webhooks.retry's default
+    webhook_timeout_seconds: float = Field(10, gt=0, le=30)
+    webhook_disable_after_days: float = Field(5, gt=0)
+    max_webhooks_per_user: int = Field(20, ge=1)
+    # The owner's email on completed/failed/cancelled (lambdas/notify); empty: no email is sent.
+    notification_sender: str = ""
+    # GET /jobs/{id}?wait=S: the longest wait, under API Gateway's 29 s integration timeout.
+    long_poll_max_seconds: float = Field(25, gt=0, le=27)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

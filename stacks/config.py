@@ -80,6 +80,19 @@ class DeploymentConfig(BaseModel):
     # API Gateway stage throttling (requests per second, steady and burst), for every route of the API.
     api_rate_limit: float = Field(50, gt=0)
     api_burst_limit: int = Field(100, ge=1)
+    # Webhooks (lambdas/webhooks): egress, retries (seconds after each failed attempt), timeout, limits.
+    webhook_allow_insecure_targets: bool = Field(
+        False, description="allow http and private/loopback receivers (local deployments only)"
+    )
+    webhook_retry_schedule: list[float] | None = Field(
+        None, min_length=1, max_length=30, description="seconds between attempts; default spans ~27 h"
+    )
+    webhook_timeout_s: float = Field(10, gt=0, le=30)
+    webhook_disable_after_days: float = Field(5, gt=0)
+    max_webhooks_per_user: int = Field(20, ge=1, le=1000)
+    # Notifications: the SES sender of owners' emails (none: no email), operators subscribed to the topic.
+    notification_sender: str | None = None
+    notification_emails: list[str] = Field(default_factory=list)
 
     @classmethod
     def from_context(cls, raw: object) -> DeploymentConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -14,11 +15,13 @@ from constructs import Construct
 
 from lambdas import keys
 from stacks.config import MB_PER_VCPU, PROBE_TIMEOUT_S, DeploymentConfig
+from stacks.constructs.job_events import JobEvents
 from stacks.constructs.job_scheduler import JobScheduler
 from stacks.constructs.jobs_api import JobsApi
 from stacks.constructs.media_layers import MediaLayers
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.constructs.transcode_workflow import TranscodeWorkflow
+from stacks.constructs.webhooks import Webhooks
 from stacks.nag import acknowledge, resource_finding
 from stacks.storage_stack import StorageStack
 
@@ -70,6 +73,11 @@ class PipelineStack(Stack):
                 "START_GRACE_SECONDS": f"{config.start_grace_s:g}",
                 "START_GIVE_UP_SECONDS": f"{config.start_give_up_s:g}",
                 "UPLOAD_EXPIRY_HOURS": f"{config.upload_expiry_hours:g}",
+                "WEBHOOK_ALLOW_INSECURE_TARGETS": str(config.webhook_allow_insecure_targets).lower(),
+                "WEBHOOK_RETRY_SCHEDULE": ",".join(f"{s:g}" for s in config.webhook_retry_schedule or ()),
+                "WEBHOOK_TIMEOUT_SECONDS": f"{config.webhook_timeout_s:g}",
+                "WEBHOOK_DISABLE_AFTER_DAYS": f"{config.webhook_disable_after_days:g}",
+                "MAX_WEBHOOKS_PER_USER": str(config.max_webhooks_per_user),
                 "POWERTOOLS_METRICS_NAMESPACE": config.project,
                 "LOG_LEVEL": "INFO",
             },
@@ -164,15 +172,19 @@ class PipelineStack(Stack):
             tick_minutes=config.scheduler_tick_minutes,
         )
 
+        feed, hooks = _events(self, fns, table, config)
         api_fn = fns.add(
             "JobsApi",
             handler="jobs_api",
-            description="REST API: uploads and jobs",
+            description="REST API: uploads, jobs and webhooks",
+            # Long-polls (GET /jobs/{id}?wait=25) answer within API Gateway's 29 s.
+            timeout=Duration.seconds(29),
             environment={
                 "STATE_MACHINE_ARN": machine.state_machine_arn,
                 "PRESIGN_EXPIRY_SECONDS": str(config.presign_expiry_s),
                 "EVENT_BUS_NAME": bus.event_bus_name,
                 "START_FAILURES_QUEUE_URL": self.scheduler.dead_letters.queue_url,
+                "WEBHOOK_QUEUE_URL": hooks.queue.queue_url,
             },
         )
         authorizer_fn = fns.add("Authorizer", handler="authorize", description="credential -> user")
@@ -192,6 +204,8 @@ class PipelineStack(Stack):
         # A retry or a cancel wakes the scheduler; the health report reads the dead-letter queue's depth.
         _allow(api_fn, ["events:PutEvents"], bus.event_bus_arn)
         _allow(api_fn, ["sqs:GetQueueAttributes"], self.scheduler.dead_letters.queue_arn)
+        # Webhook tests and replays are deliveries sent now.
+        _allow(api_fn, ["sqs:SendMessage"], hooks.queue.queue_arn)
         self.api = JobsApi(
             self,
             "JobsApi",
@@ -221,6 +235,45 @@ class PipelineStack(Stack):
         CfnOutput(self, "ApiStage", value=self.api.api.deployment_stage.stage_name)
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "StartFailuresQueueUrl", value=self.scheduler.dead_letters.queue_url)
+        CfnOutput(self, "EventBusName", value=feed.bus.event_bus_name)
+        CfnOutput(self, "EventBusArn", value=feed.bus.event_bus_arn)
+        CfnOutput(self, "NotificationsTopicArn", value=feed.topic.topic_arn)
+        CfnOutput(self, "WebhookQueueUrl", value=hooks.queue.queue_url)
+        CfnOutput(self, "UnpublishedRecordsQueueUrl", value=feed.unpublished.queue_url)
+
+
+def _events(
+    scope: Construct, fns: PythonFunctions, table: dynamodb.ITable, config: DeploymentConfig
+) -> tuple[JobEvents, Webhooks]:
+    """The feed (stream -> bus -> topic and email) and the webhooks that read it."""
+    publisher = fns.add("PublishEvents", handler="publish_events", description="table stream -> job events -> bus")
+    mailer = fns.add("EmailOwner", handler="email_owner", description="a job ended -> its owner's email (SES)")
+    # Repairs are log items: the publisher reads their job; the mailer reads the job for its owner's address.
+    for fn in (publisher, mailer):
+        _allow(fn, ["dynamodb:GetItem"], table.table_arn)
+    feed = JobEvents(
+        scope,
+        "Feed",
+        table=table,
+        publisher=publisher,
+        mailer=mailer,
+        sender=config.notification_sender,
+        operator_emails=config.notification_emails,
+    )
+    router = fns.add("RouteWebhooks", handler="route_webhooks", description="job event -> one delivery per endpoint")
+    # Posts up to DELIVERY_BATCH deliveries side by side, each within the webhook timeout.
+    sender = fns.add(
+        "DeliverWebhooks",
+        handler="deliver_webhooks",
+        description="sign and post one delivery attempt; schedule the next",
+        timeout=Duration.seconds(max(30, round(config.webhook_timeout_s * 3))),
+    )
+    # Endpoints are read by owner, deliveries written idempotently (conditional put) and updated per attempt.
+    webhook_items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    for fn in (router, sender):
+        _allow(fn, webhook_items, table.table_arn)
+    hooks = Webhooks(scope, "Webhooks", bus=feed.bus, router=router, sender=sender)
+    return feed, hooks
 
 
 def _schedule_function(

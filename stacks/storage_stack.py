@@ -36,6 +36,7 @@ class StorageStack(Stack):
         self._export("OutputsBucketArn", self.buckets.outputs.bucket_arn)
         self._export("JobsTableName", self.jobs.table.table_name)
         self._export("JobsTableArn", self.jobs.table.table_arn)
+        self._export("JobsTableStreamArn", self.jobs.table.table_stream_arn or "")
         self._export("PlaybackBaseUrl", self.cdn.base_url)
         self._export("DistributionId", self.cdn.distribution.distribution_id)
 
@@ -64,7 +65,9 @@ class StorageStack(Stack):
                 bucket_arn=imported("OutputsBucketArn"),
                 bucket_name=imported("OutputsBucketName"),
             ),
-            table=dynamodb.Table.from_table_attributes(scope, "Jobs", table_arn=imported("JobsTableArn")),
+            table=dynamodb.Table.from_table_attributes(
+                scope, "Jobs", table_arn=imported("JobsTableArn"), table_stream_arn=imported("JobsTableStreamArn")
+            ),
             playback_base_url=imported("PlaybackBaseUrl"),
         )
 

@@ -106,8 +106,8 @@ def local_status(as_json: bool = typer.Option(False, "--json", help="Print one J
 
 # -- the API client commands -----------------------------------------------------------------------------
 # Exit codes: 0 done; 1 an error (message on stderr; with --json also the error document on stdout);
-# 2 bad usage; 3 `admin health`: the deployment is degraded; 4 the job ended FAILED or CANCELLED (--wait, --watch);
-# 130 interrupted (the upload resumes).
+# 2 bad usage; 3 `admin health`: the deployment is degraded; 4 the job ended FAILED or CANCELLED (--wait, --watch),
+# or the webhook delivery failed (`webhooks test --wait`); 130 interrupted (the upload resumes).
 EXIT_ERROR, EXIT_USAGE, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 1, 2, 4, 130
 
 ApiUrl = Annotated[
@@ -169,20 +169,21 @@ def _api(command: str, as_json: bool, api_url: str | None, token: str | None) ->
         raise _fail(command, "interrupted", as_json, EXIT_INTERRUPTED) from None
 
 
-def _follow(api: ApiClient, job_id: str, *, timeout: float | None, interval: float = 1.0) -> Json:
-    """Follow a job to its end, with a live view on stderr when it is a terminal."""
+def _follow(
+    api: ApiClient, job_id: str, *, timeout: float | None, on_change: Callable[[Json], None] | None = None
+) -> Json:
+    """Follow a job to its end (long-polls): `on_change` sees each new state; without one, a live view on stderr
+    when it is a terminal."""
     from vodpipe.client.follow import follow_job
 
-    if not _live_ok():
-        return follow_job(api, job_id, timeout=timeout, interval=interval)
+    if on_change is not None or not _live_ok():
+        return follow_job(api, job_id, timeout=timeout, on_update=on_change)
     from rich.live import Live
 
     from vodpipe.client.render import job_view
 
     with Live(console=_stderr(), refresh_per_second=4, transient=True) as live:
-        return follow_job(
-            api, job_id, timeout=timeout, interval=interval, on_update=lambda job: live.update(job_view(job))
-        )
+        return follow_job(api, job_id, timeout=timeout, on_update=lambda job: live.update(job_view(job)))
 
 
 def _job_ended_badly(command: str, job: Json, as_json: bool) -> None:
@@ -265,20 +266,35 @@ def upload_cmd(
 def status_cmd(
     job_id: JobArg,
     *,
-    watch: Annotated[bool, typer.Option("--watch", help="Follow the job until it ends.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Follow the job until it ends, printing each change (with --json: one JSON line each)."
+        ),
+    ] = False,
     timeout: Annotated[float | None, typer.Option(help="With --watch: give up after this many seconds.")] = None,
     as_json: AsJson = False,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
     """Show a job: status, current step, progress per rendition, playback URL."""
-    from vodpipe.client.render import job_view
+    from vodpipe.client.render import change_line, job_view
+
+    if not watch:
+        with _api("status", as_json, api_url, token) as api:
+            job = api.get_job(job_id)
+        _emit(as_json, job, job_view(job))
+        return
+
+    def printed(state: Json) -> None:
+        # Each state as it comes: JSON Lines with --json (the last one is the final state).
+        _emit(as_json, state, change_line(state))
 
     with _api("status", as_json, api_url, token) as api:
-        job = _follow(api, job_id, timeout=timeout) if watch else api.get_job(job_id)
-    _emit(as_json, job, job_view(job))
-    if watch:
-        _job_ended_badly("status", job, as_json)
+        job = _follow(api, job_id, timeout=timeout, on_change=printed)
+    if not as_json:
+        _emit(as_json, job, job_view(job))
+    _job_ended_badly("status", job, as_json)
 
 
 @app.command("jobs")
@@ -371,6 +387,164 @@ def priority_cmd(
     _job_action("priority", lambda api: api.set_priority(job_id, priority), as_json, api_url, token)
 
 
+# -- webhooks ------------------------------------------------------------------------------------------------
+webhooks_app = typer.Typer(
+    no_args_is_help=True, help="Your webhook endpoints: job events POSTed to your URLs, signed (Standard Webhooks)."
+)
+app.add_typer(webhooks_app, name="webhooks")
+WebhookArg = Annotated[str, typer.Argument(help="The webhook's id (wh_…, from `webhooks list`).", show_default=False)]
+
+
+def _show_secret(as_json: bool, answer: Json, what: str) -> None:
+    """The signing secret alone on stdout (scripts take it from there), what it is on stderr: shown only once."""
+    if as_json:
+        typer.echo(json.dumps(answer, default=str))
+        return
+    webhook = answer.get("webhook") or {}
+    events = ", ".join(str(e) for e in webhook.get("events") or ())
+    typer.echo(
+        f"webhook {webhook.get('id')} {what} for {webhook.get('url')} (events: {events}); its signing secret "
+        "is shown only this once: keep it to verify the webhook-signature header of each delivery:",
+        err=True,
+    )
+    typer.echo(answer.get("secret"))
+
+
+@webhooks_app.command("create")
+def webhooks_create(
+    url: Annotated[str, typer.Argument(help="Where to POST the events: https, a public address.", show_default=False)],
+    *,
+    event: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event", help="An event type (job.completed), a family (job.*) or * (repeat the option) [server: *]."
+        ),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="A note for you [server: none].")] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Register an endpoint for your jobs' events; prints its signing secret, once."""
+    with _api("webhooks create", as_json, api_url, token) as api:
+        answer = api.create_webhook(url, events=event, description=description)
+    _show_secret(as_json, answer, "created")
+
+
+@webhooks_app.command("list")
+def webhooks_list(as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None) -> None:
+    """Your endpoints: id, status (a disabled one says why), events, URL (never the secrets)."""
+    from vodpipe.client.render import webhooks_table
+
+    with _api("webhooks list", as_json, api_url, token) as api:
+        answer = api.list_webhooks()
+    webhooks = list(answer.get("webhooks") or [])
+    _emit(
+        as_json, answer, webhooks_table(webhooks) if webhooks else "no webhooks: add one with `vodpipe webhooks create`"
+    )
+
+
+@webhooks_app.command("delete")
+def webhooks_delete(
+    webhook_id: WebhookArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None
+) -> None:
+    """Delete an endpoint: nothing more is sent to it."""
+    with _api("webhooks delete", as_json, api_url, token) as api:
+        api.delete_webhook(webhook_id)
+    _emit(as_json, {"deleted": webhook_id}, f"deleted webhook {webhook_id}")
+
+
+@webhooks_app.command("enable")
+def webhooks_enable(
+    webhook_id: WebhookArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None
+) -> None:
+    """Enable a disabled endpoint again (it answered 410 Gone, or failed for days): deliveries resume."""
+    from vodpipe.client.render import webhooks_table
+
+    with _api("webhooks enable", as_json, api_url, token) as api:
+        webhook = api.enable_webhook(webhook_id)
+    _emit(as_json, webhook, webhooks_table([webhook]))
+
+
+@webhooks_app.command("rotate")
+def webhooks_rotate(
+    webhook_id: WebhookArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None
+) -> None:
+    """A new signing secret (printed once); the previous one still signs for a while (24 h), so you can switch."""
+    with _api("webhooks rotate", as_json, api_url, token) as api:
+        answer = api.rotate_webhook_secret(webhook_id)
+    _show_secret(as_json, answer, "has a new secret")
+    if not as_json and answer.get("previous_secret_expires_at"):
+        expires = str(answer["previous_secret_expires_at"])[:19].replace("T", " ")
+        typer.echo(f"the previous secret also signs until {expires} UTC", err=True)
+
+
+@webhooks_app.command("test")
+def webhooks_test(
+    webhook_id: WebhookArg,
+    *,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait (at most --timeout s) until the delivery succeeded or failed.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(min=1, max=60, help="With --wait: give up after this many seconds.")] = 60,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Send a webhook.test event to the endpoint; with --wait, its outcome (exit code 4 when it failed)."""
+    from vodpipe.client.webhooks import SUCCEEDED, describe, wait_for_delivery
+
+    with _api("webhooks test", as_json, api_url, token) as api:
+        delivery = dict(api.test_webhook(webhook_id).get("delivery") or {})
+        if wait:
+            delivery = wait_for_delivery(api, webhook_id, str(delivery.get("id")), timeout=timeout)
+    _emit(as_json, {"delivery": delivery}, f"test delivery {delivery.get('id')} {describe(delivery)}")
+    if wait and delivery.get("status") != SUCCEEDED:
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    webhook_id: WebhookArg,
+    *,
+    limit: Annotated[int | None, typer.Option(min=1, max=100, help="At most this many [server: 20].")] = None,
+    cursor: Annotated[str | None, typer.Option(help="Continue a listing (its next_cursor).")] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """The endpoint's deliveries, newest first: status, attempts, the last answer, the next attempt."""
+    from rich.console import Group
+
+    from vodpipe.client.render import deliveries_table
+
+    with _api("webhooks deliveries", as_json, api_url, token) as api:
+        page = api.webhook_deliveries(webhook_id, limit=limit, cursor=cursor)
+    deliveries = list(page.get("deliveries") or [])
+    more = (
+        f"more: vodpipe webhooks deliveries {webhook_id} --cursor {page['next_cursor']}"
+        if page.get("next_cursor")
+        else ""
+    )
+    _emit(as_json, page, Group(deliveries_table(deliveries), more) if deliveries else "no deliveries yet")
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    webhook_id: WebhookArg,
+    delivery_id: Annotated[str, typer.Argument(help="The delivery's id (msg_…).", show_default=False)],
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Send a delivery again (same webhook-id, so receivers that dedupe see the same message), a new round of tries."""
+    from vodpipe.client.webhooks import describe
+
+    with _api("webhooks replay", as_json, api_url, token) as api:
+        delivery = dict(api.replay_delivery(webhook_id, delivery_id).get("delivery") or {})
+    _emit(as_json, {"delivery": delivery}, f"replaying delivery {delivery.get('id')}: {describe(delivery)}")
+
+
 # -- operators -----------------------------------------------------------------------------------------------
 # `admin tokens` writes the deployment's jobs table with your AWS credentials (vodpipe/admin/deployment.py says
 # how the deployment is found); `admin queue` and `admin health` call the API with an admin token.
@@ -437,6 +611,10 @@ def tokens_create(
             "--max-priority", min=1, max=10, help="The most urgent priority the user may ask for (1: any, 4: 4 to 10)."
         ),
     ] = 1,
+    email: Annotated[
+        str | None,
+        typer.Option("--email", help="Where the user's job completion and failure emails go [default: none]."),
+    ] = None,
     as_json: AsJson = False,
     endpoint_url: EndpointUrl = None,
     region: Region = None,
@@ -446,13 +624,15 @@ def tokens_create(
     from vodpipe.admin.tokens import issue_token
 
     with _tokens("admin tokens create", as_json, endpoint_url, region, aws) as registry:
-        issued = issue_token(registry, user, role=role, max_priority=max_priority)
+        issued = issue_token(registry, user, role=role, max_priority=max_priority, email=email)
     if as_json:
         typer.echo(json.dumps(issued.document()))
         return
     who = issued.record.identity
+    mail = f", emails to {who.email}" if who.email else ""
     typer.echo(
-        f"token {issued.record.token_id} for {who.owner} (role {who.role.value}, priorities {who.max_priority} to 10); "
+        f"token {issued.record.token_id} for {who.owner} (role {who.role.value}, priorities {who.max_priority} to 10"
+        f"{mail}); "
         'shown only this once, keep it (e.g. token = "..." in ~/.config/vodpipe/config.toml):',
         err=True,
     )
@@ -463,13 +643,15 @@ def tokens_create(
 def tokens_list(
     as_json: AsJson = False, endpoint_url: EndpointUrl = None, region: Region = None, aws: UseAws = False
 ) -> None:
-    """Every token by id, with its user, role, tier and creation time (never the token)."""
+    """Every token by id, with its user (and their email), role, tier and creation time (never the token)."""
     from vodpipe.admin.render import tokens_table
     from vodpipe.admin.tokens import record_document
 
     with _tokens("admin tokens list", as_json, endpoint_url, region, aws) as registry:
         records = [record_document(r) for r in registry.tokens()]
-    _emit(as_json, {"tokens": records}, tokens_table(records) if records else "no tokens listed")
+    # The table's user column names the email too, as mail programs write it: `alice <alice@example.com>`.
+    shown = [r | {"user": f"{r['user']} <{r['email']}>"} if r.get("email") else r for r in records]
+    _emit(as_json, {"tokens": records}, tokens_table(shown) if records else "no tokens listed")
 
 
 @tokens_app.command("revoke")

@@ -18,3 +18,6 @@ class ApiConfig(BaseModel):
     max_upload_bytes: Annotated[int, Field(ge=1)] = MAX_UPLOAD_BYTES
     presign_expiry_seconds: Annotated[int, Field(ge=1)] = PRESIGN_EXPIRY_S
     queue: QueueConfig = QueueConfig()
+    # GET /jobs/{id}?wait=S answers after at most this long (API Gateway gives up at 29 s).
+    long_poll_max_seconds: Annotated[float, Field(gt=0, le=27)] = 25
+    long_poll_interval_seconds: Annotated[float, Field(gt=0)] = 0.25

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -49,10 +50,13 @@ class JobService:
         queue: QueueStore,
         signals: QueueSignals,
         clock: Clock = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._repository, self._workflow, self._outputs, self._uploads = repository, workflow, outputs, uploads
         self._queue, self._signals = queue, signals
         self._config, self._clock = config, clock
+        self._sleep, self._monotonic = sleep, monotonic
 
     def place(self, job: Job) -> QueuePlace | None:
         """A QUEUED job's position and estimated start; None for any other job."""
@@ -94,6 +98,22 @@ class JobService:
                 return self._repository.get_for_owner(owner, job_id)
         except JobNotFound:
             raise NotFound(f"job {job_id} not found") from None
+
+    def wait_for_change(self, owner: str, job_id: str, after_revision: int | None, wait_s: float) -> Job:
+        """The job as soon as its revision passes `after_revision` (None: the revision it has now), or as it is
+        after `wait_s` (at most the configured long-poll limit). One consistent read per interval: a change is
+        seen within a quarter of a second, and a waiting request costs a few reads per second, not a Lambda per
+        poll on the client side."""
+        job = self.get(owner, job_id)
+        target = job.revision if after_revision is None else after_revision
+        deadline = self._monotonic() + min(wait_s, self._config.long_poll_max_seconds)
+        while job.revision <= target:
+            left = deadline - self._monotonic()
+            if left <= 0:
+                break
+            self._sleep(min(self._config.long_poll_interval_seconds, left))
+            job = self.get(owner, job_id)
+        return job
 
     def list_jobs(
         self, owner: str, *, status: JobStatus | None, limit: int, cursor: str | None

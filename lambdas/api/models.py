@@ -144,6 +144,7 @@ class PublicJob(Job):
     model_config = ConfigDict(title="Job")
 
     execution_arn: SkipJsonSchema[str | None] = Field(None, exclude=True)
+    notify_email: SkipJsonSchema[str | None] = Field(None, exclude=True)
     queue_position: int | None = Field(
         None, ge=0, description="A QUEUED job's place in the queue (0: the next to start); null otherwise."
     )

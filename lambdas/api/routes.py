@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,9 +34,11 @@ from lambdas.api.openapi import OPENAPI_PATH, committed_document
 from lambdas.api.operators import OperatorService
 from lambdas.api.owner import Caller, caller_of, owner_of, require_owner
 from lambdas.api.uploads import UploadService
+from lambdas.api.webhooks import add_webhook_routes
 from lambdas.jobs.model import JOB_ID_PATTERN, JobStatus
 from lambdas.jobs.stats import QueueStats
 from lambdas.queue.views import AdminQueue, Health
+from lambdas.webhooks.service import WebhookService
 
 # A listing cursor is unpadded base64url (see jobs.dynamodb); anything else is refused by validation.
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -51,6 +54,7 @@ class ApiServices:
     uploads: UploadService
     jobs: JobService
     operators: OperatorService
+    webhooks: WebhookService
 
 
 class ApiRoutes:
@@ -91,11 +95,28 @@ def opaque_multipart(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "headers": {**headers, **dict.fromkeys(names, "application/octet-stream")}}
 
 
+def etag_of(body: str) -> str:
+    """A strong validator of the exact answer (queue position and estimate included, not only the stored job)."""
+    return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+
+
+def conditional(view: PublicJob, if_none_match: str | None) -> Response[str]:
+    """200 with an ETag, or 304 (no body) when the caller already has this exact answer."""
+    body = view.model_dump_json()
+    etag = etag_of(body)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match and etag in {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers, body="")
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, headers=headers, body=body)
+
+
 def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(
         enable_validation=True,
         cors=CORSConfig(
-            allow_origin="*", allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"]
+            allow_origin="*",
+            allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["Retry-After", "ETag"],
         ),
     )
     app.use(middlewares=[require_owner])
@@ -185,14 +206,36 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
     @app.get(
         "/jobs/<job_id>",
         summary="One job",
-        responses=documented(200, "The job", *_JOB),
+        description="Every answer has an `ETag`; `If-None-Match` with it answers 304 when nothing changed. With "
+        "`wait` the request is a long-poll: `vodpipe status --watch` follows a job this way.",
+        responses=documented(200, "The job", *_JOB)
+        | {
+            # The body is serialised here (its ETag is its hash), so the schema is named, not inferred.
+            200: {"description": "The job", "content": {"application/json": {"model": PublicJob}}},
+            304: {"description": "Not modified: the answer would be the one of the ETag sent in If-None-Match"},
+        },
         tags=["jobs"],
         operation_id="get_job",
     )
-    def get_job(job_id: JobId) -> PublicJob:
+    def get_job(
+        job_id: JobId,
+        wait: Annotated[
+            float | None,
+            Query(
+                gt=0,
+                le=25,
+                description="Long-poll: answer as soon as the job's `revision` passes `version`, or after this "
+                "many seconds with the job as it is.",
+            ),
+        ] = None,
+        version: Annotated[
+            int | None,
+            Query(ge=0, description="With `wait`: the `revision` the caller has seen (default: the current one)."),
+        ] = None,
+    ) -> Response[str]:
         jobs = api.services.jobs
-        job = jobs.get(api.owner, job_id)
-        return public_job(job, jobs.place(job))
+        job = jobs.get(api.owner, job_id) if wait is None else jobs.wait_for_change(api.owner, job_id, version, wait)
+        return conditional(public_job(job, jobs.place(job)), api.app.current_event.headers.get("if-none-match"))
 
     @app.patch(
         "/jobs/<job_id>",
@@ -253,6 +296,8 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
     )
     def stats(window_hours: Annotated[int, Query(ge=1, le=720)] = 24) -> QueueStats:
         return api.services.jobs.stats(api.owner, timedelta(hours=window_hours))
+
+    add_webhook_routes(app, lambda: api.services.webhooks, lambda: api.caller)
 
     # --- operators ---------------------------------------------------------------------------------------
 

@@ -122,6 +122,7 @@ class UploadService:
             requested_outputs=outputs,
             priority=request.priority,
             now=now,
+            notify_email=caller.email,
             upload=Upload(
                 upload_id=upload_id,
                 file_name=request.file_name,

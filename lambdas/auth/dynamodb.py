@@ -55,12 +55,21 @@ def listing_key(token_id: str) -> dict[str, Any]:
 
 
 def _identity_attributes(identity: Identity, created_at: datetime) -> dict[str, Any]:
-    return {
+    attributes = {
         "owner": {"S": identity.owner},
         "role": {"S": identity.role.value},
         "max_priority": {"N": str(identity.max_priority)},
         "created_at": {"S": utc_iso(created_at)},
     }
+    if identity.email:
+        attributes["email"] = {"S": identity.email}
+    return attributes
+
+
+def _identity(item: dict[str, Any]) -> Identity | None:
+    return Identity.from_values(
+        _value(item, "owner"), _value(item, "role"), _value(item, "max_priority"), _value(item, "email")
+    )
 
 
 def _value(item: dict[str, Any], name: str) -> str | None:
@@ -70,7 +79,7 @@ def _value(item: dict[str, Any], name: str) -> str | None:
 
 
 def _record(item: dict[str, Any]) -> TokenRecord | None:
-    identity = Identity.from_values(_value(item, "owner"), _value(item, "role"), _value(item, "max_priority"))
+    identity = _identity(item)
     digest, created = _value(item, "token_hash"), _value(item, "created_at")
     if identity is None or digest is None or created is None:
         return None  # not one this module wrote: left out of the listing rather than failing it
@@ -103,7 +112,7 @@ class DynamoDBTokenStore:
         item = response.get("Item")
         if not item:
             return None
-        return Identity.from_values(_value(item, "owner"), _value(item, "role"), _value(item, "max_priority"))
+        return _identity(item)
 
     # --- administration (the admin tools; the authorizer only reads) ----------------------------------
 

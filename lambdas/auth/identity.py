@@ -14,7 +14,9 @@ from lambdas.queue.order import HIGHEST, LOWEST
 OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 # The authorizer's context keys (requestContext.authorizer.<key> in the API function's event).
-OWNER_KEY, ROLE_KEY, MAX_PRIORITY_KEY = "owner", "role", "max_priority"
+OWNER_KEY, ROLE_KEY, MAX_PRIORITY_KEY, EMAIL_KEY = "owner", "role", "max_priority", "email"
+# Where a job's owner is told it ended (lambdas/notify); a plain shape check, the mail server is the judge.
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s.]{2,63}$"
 
 
 class Role(StrEnum):
@@ -31,6 +33,7 @@ class Identity(BaseModel):
     owner: Annotated[str, StringConstraints(pattern=OWNER_PATTERN)]
     role: Role = Role.USER
     max_priority: Annotated[int, Field(ge=HIGHEST, le=LOWEST)] = HIGHEST
+    email: Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=320)] | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -38,10 +41,19 @@ class Identity(BaseModel):
 
     def context(self) -> dict[str, str | int]:
         """The authorizer's context: strings and numbers only, as API Gateway allows (it passes them on as strings)."""
-        return {OWNER_KEY: self.owner, ROLE_KEY: self.role.value, MAX_PRIORITY_KEY: self.max_priority}
+        values: dict[str, str | int] = {
+            OWNER_KEY: self.owner,
+            ROLE_KEY: self.role.value,
+            MAX_PRIORITY_KEY: self.max_priority,
+        }
+        if self.email:
+            values[EMAIL_KEY] = self.email
+        return values
 
     @classmethod
-    def from_values(cls, owner: object, role: object = None, max_priority: object = None) -> Identity | None:
+    def from_values(
+        cls, owner: object, role: object = None, max_priority: object = None, email: object = None
+    ) -> Identity | None:
         """An identity from stored or passed-on values; a missing role is "user", a missing tier 1; None if any
         value is invalid (an unknown role, a tier outside 1..10, an owner that is not path-safe)."""
         if not isinstance(owner, str) or isinstance(max_priority, bool):
@@ -54,6 +66,8 @@ class Identity(BaseModel):
             if not text.isdigit():
                 return None
             values["max_priority"] = int(text)
+        if email not in (None, ""):
+            values["email"] = email
         try:
             return cls.model_validate(values)
         except ValidationError:
@@ -63,4 +77,6 @@ class Identity(BaseModel):
     def from_context(cls, authorizer: Mapping[str, Any]) -> Identity | None:
         """The identity in requestContext.authorizer; the owner falls back to principalId (older authorizers)."""
         owner = authorizer.get(OWNER_KEY) or authorizer.get("principalId")
-        return cls.from_values(owner, authorizer.get(ROLE_KEY), authorizer.get(MAX_PRIORITY_KEY))
+        return cls.from_values(
+            owner, authorizer.get(ROLE_KEY), authorizer.get(MAX_PRIORITY_KEY), authorizer.get(EMAIL_KEY)
+        )

@@ -31,6 +31,11 @@ from lambdas.settings import get_settings
 from lambdas.storage.ports import MediaStore
 from lambdas.storage.s3 import S3MediaStore
 from lambdas.storage.s3_uploads import S3UploadStore
+from lambdas.webhooks.config import WebhookConfig
+from lambdas.webhooks.dynamodb import DynamoDBWebhookStore
+from lambdas.webhooks.retry import DEFAULT_SCHEDULE, parse_schedule
+from lambdas.webhooks.service import WebhookService
+from lambdas.webhooks.sqs import SqsDeliveryQueue
 from lambdas.workflow.stepfunctions import StepFunctionsWorkflow
 
 
@@ -121,6 +126,7 @@ def api_config() -> ApiConfig:
         max_upload_bytes=settings.max_upload_bytes,
         presign_expiry_seconds=settings.presign_expiry_seconds,
         queue=queue_config(),
+        long_poll_max_seconds=settings.long_poll_max_seconds,
     )
 
 
@@ -156,6 +162,35 @@ def job_service() -> JobService:
 def operator_service() -> OperatorService:
     letters = SqsDeadLetters(aws.client("sqs"), get_settings().start_failures_queue_url)
     return OperatorService(queue_store(), letters, throttled=quota_store().refusals_since, config=queue_config())
+
+
+@cache
+def webhook_config() -> WebhookConfig:
+    settings = get_settings()
+    return WebhookConfig(
+        allow_insecure_targets=settings.webhook_allow_insecure_targets,
+        retry_schedule=parse_schedule(settings.webhook_retry_schedule)
+        if settings.webhook_retry_schedule
+        else DEFAULT_SCHEDULE,
+        timeout_s=settings.webhook_timeout_seconds,
+        disable_after_days=settings.webhook_disable_after_days,
+        max_endpoints=settings.max_webhooks_per_user,
+    )
+
+
+@cache
+def webhook_store() -> DynamoDBWebhookStore:
+    return DynamoDBWebhookStore(aws.client("dynamodb"), get_settings().jobs_table)
+
+
+@cache
+def delivery_queue() -> SqsDeliveryQueue:
+    return SqsDeliveryQueue(aws.client("sqs"), get_settings().webhook_queue_url)
+
+
+@cache
+def webhook_service() -> WebhookService:
+    return WebhookService(webhook_store(), delivery_queue(), webhook_config())
 
 
 def time_budget(context: _Context) -> float:

@@ -15,7 +15,12 @@ tracer = Tracer()
 
 
 def services() -> ApiServices:
-    return ApiServices(uploads=wiring.upload_service(), jobs=wiring.job_service(), operators=wiring.operator_service())
+    return ApiServices(
+        uploads=wiring.upload_service(),
+        jobs=wiring.job_service(),
+        operators=wiring.operator_service(),
+        webhooks=wiring.webhook_service(),
+    )
 
 
 @cache

@@ -64,6 +64,8 @@ _ERRORS = SdkErrors[RepositoryUnavailable](transient=RepositoryUnavailable)
 _MAX_QUERY_ROUNDS = 10
 _FILTERED_PAGE = 100
 _MAX_EVENT_SEQ = 10_000
+# Added by every write of a job item (model.Job.revision), never SET from a diff.
+REVISION = "revision"
 
 
 class Expression:
@@ -98,6 +100,7 @@ class TransitionUpdate(Expression):
         super().__init__()
         self.sets: list[str] = []
         self.removes: list[str] = []
+        self.adds: list[str] = []
         self.conditions: list[str] = []
 
     def set(self, attribute: str, value: Any) -> None:
@@ -106,11 +109,15 @@ class TransitionUpdate(Expression):
     def remove(self, attribute: str) -> None:
         self.removes.append(self.name(attribute))
 
+    def add(self, attribute: str, amount: int) -> None:
+        self.adds.append(f"{self.name(attribute)} {self.value(amount)}")
+
     def condition(self, text: str) -> None:
         self.conditions.append(text)
 
     def arguments(self) -> dict[str, Any]:
         update = "SET " + ", ".join(self.sets) + (" REMOVE " + ", ".join(self.removes) if self.removes else "")
+        update += " ADD " + ", ".join(self.adds) if self.adds else ""
         return {"UpdateExpression": update, "ConditionExpression": " AND ".join(self.conditions), **super().arguments()}
 
 
@@ -120,7 +127,7 @@ def transition_update(job_before: Job, job_after: Job, retention: timedelta = sc
     after = job_attributes(job_after, retention)
     update = TransitionUpdate()
     for name, value in after.items():
-        if name not in {_PK, _SK} and before.get(name) != value:
+        if name not in {_PK, _SK, REVISION} and before.get(name) != value:
             update.set(name, value)
     for name in before:
         if name not in after:
@@ -128,6 +135,7 @@ def transition_update(job_before: Job, job_after: Job, retention: timedelta = sc
     if "error_message" not in after:
         # A retry clears the error; a Cause written by MarkFailed would otherwise come back on read.
         update.remove(schema.ERROR_CAUSE_ATTRIBUTE)
+    update.add(REVISION, 1)
     update.condition(
         f"{update.name('status')} = {update.value(str(job_before.status))}"
         f" AND {update.name('version')} = {update.value(job_before.version)}"
@@ -275,6 +283,7 @@ class DynamoDBJobRepository:
         )
         if eta_at is not None and rendition is None:
             update += f", {expression.name('eta_at')} = {expression.value(utc_iso(eta_at))}"
+        update += f" ADD {expression.name(REVISION)} {expression.value(1)}"
         return self._monotonic_update(job_id, update, condition, expression, rendition)
 
     def _monotonic_update(
@@ -349,6 +358,7 @@ class DynamoDBJobRepository:
         update = (
             f"SET {count} = {n}, {expression.name('playable_url')} = {expression.value(url)},"
             f" {at} = if_not_exists({at}, {now}), {expression.name('updated_at')} = {now}"
+            f" ADD {expression.name(REVISION)} {expression.value(1)}"
         )
         condition = (
             f"{status} = {expression.value(str(JobStatus.PROCESSING))}"

@@ -123,6 +123,7 @@ class EventKind(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     INFO = "info"
+    REPAIRED = "repaired"  # the queue put right what was lost (lambdas/queue/scheduler.py); a job.repaired event
 
 
 class _Frozen(BaseModel):
@@ -227,7 +228,13 @@ class Job(_Frozen):
     playable_segments: Annotated[int, Field(ge=0)] = 0
     execution_arn: str | None = None
     upload: Upload | None = None
+    # Where the owner is told that the job ended (the token's email when the job was created); never shown.
+    notify_email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    # The optimistic lock of status changes: only transitions bump it (progress written meanwhile must not fail them).
     version: Annotated[int, Field(ge=1)] = 1
+    # Every write of the job item adds one (transitions, progress, playable, the state machine's MarkFailed): what
+    # a client long-polls on and what orders the job's events (lambdas/feed).
+    revision: Annotated[int, Field(ge=1)] = 1
 
     @classmethod
     def new(
@@ -242,6 +249,7 @@ class Job(_Frozen):
         max_retries: int = 3,
         job_id: str | None = None,
         upload: Upload | None = None,
+        notify_email: str | None = None,
     ) -> Job:
         """A fresh job waiting for its upload."""
         return cls(
@@ -255,6 +263,7 @@ class Job(_Frozen):
             created_at=now,
             updated_at=now,
             upload=upload,
+            notify_email=notify_email,
         )
 
     @model_validator(mode="after")

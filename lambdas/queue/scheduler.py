@@ -162,7 +162,7 @@ class Scheduler:
             waited = (self._clock() - admitted_at).total_seconds()
             self._event(
                 job.job_id,
-                EventKind.INFO,
+                EventKind.REPAIRED,
                 f"repair: admitted {waited:.0f} s ago but its workflow never started; starting it again",
             )
             self._start(job)
@@ -188,7 +188,7 @@ class Scheduler:
                 continue
             except IllegalTransition:
                 break  # it ended meanwhile: that end stands
-            self._event(failed.job_id, EventKind.FAILED, f"repair: {message}")
+            self._event(failed.job_id, EventKind.REPAIRED, f"repair: {message}")
             break
         self._store.release(job.job_id)
 
@@ -204,7 +204,7 @@ class Scheduler:
             )
         except (ConcurrentUpdate, IllegalTransition):
             return False  # completed or cancelled meanwhile
-        self._event(job.job_id, EventKind.INFO, f"repair: {message}")
+        self._event(job.job_id, EventKind.REPAIRED, f"repair: {message}")
         return True
 
     def _event(self, job_id: str, kind: EventKind, message: str) -> None:

@@ -29,6 +29,8 @@ class JobsTable(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=schema.TTL_ATTRIBUTE,
+            # Every change of an item, before and after: the job event feed reads it (stacks/constructs/job_events.py).
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             removal_policy=removal_policy,
         )
         for index in schema.INDEXES:

@@ -126,8 +126,9 @@ class JobRepositoryContract:
             },
         )
         saved = repo.save_transition(done, finished)
-        assert saved == finished
-        assert repo.get(job.job_id) == finished
+        # Every write adds one to the revision; everything else is stored as given.
+        assert saved == finished.model_copy(update={"revision": done.revision + 1})
+        assert repo.get(job.job_id) == saved
 
     def test_create_refuses_an_existing_id(self, repo: JobRepository) -> None:
         job = make_job()
@@ -261,6 +262,22 @@ class JobRepositoryContract:
         stored = repo.get(job.job_id)
         assert (stored.progress, stored.current_step, stored.updated_at) == (30, JobStep.TRANSCODE, at)
         assert stored.version == job.version  # progress does not bump the version
+
+    def test_every_write_adds_one_to_the_revision_and_a_refused_one_nothing(
+        self, repo: JobRepository, clock: Clock
+    ) -> None:
+        created = make_job()
+        assert created.revision == 1
+        job = self.advance(repo, created, S.QUEUED, S.PROCESSING)
+        assert job.revision == 3
+        clock.advance(1)
+        assert repo.update_progress(job.job_id, JobStep.TRANSCODE, 20) is True
+        assert repo.update_progress(job.job_id, JobStep.TRANSCODE, 10) is False  # not an increase: not written
+        assert repo.mark_playable(job.job_id, 2, "https://cdn.example.com/a.m3u8") is True
+        stored = repo.get(job.job_id)
+        assert (stored.revision, stored.version) == (5, job.version)
+        done = repo.save_transition(stored, transition(stored, S.COMPLETED, clock.advance(1)))
+        assert (done.revision, repo.get(job.job_id).revision) == (6, 6)
 
     def test_rendition_progress_is_monotonic_per_rendition(self, repo: JobRepository) -> None:
         job = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)

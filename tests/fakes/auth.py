@@ -23,6 +23,7 @@ class _Stored:
     max_priority: int | None
     created_at: datetime
     listed: bool
+    email: str | None = None
 
 
 class InMemoryTokenStore:
@@ -45,7 +46,9 @@ class InMemoryTokenStore:
 
     def identity_of(self, token: str) -> Identity | None:
         stored = self._tokens.get(token_hash(token))
-        return None if stored is None else Identity.from_values(stored.owner, stored.role, stored.max_priority)
+        if stored is None:
+            return None
+        return Identity.from_values(stored.owner, stored.role, stored.max_priority, stored.email)
 
     def register(self, token: str, identity: Identity, created_at: datetime) -> TokenRecord:
         digest = token_hash(token)
@@ -53,7 +56,7 @@ class InMemoryTokenStore:
         if digest in self._tokens or any(token_id_of_hash(d) == token_id for d in self._tokens):
             raise TokenExists(f"token id {token_id} is taken")
         self._tokens[digest] = _Stored(
-            identity.owner, identity.role.value, identity.max_priority, created_at, listed=True
+            identity.owner, identity.role.value, identity.max_priority, created_at, listed=True, email=identity.email
         )
         return TokenRecord(token_id=token_id, identity=identity, created_at=created_at)
 
@@ -71,7 +74,7 @@ class InMemoryTokenStore:
 
     @staticmethod
     def _record(digest: str, stored: _Stored) -> TokenRecord | None:
-        identity = Identity.from_values(stored.owner, stored.role, stored.max_priority)
+        identity = Identity.from_values(stored.owner, stored.role, stored.max_priority, stored.email)
         if identity is None:
             return None
         return TokenRecord(token_id=token_id_of_hash(digest), identity=identity, created_at=stored.created_at)

@@ -54,7 +54,8 @@ class InMemoryJobRepository:
         if (stored.status, stored.version) != (job_before.status, job_before.version):
             raise moved_error(stored, job_before, job_after)
         update = {name: getattr(job_after, name) for name in changed_fields(job_before, job_after)}
-        saved = Job.model_validate({**dict(stored), **update})
+        update.pop("revision", None)
+        saved = Job.model_validate({**dict(stored), **update, "revision": stored.revision + 1})
         self._jobs[saved.job_id] = saved
         return saved
 
@@ -72,7 +73,7 @@ class InMemoryJobRepository:
         updated = record_progress(job, step, percent, self._clock(), rendition, eta_at=eta_at)
         if updated is job:
             return False
-        self._jobs[job_id] = updated
+        self._jobs[job_id] = updated.model_copy(update={"revision": job.revision + 1})
         return True
 
     def record_work_done(self, job_id: str, attempt: int, item_id: str) -> frozenset[str]:
@@ -90,7 +91,7 @@ class InMemoryJobRepository:
         updated = record_playable(job, segments, url, self._clock())
         if updated is job:
             return False
-        self._jobs[job_id] = updated
+        self._jobs[job_id] = updated.model_copy(update={"revision": job.revision + 1})
         return True
 
     def append_event(self, job_id: str, event: JobEvent) -> None:

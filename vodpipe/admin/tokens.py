@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lambdas.auth.identity import OWNER_PATTERN, Identity, Role
+from lambdas.auth.identity import EMAIL_PATTERN, OWNER_PATTERN, Identity, Role
 from lambdas.auth.ports import TokenExists, TokenRecord, TokenRegistry
 from lambdas.auth.tokens import new_token
 from lambdas.jobs.model import utc_iso, utc_now
 from lambdas.queue.order import HIGHEST, LOWEST
 
 _DRAWS = 3  # a new token whose id is taken (2^-64 odds) is drawn again
+MAX_EMAIL_LENGTH = 320  # as Identity.email allows
 
 
 class InvalidTokenRequest(ValueError):
@@ -36,11 +37,14 @@ def record_document(record: TokenRecord) -> dict[str, Any]:
         "user": record.identity.owner,
         "role": record.identity.role.value,
         "max_priority": record.identity.max_priority,
+        "email": record.identity.email,
         "created_at": utc_iso(record.created_at),
     }
 
 
-def identity(user: str, role: Role | str = Role.USER, max_priority: int = HIGHEST) -> Identity:
+def identity(
+    user: str, role: Role | str = Role.USER, max_priority: int = HIGHEST, email: str | None = None
+) -> Identity:
     """The identity a new token stands for, or InvalidTokenRequest naming the value at fault."""
     if not re.fullmatch(OWNER_PATTERN, user):
         raise InvalidTokenRequest(
@@ -55,7 +59,12 @@ def identity(user: str, role: Role | str = Role.USER, max_priority: int = HIGHES
             f"max priority {max_priority} must be {HIGHEST} to {LOWEST}: the most urgent priority the user may ask "
             f"for ({HIGHEST}, the default, allows any)"
         )
-    return Identity(owner=user, role=roles[str(role)], max_priority=max_priority)
+    if email is not None and (len(email) > MAX_EMAIL_LENGTH or not re.fullmatch(EMAIL_PATTERN, email)):
+        raise InvalidTokenRequest(
+            f"email {email!r} is not an email address (name@example.com): the user's job completion and failure "
+            "emails go there"
+        )
+    return Identity(owner=user, role=roles[str(role)], max_priority=max_priority, email=email)
 
 
 def issue_token(
@@ -64,10 +73,12 @@ def issue_token(
     *,
     role: Role | str = Role.USER,
     max_priority: int = HIGHEST,
+    email: str | None = None,
     now: datetime | None = None,
 ) -> IssuedToken:
-    """A new token for `user`, registered: the token is in the answer and nowhere else (only its hash is kept)."""
-    who = identity(user, role, max_priority)
+    """A new token for `user` (whose job emails go to `email`, if any), registered: the token is in the answer and
+    nowhere else (only its hash is kept)."""
+    who = identity(user, role, max_priority, email)
     for draw in range(_DRAWS):
         token = new_token()
         try:

@@ -6,6 +6,7 @@ import random
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any, Self
 
 import httpx
@@ -17,6 +18,8 @@ Json = dict[str, Any]
 # Worth another try on an idempotent call; 4xx (other than throttling) is the caller's problem.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "vodpipe-cli/0.1"
+# A long-poll's read timeout: the server's wait, plus this for the answer to arrive.
+LONG_POLL_MARGIN_S = 10.0
 
 
 class _Response(BaseModel):
@@ -139,6 +142,26 @@ class ApiClient:
     def get_job(self, job_id: str) -> Json:
         return self._call("GET", f"jobs/{job_id}")
 
+    def wait_for_change(
+        self, job_id: str, version: int | None = None, wait_s: float | None = None, etag: str | None = None
+    ) -> tuple[Json | None, str | None]:
+        """GET /jobs/{job_id}, a long-poll with `wait_s` (1 to 25 s): answered once the job's `revision` passes
+        `version`, or after `wait_s` as it is. With `etag` (the `ETag` of an earlier answer) an unchanged job
+        answers 304: (None, etag). Returns the job and the answer's ETag (None from an API without them)."""
+        params: Json = {}
+        if wait_s is not None:
+            params["wait"] = wait_s
+            if version is not None:
+                params["version"] = version
+        headers = {"If-None-Match": etag} if etag else None
+        # The server holds the request up to `wait_s`: the read timeout must outlast it.
+        timeout = None if wait_s is None else max(self._http.timeout.read or 0.0, wait_s + LONG_POLL_MARGIN_S)
+        response = self._send("GET", f"jobs/{job_id}", params=params, headers=headers, timeout=timeout)
+        tag = response.headers.get("ETag") or None
+        if response.status_code == HTTPStatus.NOT_MODIFIED:
+            return None, tag or etag
+        return _json_body(response), tag
+
     def list_jobs(self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None) -> Json:
         params = {k: v for k, v in {"status": status, "limit": limit, "cursor": cursor}.items() if v is not None}
         return self._call("GET", "jobs", params=params)
@@ -161,6 +184,49 @@ class ApiClient:
         """PATCH /jobs/{job_id}: a waiting job's new priority (1 most urgent .. 10), within the token's tier."""
         return self._call("PATCH", f"jobs/{job_id}", json={"priority": priority})
 
+    # -- webhooks -------------------------------------------------------------------------------------
+    def create_webhook(self, url: str, events: Sequence[str] | None = None, description: str | None = None) -> Json:
+        """POST /webhooks: `{"webhook", "secret"}`; the signing secret is in this answer only (and on rotation)."""
+        body: Json = {"url": url}
+        if events:
+            body["events"] = list(events)
+        if description is not None:
+            body["description"] = description
+        # Not idempotent: a retry after the request went out could register the endpoint twice.
+        return self._call("POST", "webhooks", json=body, idempotent=False)
+
+    def list_webhooks(self) -> Json:
+        return self._call("GET", "webhooks")
+
+    def get_webhook(self, webhook_id: str) -> Json:
+        return self._call("GET", f"webhooks/{webhook_id}")
+
+    def enable_webhook(self, webhook_id: str) -> Json:
+        """POST /webhooks/{id}/enable: a disabled endpoint (410 Gone, failing for days) takes deliveries again."""
+        return self._call("POST", f"webhooks/{webhook_id}/enable", json={})
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._call("DELETE", f"webhooks/{webhook_id}")
+
+    def rotate_webhook_secret(self, webhook_id: str) -> Json:
+        """`{"webhook", "secret", "previous_secret_expires_at"}`: the old secret still signs until then."""
+        # Not idempotent: a second rotation would cut the validity of the secret the first one replaced.
+        return self._call("POST", f"webhooks/{webhook_id}/rotate-secret", json={}, idempotent=False)
+
+    def test_webhook(self, webhook_id: str) -> Json:
+        """POST /webhooks/{id}/test → 202 `{"delivery"}`: a webhook.test event on its way to the endpoint."""
+        return self._call("POST", f"webhooks/{webhook_id}/test", json={}, idempotent=False)
+
+    def webhook_deliveries(self, webhook_id: str, *, limit: int | None = None, cursor: str | None = None) -> Json:
+        """`{"deliveries", "next_cursor"}`, newest first."""
+        params = {k: v for k, v in {"limit": limit, "cursor": cursor}.items() if v is not None}
+        return self._call("GET", f"webhooks/{webhook_id}/deliveries", params=params)
+
+    def replay_delivery(self, webhook_id: str, delivery_id: str) -> Json:
+        """POST …/deliveries/{delivery_id}/replay → 202 `{"delivery"}`: the same message (same id), a new round."""
+        path = f"webhooks/{webhook_id}/deliveries/{delivery_id}/replay"
+        return self._call("POST", path, json={}, idempotent=False)
+
     # -- operators (admin tokens) ---------------------------------------------------------------------
     def admin_queue(self, window_minutes: int | None = None) -> Json:
         """GET /admin/queue: the whole queue, rates and waits over the last `window_minutes` (server: 60)."""
@@ -181,10 +247,26 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         idempotent: bool = True,
     ) -> Json:
+        response = self._send(method, path, json=json, params=params, idempotent=idempotent)
+        return {} if response.status_code == HTTPStatus.NO_CONTENT else _json_body(response)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Json | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        """The answer to a request, 2xx or 304; retried on network faults and throttling; ApiError otherwise."""
+        extra: Json = {} if timeout is None else {"timeout": timeout}
         for attempt in range(1, self.attempts + 1):
             last = attempt == self.attempts
             try:
-                response = self._http.request(method, path, json=json, params=params)
+                response = self._http.request(method, path, json=json, params=params, headers=headers, **extra)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing reached the server: safe to repeat even a non-idempotent call.
                 if last:
@@ -195,8 +277,8 @@ class ApiClient:
             else:
                 if response.status_code in RETRY_STATUSES and idempotent and not last:
                     pass
-                elif response.is_success:
-                    return _json_body(response)
+                elif response.is_success or response.status_code == HTTPStatus.NOT_MODIFIED:
+                    return response
                 else:
                     raise api_error(response)
             self._sleeper.wait(backoff_delay(self.backoff, attempt))

@@ -1,4 +1,4 @@
-"""How jobs, listings, events and stats look in a terminal, and the live displays on stderr."""
+"""How jobs, listings, events, stats and webhooks look in a terminal, and the live displays on stderr."""
 
 from __future__ import annotations
 
@@ -83,6 +83,27 @@ def job_view(job: Json) -> RenderableType:
     return Group(*parts)
 
 
+def change_line(job: Json) -> Text:
+    """One line per new state of a followed job: `12:00:04  PROCESSING  transcode  50 %  720p 50 %, 360p 50 %`."""
+    status = job.get("status")
+    line = Text.assemble(
+        (str(job.get("updated_at") or "")[11:19] or "--:--:--", "dim"),
+        "  ",
+        status_text(status),
+        f"  {job.get('current_step', '-')}  {job.get('progress', 0)} %",
+    )
+    progress = job.get("rendition_progress") or {}
+    if progress and status == "PROCESSING":
+        line.append("  " + ", ".join(f"{name} {pct} %" for name, pct in progress.items()), style="dim")
+    if status == "QUEUED" and ("queue_position" in job or "estimated_start_at" in job):
+        line.append(f"  {queue_line(job)}", style=STATUS_STYLE["QUEUED"])
+    if job.get("playable_url") and status == "PROCESSING":
+        line.append(f"  watch now: {job['playable_url']}")
+    if job.get("error_type"):
+        line.append(f"  {job.get('error_type')}: {job.get('error_message')}", style="red")
+    return line
+
+
 def queue_line(job: Json, now: datetime | None = None) -> str:
     """A QUEUED job's place: `position 3 in the queue (2 ahead), expected to start ~14:05 UTC`."""
     position = job.get("queue_position")
@@ -162,6 +183,58 @@ def events_table(events: list[Json]) -> Table:
             str(event.get("step", "")),
             str(event.get("kind", "")),
             str(event.get("message", "")),
+        )
+    return table
+
+
+WEBHOOK_STYLE = {"enabled": "green", "disabled": "red"}
+DELIVERY_STYLE = {"pending": "yellow", "succeeded": "green", "failed": "red", "dead": "red"}
+
+
+def webhooks_table(webhooks: list[Json]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("webhook", no_wrap=True, min_width=29)  # the id every other command takes: never cut
+    table.add_column("status", no_wrap=True)
+    table.add_column("events", overflow="fold")
+    table.add_column("url", overflow="fold")
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=30)
+    for webhook in webhooks:
+        status = str(webhook.get("status", ""))
+        shown = Text(status, style=WEBHOOK_STYLE.get(status, ""))
+        if webhook.get("disabled_reason"):
+            shown.append(f" ({webhook['disabled_reason']})")
+        table.add_row(
+            str(webhook.get("id", "")),
+            shown,
+            ", ".join(str(e) for e in webhook.get("events") or ()),
+            str(webhook.get("url", "")),
+            str(webhook.get("description") or ""),
+        )
+    return table
+
+
+def deliveries_table(deliveries: list[Json]) -> Table:
+    """A webhook's delivery log, newest first: id, event type, status, attempts, last code, latency, next attempt."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    # The id is what `replay` takes: never cut it; the event type gives way first.
+    table.add_column("delivery", no_wrap=True, min_width=33)
+    table.add_column("event type", no_wrap=True, overflow="ellipsis")
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("attempts", justify="right", no_wrap=True, min_width=8)
+    table.add_column("last code", justify="right", no_wrap=True, min_width=9)
+    table.add_column("latency", justify="right", no_wrap=True, min_width=8)
+    table.add_column("next attempt (UTC)", no_wrap=True, min_width=19)
+    for delivery in deliveries:
+        status = str(delivery.get("status", ""))
+        code, latency = delivery.get("last_status_code"), delivery.get("last_latency_ms")
+        table.add_row(
+            str(delivery.get("id", "")),
+            str(delivery.get("event_type", "")),
+            Text(status, style=DELIVERY_STYLE.get(status, "")),
+            str(delivery.get("attempt_count", 0)),
+            "-" if code is None else str(code),
+            "-" if latency is None else f"{latency} ms",
+            _moment(delivery.get("next_attempt_at")),
         )
     return table
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import psutil
 
 DEFAULT_PORT = 4566
-SERVICES = "s3,lambda,stepfunctions,dynamodb,apigateway,iam,sts,logs,events,sqs,cloudformation,ssm"
+SERVICES = (
+    "s3,lambda,stepfunctions,dynamodb,dynamodbstreams,apigateway,iam,sts,logs,events,sqs,sns,ses,cloudformation,ssm"
+)
 
 
 class LocalRuntimeError(RuntimeError):
@@ -108,6 +110,11 @@ class LocalRuntime:
         }
         if self.dynamodb_provider == "moto":
             env["PROVIDER_OVERRIDE_DYNAMODB"] = "vodpipe_moto"
+        else:
+            # The v2 providers serve DynamoDB Streams from DynamoDB Local's own streams; the default ones
+            # install kinesis-local with npm at run time, which fails offline (platform notes).
+            env["PROVIDER_OVERRIDE_DYNAMODB"] = "v2"
+            env["PROVIDER_OVERRIDE_DYNAMODBSTREAMS"] = "v2"
         java_home = os.environ.get("JAVA_HOME")
         if java_home:
             env["JAVA_HOME"] = java_home

@@ -84,6 +84,9 @@ def _context(root: Path) -> dict[str, object]:
     return dict(json.loads((root / "cdk.json").read_text()).get("context", {}))
 
 
+LOCAL_SENDER = "vodpipe@example.com"
+
+
 def local_settings(root: Path, overrides: dict[str, object] | None = None) -> dict[str, object]:
     """What differs on one machine: no CloudFront (playback from S3), and the workers share its cores.
 
@@ -96,7 +99,15 @@ def local_settings(root: Path, overrides: dict[str, object] | None = None) -> di
     concurrency = int(str(merged.get("transcode_concurrency", 4)))
     share = round(max(0.1, (os.cpu_count() or 1) / concurrency), 3)
     # With a share of the cores, the single audio item of a 90-minute source would not fit the timeout.
-    return {"worker_vcpus": share, "max_duration_s": LOCAL_MAX_DURATION_S, **(overrides or {})}
+    return {
+        "worker_vcpus": share,
+        "max_duration_s": LOCAL_MAX_DURATION_S,
+        # Receivers on this machine (loopback, plain http) are what a local deployment's webhooks are for.
+        "webhook_allow_insecure_targets": True,
+        # LocalStack keeps every email sent (GET /_aws/ses): owners' notifications are readable there.
+        "notification_sender": LOCAL_SENDER,
+        **(overrides or {}),
+    }
 
 
 def deploy_local(

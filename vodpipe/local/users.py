@@ -11,11 +11,18 @@ from vodpipe.admin.tokens import issue_token
 
 
 def create_token(
-    dynamodb_client: Any, table: str, owner: str, *, role: Role | str = Role.USER, max_priority: int = HIGHEST
+    dynamodb_client: Any,
+    table: str,
+    owner: str,
+    *,
+    role: Role | str = Role.USER,
+    max_priority: int = HIGHEST,
+    email: str | None = None,
 ) -> str:
-    """A new token for `owner` (a user id: letters, digits, `.`, `_`, `-`; it names their upload prefix)."""
+    """A new token for `owner` (a user id: letters, digits, `.`, `_`, `-`; it names their upload prefix), whose job
+    completion and failure emails go to `email` (none without)."""
     store = DynamoDBTokenStore(dynamodb_client, table)
-    return issue_token(store, owner, role=role, max_priority=max_priority).token
+    return issue_token(store, owner, role=role, max_priority=max_priority, email=email).token
 
 
 def revoke_token(dynamodb_client: Any, table: str, token: str) -> None:

@@ -117,7 +117,8 @@ def test_upload_in_5_mib_parts_is_byte_exact_and_the_job_completes(
     watched = cli("status", job["job_id"], "--watch", "--timeout", str(PIPELINE_TIMEOUT_S), "--json")
 
     assert watched.returncode == 0, watched.stderr
-    finished = document(watched)
+    # One JSON line per change the watch saw, the last one the final state.
+    finished = json.loads(watched.stdout.splitlines()[-1])
     assert finished["status"] == "COMPLETED", finished
     assert finished["outputs"]["playback_url"].endswith(".m3u8")
 

@@ -52,7 +52,8 @@ def test_create_json_names_role_and_tier(registry: InMemoryTokenStore) -> None:
 
     assert result.exit_code == 0, result.stderr
     made = json.loads(result.stdout)
-    assert set(made) == {"token", "token_id", "user", "role", "max_priority", "created_at"}
+    assert set(made) == {"token", "token_id", "user", "role", "max_priority", "email", "created_at"}
+    assert made["email"] is None
     assert (made["token_id"], made["user"], made["role"], made["max_priority"]) == (
         token_id(made["token"]),
         "ops",
@@ -62,11 +63,34 @@ def test_create_json_names_role_and_tier(registry: InMemoryTokenStore) -> None:
     assert registry.identity_of(made["token"]) == Identity(owner="ops", role=Role.ADMIN, max_priority=3)
 
 
+def test_create_with_an_email_stores_it_in_the_identity(
+    checkout: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = InMemoryTokenStore()
+    monkeypatch.setattr(deployment, "token_registry", lambda target: registry)
+    result = run("admin", "tokens", "create", "--user", "alice", "--email", "alice@example.com")
+
+    assert result.exit_code == 0, result.stderr
+    token = result.stdout.strip()
+    assert registry.identity_of(token) == Identity(owner="alice", email="alice@example.com")
+    assert "(role user, priorities 1 to 10, emails to alice@example.com)" in result.stderr
+    made = json.loads(run("admin", "tokens", "create", "--user", "bob", "--email", "b@example.org", "--json").stdout)
+    assert (made["user"], made["email"]) == ("bob", "b@example.org")
+
+    listed = json.loads(run("admin", "tokens", "list", "--json").stdout)["tokens"]
+    assert {(r["user"], r["email"]) for r in listed} == {("alice", "alice@example.com"), ("bob", "b@example.org")}
+    human = run("admin", "tokens", "list", env={"COLUMNS": "160"}).stdout
+    assert "alice <alice@example.com>" in human
+    assert "bob <b@example.org>" in human
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--user", "../bob"], "owner (user id) '../bob' must be 1 to 64 letters"),
         (["--user", "alice", "--role", "root"], "role 'root' must be one of: user, admin"),
+        (["--user", "alice", "--email", "alice"], "email 'alice' is not an email address (name@example.com)"),
+        (["--user", "alice", "--email", "a b@example.com"], "email 'a b@example.com' is not an email address"),
     ],
 )
 def test_create_refuses_what_a_token_cannot_have(registry: InMemoryTokenStore, args: list[str], message: str) -> None:

@@ -23,12 +23,15 @@ from lambdas.auth.tokens import authenticate
 from lambdas.jobs.model import Job, JobEvent, JobStatus, JobStep
 from lambdas.queue.config import QueueConfig
 from lambdas.queue.scheduler import Scheduler
+from lambdas.webhooks.config import WebhookConfig
+from lambdas.webhooks.service import WebhookService
 from tests.fakes.api import InMemoryUploadStore, InMemoryWorkflow
 from tests.fakes.auth import InMemoryTokenStore
 from tests.fakes.jobs import InMemoryJobRepository
 from tests.fakes.queue import CountedDeadLetters, InMemoryQueueStore, SchedulerSignals
 from tests.fakes.quotas import InMemoryQuotaStore
 from tests.fakes.storage import DirectoryMediaStore
+from tests.fakes.webhooks import InMemoryWebhookStore, RecordingDeliveryQueue, public_resolver
 
 UPLOADS, OUTPUTS = "vodpipe-uploads", "vodpipe-outputs"
 ALICE, BOB = "alice", "bob"
@@ -151,6 +154,8 @@ class Api:
     quotas: InMemoryQuotaStore
     queue: InMemoryQueueStore
     scheduler: Scheduler
+    webhooks: InMemoryWebhookStore
+    deliveries: RecordingDeliveryQueue
 
     def call(
         self,
@@ -270,6 +275,7 @@ def build_api(
     )
     queue_store = InMemoryQueueStore(repo)
     scheduler = Scheduler(queue_store, repo, workflow, uploads, config.queue, clock=clock)
+    hooks, deliveries = InMemoryWebhookStore(), RecordingDeliveryQueue()
     services = ApiServices(
         uploads=upload_service,
         jobs=JobService(
@@ -285,9 +291,22 @@ def build_api(
         operators=OperatorService(
             queue_store, CountedDeadLetters(), throttled=quotas.refusals_since, config=config.queue, clock=clock
         ),
+        # The default egress policy, with every name resolving to a public address.
+        webhooks=WebhookService(hooks, deliveries, WebhookConfig(), resolve=public_resolver, clock=clock),
     )
     return Api(
-        ApiRoutes(lambda: services), repo, uploads, workflow, outputs, tokens, clock, quotas, queue_store, scheduler
+        ApiRoutes(lambda: services),
+        repo,
+        uploads,
+        workflow,
+        outputs,
+        tokens,
+        clock,
+        quotas,
+        queue_store,
+        scheduler,
+        hooks,
+        deliveries,
     )
 
 

@@ -47,6 +47,15 @@ def test_the_document_is_served_without_a_token_and_lists_every_route(api: Api) 
         ("/jobs/{job_id}", "patch"),
         ("/admin/queue", "get"),
         ("/health", "get"),
+        ("/webhooks", "post"),
+        ("/webhooks", "get"),
+        ("/webhooks/{endpoint_id}", "get"),
+        ("/webhooks/{endpoint_id}", "delete"),
+        ("/webhooks/{endpoint_id}/rotate-secret", "post"),
+        ("/webhooks/{endpoint_id}/enable", "post"),
+        ("/webhooks/{endpoint_id}/test", "post"),
+        ("/webhooks/{endpoint_id}/deliveries", "get"),
+        ("/webhooks/{endpoint_id}/deliveries/{delivery_id}/replay", "post"),
     }
     for item in answer.body["paths"].values():
         for operation in item.values():

@@ -10,7 +10,14 @@ Departures, all for the tests: an upload that asks for no part size gets `defaul
 parts may be as small as `min_part_size` (not S3's 5 MiB), so files stay small; `faults` drops, refuses or
 holds part PUTs; and each GET /jobs/{id} moves a queued job one step through processing, as the workflow would
 (real transitions on the in-memory repository), ending as `faults.final_status` says (or staying QUEUED
-while `faults.hold_queued`).
+while `faults.hold_queued`; or not at all while `faults.advance_on_look` is off: the test moves it with
+`advance` and `progress`).
+
+A long-poll (`GET /jobs/{id}?wait=S&version=V`) waits here, outside the lock the function runs under, so other
+requests and the test's changes go on meanwhile; the function then answers at once (the revision passed) or, when
+the wait saw no change, as a plain conditional GET would (the job, or 304 for its ETag). `faults.old_api` answers
+GET /jobs/{id} as an API before long-polling did: no `revision`, no ETag, `wait` ignored. The webhook routes are
+answered by `FakeWebhooks` (fake_webhooks.py) until the function serves them. `requests` logs every API request.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import re
 import socket
 import tempfile
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,11 +58,13 @@ from lambdas.queue.config import QueueConfig
 from lambdas.storage.ports import MIN_PART_SIZE, UploadNotFound
 from tests.fakes.api import InMemoryUploadStore
 from tests.unit.api.conftest import ALICE, TOKENS, Api, Clock, authorizer_context, build_api
+from tests.unit.client.fake_webhooks import FakeWebhooks
 
 MiB = 1 << 20
 PREFIX = "/_aws/execute-api/fake/v1"  # like the local API URL: a base path the client must keep
 STORAGE = "/_s3/"  # where the part URLs point: /_s3/{bucket}/{key}?uploadId=…&partNumber=…&expires=…
 UNAUTHORIZED = {"message": "Unauthorized"}  # what API Gateway's token authorizer answers
+LONG_POLL_LIMIT_S = 25  # the contract's most `wait`: beyond it (or below 0) the function answers 422
 
 
 class WallClock(Clock):
@@ -92,6 +102,17 @@ class Faults:
     release: threading.Event = field(default_factory=threading.Event)
     final_status: str = "COMPLETED"  # where a queued job ends when followed: COMPLETED or FAILED
     hold_queued: bool = False  # a QUEUED job stays QUEUED when looked at (its place in the queue shows)
+    advance_on_look: bool = True  # off: GET /jobs/{id} changes nothing (the test calls advance / progress)
+    old_api: bool = False  # GET /jobs/{id} without revision, ETag or long-polling
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    status: int
 
 
 class FakeVodpipe:
@@ -110,8 +131,14 @@ class FakeVodpipe:
         self.faults = Faults()
         self.stored_parts: list[int] = []  # part numbers in the order they were stored (every job)
         self.put_attempts: Counter[int] = Counter()
+        self.requests: list[Request] = []  # every API request, in the order answered
+        self.webhooks = FakeWebhooks()
         # One event at a time through the function (as one Lambda instance) and the in-memory adapters.
         self._lock = threading.RLock()
+        # Notified after every change the fake sees (each request, advance, progress): long-polls wake up.
+        self._changed = threading.Condition(self._lock)
+        self._polling = 0  # long-polls waiting now
+        self._polls = 0  # long-polls that have waited, ever
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -173,23 +200,64 @@ class FakeVodpipe:
         with self._lock:
             self.store.now += max((expiry for *_, expiry in self.store.presigned), default=0) + 1
 
+    def advance(self, job_id: str) -> None:
+        """One step of the workflow, as a look would take it with `advance_on_look`."""
+        with self._changed:
+            self._advance(self.job(job_id).owner, job_id, always=True)
+            self._changed.notify_all()
+
+    def progress(self, job_id: str, percent: int) -> None:
+        """A PROCESSING job's transcode at `percent`, every rendition alike (one change of its revision)."""
+        with self._changed:
+            self.api.repo.update_progress(job_id, JobStep.TRANSCODE, percent)
+            self._changed.notify_all()
+
+    def await_long_poll(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Until the `count`-th long-poll is waiting here (False after `timeout`): a change made then is the one
+        it answers with."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._polls >= count and self._polling > 0, timeout)
+
+    def job_gets(self, job_id: str) -> list[Request]:
+        return [r for r in self.requests if (r.method, r.path) == ("GET", f"/jobs/{job_id}")]
+
     # -- the API --------------------------------------------------------------------------------------
     def serve(self, method: str, target: str, headers: Message, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         """The answer to a request for `target` (path and query below the base path): status, headers, body."""
+        status, sent, content = self._serve(method, target, headers, raw)
+        url = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        with self._changed:
+            self.requests.append(Request(method, url.path, query, {k: str(v) for k, v in headers.items()}, status))
+            self._changed.notify_all()
+        return status, sent, content
+
+    def _serve(self, method: str, target: str, headers: Message, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(target)
         path = url.path
         context: dict[str, Any] = {"stage": "v1", "requestId": "r-1", "httpMethod": method, "path": PREFIX + path}
         public = method == "GET" and path == "/openapi.json"  # the one route without the authorizer
+        identity = None
         if not public:
             identity = authenticate(self.api.tokens, headers.get("Authorization"))
             if identity is None:
                 return 401, {"Content-Type": "application/json"}, json.dumps(UNAUTHORIZED).encode()
             context["authorizer"] = authorizer_context(identity)
-            followed = re.fullmatch(r"/jobs/([^/]+)", path)
-            if method == "GET" and followed:
-                self._advance(identity.owner, followed[1])
         query = parse_qs(url.query, keep_blank_values=True)
         names = {name for name in headers}
+        followed = re.fullmatch(r"/jobs/([^/]+)", path) if method == "GET" and not public else None
+        if identity is not None and path.startswith("/webhooks"):
+            answer = self._webhooks(identity.owner, method, path, query, raw)
+            if answer is not None:
+                return answer
+        if identity is not None and followed:
+            if self.faults.advance_on_look:
+                self._advance(identity.owner, followed[1])
+            if self.faults.old_api:
+                query = {k: v for k, v in query.items() if k not in ("wait", "version")}
+                names = {name for name in names if name.lower() != "if-none-match"}
+            else:
+                query = self._long_poll(identity.owner, followed[1], query)
         try:  # API Gateway passes bodies that are not text base64-encoded
             body, encoded = (raw.decode("utf-8") if raw else None), False
         except UnicodeDecodeError:
@@ -215,9 +283,56 @@ class FakeVodpipe:
             sent[name] = ", ".join(values)
         text = response.get("body") or ""
         content = base64.b64decode(text) if response.get("isBase64Encoded") else text.encode()
+        if followed and self.faults.old_api:
+            sent = {k: v for k, v in sent.items() if k.lower() != "etag"}
+            if int(response["statusCode"]) == 200:
+                content = json.dumps({k: v for k, v in json.loads(content).items() if k != "revision"}).encode()
         return int(response["statusCode"]), sent, content
 
-    def _advance(self, owner: str, job_id: str) -> None:
+    def _webhooks(
+        self, owner: str, method: str, path: str, query: dict[str, list[str]], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        with self._lock:
+            answer = self.webhooks.handle(owner, method, path, query, body)
+        if answer is None:
+            return None
+        status, document = answer
+        if document is None:
+            return status, {}, b""
+        return status, {"Content-Type": "application/json"}, json.dumps(document).encode()
+
+    def _long_poll(self, owner: str, job_id: str, query: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Wait here for `?wait=S&version=V` (the function's own wait would hold the lock), then the query the
+        function answers at once with: as sent when the revision passed V, without the wait when it did not."""
+        wait, version = _number(query, "wait"), _number(query, "version")
+        whole = version is None or (version.is_integer() and version >= 0)
+        if wait is None or not 0 < wait <= LONG_POLL_LIMIT_S or (version is None and "version" in query) or not whole:
+            return query  # not a long-poll, or one the function refuses
+        deadline = time.monotonic() + wait
+        with self._changed:
+            try:
+                job = self.api.repo.get_for_owner(owner, job_id)
+            except JobNotFound:
+                return query  # the function answers 404
+            target = job.revision if version is None else int(version)
+            self._polling += 1
+            self._polls += 1
+            self._changed.notify_all()
+            try:
+                while job.revision <= target and (left := deadline - time.monotonic()) > 0:
+                    self._changed.wait(min(left, 0.05))  # also sees changes made behind the fake's back
+                    job = self.api.repo.get(job_id)
+            finally:
+                self._polling -= 1
+        if job.revision > target:
+            return query | {"version": [str(target)]}
+        return {k: v for k, v in query.items() if k not in ("wait", "version")}
+
+    def _advance(self, owner: str, job_id: str, *, always: bool = False) -> None:
         """What the workflow would have done by the time of this look: a QUEUED job starts, a PROCESSING one
         is half transcoded, then ends as `faults.final_status` says. Real transitions, on the real repository."""
         repo, now = self.api.repo, utc_now()
@@ -226,7 +341,7 @@ class FakeVodpipe:
                 job = repo.get_for_owner(owner, job_id)
             except JobNotFound:
                 return  # the API answers
-            if job.status is JobStatus.QUEUED and self.faults.hold_queued:
+            if job.status is JobStatus.QUEUED and self.faults.hold_queued and not always:
                 return
             if job.status is JobStatus.QUEUED:
                 repo.save_transition(job, transition(job, JobStatus.PROCESSING, now, current_step=JobStep.PROBE))
@@ -312,6 +427,13 @@ class FakeVodpipe:
         except (UploadNotFound, KeyError, ValueError):
             return _send(handler, 404, b"<Error><Code>NoSuchUpload</Code></Error>")
         return _send(handler, 200, b"", {"ETag": f'"{etag}"'})  # quoted, as S3 answers it
+
+
+def _number(query: dict[str, list[str]], name: str) -> float | None:
+    try:
+        return float(query[name][-1])
+    except (KeyError, ValueError):
+        return None
 
 
 def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:

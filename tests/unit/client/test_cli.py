@@ -150,12 +150,38 @@ def test_the_stats_window_is_whole_hours_up_to_thirty_days(
         assert "--window-hours" in result.stderr
 
 
-def test_status_watch_ends_with_the_final_state(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
+def test_status_watch_json_is_one_line_per_change(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:
     video = make_file(tmp_path / "clip.mp4", MiB)
     job_id = one_document(run("upload", str(video), "--json", env=target))["job"]["job_id"]
+
     result = run("status", job_id, "--watch", "--json", env=target)
-    assert result.exit_code == 0
-    assert one_document(result)["status"] == "COMPLETED"
+
+    assert result.exit_code == 0, result.stderr
+    states = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(s["status"], s["progress"]) for s in states] == [("PROCESSING", 0), ("PROCESSING", 50), ("COMPLETED", 100)]
+    assert [s["revision"] for s in states] == sorted({s["revision"] for s in states})
+    # One long-poll per change after the first look (the fake moves the job a step per look).
+    assert [r.query.get("wait") for r in fake.job_gets(job_id)] == [None, "20", "20"]
+
+
+def test_status_watch_prints_each_change_then_the_job(
+    fake: FakeVodpipe, target: dict[str, str], tmp_path: Path
+) -> None:
+    fake.faults.final_status = "FAILED"
+    video = make_file(tmp_path / "clip.mp4", MiB)
+    job_id = one_document(run("upload", str(video), "--renditions", "720p", "--json", env=target))["job"]["job_id"]
+
+    result = run("status", job_id, "--watch", env=target)
+
+    assert result.exit_code == 4
+    lines = [re.sub(r"^\d\d:\d\d:\d\d  ", "", line.rstrip()) for line in result.stdout.splitlines()]
+    assert lines[:3] == [
+        "PROCESSING  probe  0 %",
+        "PROCESSING  transcode  50 %  720p 50 %",
+        "FAILED  transcode  50 %  UnsupportedInput: no video stream",
+    ]
+    assert any(line.startswith(f"job {job_id}  FAILED") for line in lines[3:])
+    assert "FAILED (UnsupportedInput: no video stream)" in result.stderr
 
 
 def test_api_errors_print_message_and_field(fake: FakeVodpipe, target: dict[str, str], tmp_path: Path) -> None:

@@ -144,5 +144,5 @@ def test_retrying_a_marked_failed_job_removes_the_cause_and_the_ttl() -> None:
     client.after = job_attributes(queued)
     repository.save_transition(failed, queued)
     update = client.updates[0]
-    removed = update["UpdateExpression"].split(" REMOVE ")[1].split(", ")
+    removed = update["UpdateExpression"].split(" REMOVE ")[1].split(" ADD ")[0].split(", ")
     assert {ERROR_CAUSE_ATTRIBUTE, TTL_ATTRIBUTE} <= {update["ExpressionAttributeNames"][n] for n in removed}
