@@ -92,6 +92,9 @@ class DeploymentConfig(BaseModel):
     max_webhooks_per_user: int = Field(20, ge=1, le=1000)
     # Notifications: the SES sender of owners' emails (none: no email), operators subscribed to the topic.
     notification_sender: str | None = None
+    notification_sender_identity: bool = Field(
+        True, description="make the sender's SES email identity here; false if it is verified already (a domain)"
+    )
     notification_emails: list[str] = Field(default_factory=list)
 
     @classmethod

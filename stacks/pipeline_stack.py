@@ -258,6 +258,7 @@ def _events(
         publisher=publisher,
         mailer=mailer,
         sender=config.notification_sender,
+        create_sender_identity=config.notification_sender_identity,
         operator_emails=config.notification_emails,
     )
     router = fns.add("RouteWebhooks", handler="route_webhooks", description="job event -> one delivery per endpoint")

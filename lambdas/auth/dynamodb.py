@@ -102,8 +102,8 @@ class DynamoDBTokenStore:
             response = self._client.get_item(
                 TableName=self._table,
                 Key=token_key(token),
-                ProjectionExpression="#o, #r, #p",
-                ExpressionAttributeNames={"#o": "owner", "#r": "role", "#p": "max_priority"},
+                ProjectionExpression="#o, #r, #p, #e",
+                ExpressionAttributeNames={"#o": "owner", "#r": "role", "#p": "max_priority", "#e": "email"},
             )
         except ClientError as error:
             if error_code(error) == _NOT_FOUND:

@@ -81,8 +81,22 @@ def item_kind(pk: str, sk: str) -> ItemKind:
     return ItemKind.OTHER
 
 
+def wire_value(value: Any) -> Any:
+    """A stream image's attribute value as DynamoDB's wire format has it. A bare `{}` is read as an empty map:
+    no valid attribute value is an empty object, and LocalStack's v2 stream images write an empty map so (the
+    item itself, read with GetItem, holds `{"M": {}}`); every other value is passed through."""
+    if isinstance(value, Mapping):
+        if not value:
+            return {"M": {}}
+        if "M" in value and isinstance(value["M"], Mapping):
+            return {"M": {name: wire_value(v) for name, v in value["M"].items()}}
+        if "L" in value and isinstance(value["L"], list):
+            return {"L": [wire_value(v) for v in value["L"]]}
+    return value
+
+
 def deserialize(image: Mapping[str, Any]) -> Item:
-    return {name: _deserializer.deserialize(value) for name, value in image.items()}
+    return {name: _deserializer.deserialize(wire_value(value)) for name, value in image.items()}
 
 
 def parse_record(record: Mapping[str, Any]) -> Change:

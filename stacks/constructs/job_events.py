@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -33,6 +33,7 @@ class JobEvents(Construct):
         publisher: lambda_.Function,
         mailer: lambda_.Function,
         sender: str | None,
+        create_sender_identity: bool,
         operator_emails: list[str],
     ) -> None:
         super().__init__(scope, id)
@@ -83,11 +84,19 @@ class JobEvents(Construct):
             targets=[targets.SnsTopic(self.topic, dead_letter_queue=self.failed_notifications)],
         )
 
-        # The owner's email: only where the deployment names a sender (an SES identity it verifies here).
+        # The owner's email: only where the deployment names a sender. Its SES identity is made here unless the
+        # deployment says it exists already (a verified domain, or LocalStack, whose CloudFormation cannot make one).
         mailer.add_environment("NOTIFICATION_SENDER", sender or "")
         if sender:
-            identity = ses.EmailIdentity(self, "Sender", identity=ses.Identity.email(sender))
-            _allow(mailer, ["ses:SendEmail"], f"arn:aws:ses:*:*:identity/{identity.email_identity_name}")
+            if create_sender_identity:
+                ses.EmailIdentity(self, "Sender", identity=ses.Identity.email(sender))
+            domain = sender.rsplit("@", 1)[-1]
+            # SES authorises SendEmail on the identity that covers the sender: the address, or its domain.
+            arns = [
+                Stack.of(self).format_arn(service="ses", resource="identity", resource_name=name)
+                for name in (sender, domain)
+            ]
+            _allow(mailer, ["ses:SendEmail"], *arns)
         events.Rule(
             self,
             "TerminalToOwner",

@@ -32,6 +32,14 @@ class TokenRegistryContract:
         assert registry.identity_of(token) == who
         assert registry.identity_of(new_token()) is None
 
+    def test_a_tokens_email_is_part_of_its_identity(self, registry: TokenRegistry) -> None:
+        owner = someone()
+        token, who = new_token(), Identity(owner=owner, email=f"{owner}@example.com")
+        registry.register(token, who, T0)
+        assert registry.identity_of(token) == who
+        (listed,) = [r for r in registry.tokens() if r.identity.owner == owner]
+        assert listed.identity.email == who.email
+
     def test_tokens_are_listed_by_id_oldest_first_never_the_token(self, registry: TokenRegistry) -> None:
         tokens = [new_token() for _ in range(3)]
         owners = [someone() for _ in tokens]

@@ -140,4 +140,7 @@ TEST_SETTINGS: dict[str, object] = {
     # The suites submit many jobs of one user at once; the queue's own tests narrow these (test_queue.py).
     "max_running_jobs": 8,
     "max_running_jobs_per_user": 8,
+    # Webhook retries in seconds, not hours: four attempts within ~5 s, each given 2 s to answer.
+    "webhook_retry_schedule": [1, 1, 2],
+    "webhook_timeout_s": 2,
 }

@@ -15,6 +15,7 @@ from lambdas.feed.records import (
     ItemKind,
     MalformedRecord,
     Operation,
+    deserialize,
     endpoint_view,
     item_kind,
     parse_record,
@@ -197,3 +198,9 @@ def test_a_change_is_plain_data() -> None:
     assert isinstance(change, Change)
     with pytest.raises(AttributeError):
         change.pk = "other"  # type: ignore[misc]
+
+
+def test_an_empty_map_written_as_a_bare_object_reads_as_an_empty_map() -> None:
+    # LocalStack's v2 stream images hold `{}` where the item holds {"M": {}} (seen on 2026.3.0).
+    image = {"rendition_progress": {}, "outputs": {"M": {"files": {"L": [{}]}, "warnings": {"L": []}}}}
+    assert deserialize(image) == {"rendition_progress": {}, "outputs": {"files": [{}], "warnings": []}}
