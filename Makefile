@@ -61,10 +61,11 @@ demo: deploy-local ## Upload a generated sample clip to the local deployment, wa
 deploy: setup ## Deploy to the AWS account of your current credentials (pinned CDK CLI)
 	node_modules/.bin/cdk deploy --all --require-approval broadening
 
-bench: deploy-local ## Print numbers: local runtime (start-up, latency, memory); pipeline vs direct ffmpeg; the queue
+bench: deploy-local ## Print numbers: local runtime; pipeline vs direct ffmpeg; the queue; job events and long-polls
 	$(VENV)/python bench/local_runtime.py
 	$(VENV)/python bench/segment_parallel.py
 	$(VENV)/python bench/admission.py
+	$(VENV)/python bench/events.py
 
 clean: down ## Remove build outputs (keeps the installed venvs)
 	rm -rf cdk.out layers/*/build .pytest_cache .mypy_cache .ruff_cache

@@ -45,6 +45,8 @@ def generate_openapi() -> str:
     for operations in document["paths"].values():
         for operation in operations.values():
             operation["responses"] = dict(sorted(operation["responses"].items()))
+            for empty in ("204", "304"):  # no body: Powertools still infers one from the return annotation
+                operation["responses"].get(empty, {}).pop("content", None)
     # Powertools adds its own validation error schemas; every error here answers ErrorBody instead.
     schemas = document["components"]["schemas"]
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):

@@ -211,10 +211,10 @@ def add_webhook_routes(
         tags=tags,
         operation_id="delete_webhook",
     )
-    def delete_webhook(endpoint_id: EndpointIdParam) -> Response[str]:
+    def delete_webhook(endpoint_id: EndpointIdParam) -> Response[None]:
         with answered():
             service().delete(owner(), endpoint_id)
-        return Response(status_code=204, body="")
+        return Response(status_code=204, body=None)
 
     @app.post(
         "/webhooks/<endpoint_id>/rotate-secret",
