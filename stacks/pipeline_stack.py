@@ -261,13 +261,19 @@ def _events(
         create_sender_identity=config.notification_sender_identity,
         operator_emails=config.notification_emails,
     )
-    router = fns.add("RouteWebhooks", handler="route_webhooks", description="job event -> one delivery per endpoint")
-    # Posts up to DELIVERY_BATCH deliveries side by side, each within the webhook timeout.
+    # Both post (the router an event's first attempts, the sender the rest), side by side, each within the timeout.
+    posting = Duration.seconds(max(30, round(config.webhook_timeout_s * 3)))
+    router = fns.add(
+        "RouteWebhooks",
+        handler="route_webhooks",
+        description="job event -> one delivery per endpoint, first attempts at once",
+        timeout=posting,
+    )
     sender = fns.add(
         "DeliverWebhooks",
         handler="deliver_webhooks",
         description="sign and post one delivery attempt; schedule the next",
-        timeout=Duration.seconds(max(30, round(config.webhook_timeout_s * 3))),
+        timeout=posting,
     )
     # Endpoints are read by owner, deliveries written idempotently (conditional put) and updated per attempt.
     webhook_items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]

@@ -15,7 +15,7 @@ from lambdas.feed.model import JOBS_SOURCE, WEBHOOKS_SOURCE
 from stacks.nag import acknowledge
 
 # Deliveries one sender invocation takes; it posts them side by side (each at most the webhook timeout).
-DELIVERY_BATCH = 5
+DELIVERY_BATCH = 10
 
 
 class Webhooks(Construct):
