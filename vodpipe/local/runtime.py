@@ -106,6 +106,11 @@ class LocalRuntime:
             "LAMBDA_RUNTIME_EXECUTOR": "vodpipe-host",
             "VODPIPE_LAMBDA_PYTHON": str(self.lambda_python),
             "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", "60000"),
+            # Event source mappings poll as Lambda does on AWS (DynamoDB streams: 4 times a second), not once a
+            # second with up to 10 s of backoff while a source is empty (LocalStack's defaults), which would put
+            # seconds between a job's write and its event.
+            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.25",
+            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.25",
             "DEBUG": os.environ.get("LOCALSTACK_DEBUG", "0"),
         }
         if self.dynamodb_provider == "moto":
