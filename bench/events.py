@@ -29,6 +29,7 @@ import httpx
 from lambdas.feed.model import EventType, FeedEvent, detail_type, source_of
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.model import Job, JobStatus, JobStep, Source, utc_now
+from lambdas.jobs.stats import p50, p95
 from lambdas.jobs.transitions import transition
 from tests.integration.events.receiver import Receiver, receiving
 from vodpipe.client.api import ApiClient, Json
@@ -38,18 +39,11 @@ from vodpipe.local.stack import LocalDeployment, outputs_file
 from vodpipe.local.users import create_token
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
-
-
 def line(name: str, values: list[float], unit: str = "ms", scale: float = 1000) -> str:
-    if not values:
+    middle, tail = p50(values), p95(values)
+    if middle is None or tail is None:
         return f"  {name:<34} no samples"
-    return (
-        f"  {name:<34} p50 {percentile(values, 0.5) * scale:8.0f} {unit}   p95 {percentile(values, 0.95) * scale:8.0f}"
-        f" {unit}   n={len(values)}"
-    )
+    return f"  {name:<34} p50 {middle * scale:8.0f} {unit}   p95 {tail * scale:8.0f} {unit}   n={len(values)}"
 
 
 class BusQueue:

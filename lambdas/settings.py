@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.limits import MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
 from lambdas.queue import config as queue
+from lambdas.webhooks import config as webhooks
 
 
 class Settings(BaseModel):
@@ -53,9 +54,9 @@ class Settings(BaseModel):
     webhook_queue_url: str = ""
     webhook_allow_insecure_targets: bool = False
     webhook_retry_schedule: str = ""  # seconds between attempts, comma-separated; empty: webhooks.retry's default
-    webhook_timeout_seconds: float = Field(10, gt=0, le=30)
-    webhook_disable_after_days: float = Field(5, gt=0)
-    max_webhooks_per_user: int = Field(20, ge=1)
+    webhook_timeout_seconds: float = Field(webhooks.TIMEOUT_S, gt=0, le=30)
+    webhook_disable_after_days: float = Field(webhooks.DISABLE_AFTER_DAYS, gt=0)
+    max_webhooks_per_user: int = Field(webhooks.MAX_ENDPOINTS, ge=1)
     # The owner's email on completed/failed/cancelled (lambdas/notify); empty: no email is sent.
     notification_sender: str = ""
     # GET /jobs/{id}?wait=S: the longest wait, under API Gateway's 29 s integration timeout.

@@ -12,6 +12,7 @@ from lambdas.limits import MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
 from lambdas.media.chunking import DEFAULT_COSTS, DEFAULT_MAX_PIECE_BYTES, CostModel, Shape, WorkerBudget
 from lambdas.media.ladder import DEFAULT_LADDER, LadderConfig, Rung
 from lambdas.queue import config as queue
+from lambdas.webhooks import config as webhooks
 
 ROOT = Path(__file__).resolve().parents[1]
 MB_PER_VCPU = 1769  # Lambda: CPU share scales with memory, one full vCPU at 1,769 MB
@@ -87,9 +88,9 @@ class DeploymentConfig(BaseModel):
     webhook_retry_schedule: list[float] | None = Field(
         None, min_length=1, max_length=30, description="seconds between attempts; default spans ~27 h"
     )
-    webhook_timeout_s: float = Field(10, gt=0, le=30)
-    webhook_disable_after_days: float = Field(5, gt=0)
-    max_webhooks_per_user: int = Field(20, ge=1, le=1000)
+    webhook_timeout_s: float = Field(webhooks.TIMEOUT_S, gt=0, le=30)
+    webhook_disable_after_days: float = Field(webhooks.DISABLE_AFTER_DAYS, gt=0)
+    max_webhooks_per_user: int = Field(webhooks.MAX_ENDPOINTS, ge=1, le=1000)
     # Notifications: the SES sender of owners' emails (none: no email), operators subscribed to the topic.
     notification_sender: str | None = None
     notification_sender_identity: bool = Field(

@@ -14,7 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from lambdas.jobs import schema
 
 # Webhook endpoints share the jobs table (pk OWNER#<owner>, sk WEBHOOK#<endpoint id>; lambdas/webhooks).
-WEBHOOK_SK_PREFIX = "WEBHOOK#"
+WEBHOOK_SK_PREFIX = schema.WEBHOOK_PREFIX
 # What an endpoint shows of itself; never its `secrets`.
 ENDPOINT_PUBLIC_ATTRIBUTES = ("status", "url", "events", "description", "disabled_reason", "created_at")
 

@@ -15,10 +15,12 @@ from lambdas.api.operators import OperatorService
 from lambdas.api.uploads import UploadService
 from lambdas.auth.dynamodb import DynamoDBTokenStore
 from lambdas.auth.ports import TokenStore
+from lambdas.feed.bus import EventBridgeFeed
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.chunking import WorkerBudget
 from lambdas.media.policy import ValidationPolicy
+from lambdas.notify.ses import SesMailer
 from lambdas.pipeline.config import PipelineConfig
 from lambdas.queue.config import QueueConfig
 from lambdas.queue.dynamodb import DynamoDBQueueStore
@@ -36,6 +38,7 @@ from lambdas.webhooks.dynamodb import DynamoDBWebhookStore
 from lambdas.webhooks.retry import DEFAULT_SCHEDULE, parse_schedule
 from lambdas.webhooks.service import WebhookService
 from lambdas.webhooks.sqs import SqsDeliveryQueue
+from lambdas.webhooks.transport import PinnedTransport
 from lambdas.workflow.stepfunctions import StepFunctionsWorkflow
 
 
@@ -186,6 +189,23 @@ def webhook_store() -> DynamoDBWebhookStore:
 @cache
 def delivery_queue() -> SqsDeliveryQueue:
     return SqsDeliveryQueue(aws.client("sqs"), get_settings().webhook_queue_url)
+
+
+@cache
+def webhook_transport() -> PinnedTransport:
+    return PinnedTransport(webhook_config().egress)
+
+
+@cache
+def feed() -> EventBridgeFeed:
+    return EventBridgeFeed(aws.client("events"), get_settings().feed_bus_name)
+
+
+@cache
+def mailer() -> SesMailer | None:
+    """The owners' email sender; None where the deployment names no sender."""
+    sender = get_settings().notification_sender
+    return SesMailer(aws.client("ses"), sender) if sender else None
 
 
 @cache

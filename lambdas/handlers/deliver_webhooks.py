@@ -5,7 +5,6 @@ failure is not an error here: it is recorded and the next attempt scheduled thro
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -14,15 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.handlers import _wiring as wiring
 from lambdas.webhooks.sender import deliver
 from lambdas.webhooks.sqs import parse_message
-from lambdas.webhooks.transport import PinnedTransport
 
 logger = Logger()
 tracer = Tracer()
-
-
-@cache
-def transport() -> PinnedTransport:
-    return PinnedTransport(wiring.webhook_config().egress)
 
 
 def _attempt(record: dict[str, Any]) -> str | None:
@@ -33,7 +26,9 @@ def _attempt(record: dict[str, Any]) -> str | None:
         logger.exception("not a delivery message: dropped", extra={"body": record.get("body", "")[:500]})
         return None
     try:
-        outcome = deliver(ref, wiring.webhook_store(), wiring.delivery_queue(), transport(), wiring.webhook_config())
+        outcome = deliver(
+            ref, wiring.webhook_store(), wiring.delivery_queue(), wiring.webhook_transport(), wiring.webhook_config()
+        )
     except Exception:
         logger.exception("attempt failed; the message comes back", extra={"delivery_id": ref.delivery_id})
         return str(record["messageId"])

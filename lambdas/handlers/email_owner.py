@@ -5,13 +5,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas import aws
 from lambdas.feed.model import FeedEvent
 from lambdas.handlers import _wiring as wiring
 from lambdas.jobs.ports import JobNotFound
 from lambdas.notify.email import job_email
-from lambdas.notify.ses import SesMailer
-from lambdas.settings import get_settings
 
 logger = Logger()
 tracer = Tracer()
@@ -22,9 +19,9 @@ tracer = Tracer()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     feed_event = FeedEvent.model_validate(event["detail"])
     logger.append_keys(job_id=feed_event.job_id, event_id=feed_event.id)
-    sender = get_settings().notification_sender
-    if not sender or feed_event.job_id is None:
-        return {"sent": False, "why": "no sender configured" if not sender else "not a job event"}
+    mailer = wiring.mailer()
+    if mailer is None or feed_event.job_id is None:
+        return {"sent": False, "why": "no sender configured" if mailer is None else "not a job event"}
     try:
         # The address is not in the event (events go to every subscriber of the bus): it is read from the job.
         job = wiring.job_repository().get(feed_event.job_id)
@@ -33,6 +30,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     email = job_email(job)
     if email is None:
         return {"sent": False, "why": "no address for this owner, or the job has not ended"}
-    message_id = SesMailer(aws.client("ses"), sender).send(email)
+    message_id = mailer.send(email)
     logger.info("owner notified", extra={"message_id": message_id, "status": job.status})
     return {"sent": True, "message_id": message_id}

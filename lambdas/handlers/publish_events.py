@@ -11,9 +11,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas import aws
 from lambdas.api.models import public_job
-from lambdas.feed.bus import MAX_REQUEST_BYTES, EventBridgeFeed, entry_size
+from lambdas.feed.bus import MAX_REQUEST_BYTES, entry_size
 from lambdas.feed.derive import derive
 from lambdas.feed.model import FeedEvent
 from lambdas.feed.ports import FeedUnavailable
@@ -21,7 +20,6 @@ from lambdas.feed.records import parse_record
 from lambdas.handlers import _wiring as wiring
 from lambdas.jobs.model import Job
 from lambdas.jobs.ports import JobNotFound
-from lambdas.settings import get_settings
 
 logger = Logger()
 tracer = Tracer()
@@ -48,7 +46,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         derived.append((change.sequence_number, found))
     events = [e for _, found in derived for e in found]
     try:
-        failed = {e.id for e in EventBridgeFeed(aws.client("events"), get_settings().feed_bus_name).publish(events)}
+        failed = {e.id for e in wiring.feed().publish(events)}
     except FeedUnavailable:
         logger.exception("the bus is unavailable: the whole batch is retried")
         failed = {e.id for e in events}

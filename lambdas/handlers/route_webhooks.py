@@ -7,7 +7,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.feed.model import FeedEvent
 from lambdas.handlers import _wiring as wiring
-from lambdas.handlers.deliver_webhooks import transport
 from lambdas.webhooks.immediate import AttemptNow
 from lambdas.webhooks.ports import DeliveryRef
 from lambdas.webhooks.router import route
@@ -25,7 +24,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     store, queue, config = wiring.webhook_store(), wiring.delivery_queue(), wiring.webhook_config()
 
     def attempt(ref: DeliveryRef) -> object:
-        return deliver(ref, store, queue, transport(), config)
+        return deliver(ref, store, queue, wiring.webhook_transport(), config)
 
     # The first attempt of each delivery is made here, at once; its retries go through the delivery queue.
     now = AttemptNow(queue, attempt)

@@ -18,6 +18,8 @@ from typing import Any
 #     QUOTA#*         REFUSED#<utc hour>          the 429s answered in that hour, per minute and kind (lambdas/quotas)
 #     TOKEN#<sha256>  TOKEN                       an API token: owner, role, max_priority (lambdas/auth/dynamodb.py)
 #     TOKENS          TOKEN#<token id>            the listable registry of tokens (id, owner, role, created)
+#     OWNER#<owner>   WEBHOOK#<endpoint id>       a webhook endpoint: url, events, status, secrets (lambdas/webhooks)
+#     WEBHOOK#<id>    DELIVERY#<delivery id>      one webhook delivery and its attempt log; TTL created + 30 days
 #
 # Times in keys are fixed-width UTC ISO (`model.utc_iso`), so they sort as instants. The state machine's
 # MarkFailed steps (statemachines/transcode.asl.json) write these names literally; a test holds them to this module.
@@ -40,6 +42,9 @@ RUNNING_SK = "RUNNING"
 USER_SK_PREFIX = "USER#"
 QUOTA_PK_PREFIX = "QUOTA#"
 UPLOADS_SK_PREFIX = "UPLOADS#"
+# Webhook endpoints (sk, under their owner's OWNER# partition) and their deliveries (pk WEBHOOK#, sk DELIVERY#).
+WEBHOOK_PREFIX = "WEBHOOK#"
+DELIVERY_SK_PREFIX = "DELIVERY#"
 # The slot-holder marker on a job item (lambdas/queue): the attempt that holds a slot. Not a Job field: the
 # queue sets it on admission and removes it on release, in the same transactions as the counters.
 SLOT_ATTRIBUTE = "slot"

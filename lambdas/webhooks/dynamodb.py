@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 
     from lambdas.webhooks.ports import WebhookStore
 
-ENDPOINT_SK_PREFIX = "WEBHOOK#"
-DELIVERY_PK_PREFIX = "WEBHOOK#"
-DELIVERY_SK_PREFIX = "DELIVERY#"
+ENDPOINT_SK_PREFIX = schema.WEBHOOK_PREFIX
+DELIVERY_PK_PREFIX = schema.WEBHOOK_PREFIX
+DELIVERY_SK_PREFIX = schema.DELIVERY_SK_PREFIX
 DELIVERY_RETENTION = timedelta(days=30)
 _PK, _SK = schema.PARTITION_KEY, schema.SORT_KEY
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -230,10 +230,18 @@ class DynamoDBWebhookStore:
             f" AND {expression.name('status')} = {expression.value(str(before.status))}"
         )
         key = endpoint_key(before.owner, before.endpoint_id)
+        if not self._put_if(endpoint_item(after), condition, expression, key, f"webhook endpoint {before.endpoint_id}"):
+            raise EndpointNotFound(before.endpoint_id)
+
+    def _put_if(
+        self, item: dict[str, Any], condition: str, expression: Expression, key: dict[str, Any], what: str
+    ) -> bool:
+        """Put `item` over the stored one if `condition` holds: False if there is none, ConcurrentChange (naming
+        `what`) if it moved."""
         try:
             self._call(
                 "put_item",
-                Item=endpoint_item(after),
+                Item=item,
                 ConditionExpression=condition,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **expression.arguments(),
@@ -242,8 +250,9 @@ class DynamoDBWebhookStore:
             if not _condition_failed(error):
                 raise
             if _old_item(error) is None and self._get(key) is None:
-                raise EndpointNotFound(before.endpoint_id) from None
-            raise ConcurrentChange(f"webhook endpoint {before.endpoint_id} changed meanwhile") from None
+                return False
+            raise ConcurrentChange(f"{what} changed meanwhile") from None
+        return True
 
     # --- deliveries -------------------------------------------------------------------------------
 
@@ -276,20 +285,9 @@ class DynamoDBWebhookStore:
             _check_successor(before, delivery)
             condition = f"{expression.name('version')} = {expression.value(before.version)}"
         key = delivery_key(delivery.endpoint_id, delivery.delivery_id)
-        try:
-            self._call(
-                "put_item",
-                Item=delivery_item(delivery, self._retention),
-                ConditionExpression=condition,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **expression.arguments(),
-            )
-        except ClientError as error:
-            if not _condition_failed(error):
-                raise
-            if _old_item(error) is None and self._get(key) is None:
-                raise DeliveryNotFound(delivery.delivery_id) from None
-            raise ConcurrentChange(f"webhook delivery {delivery.delivery_id} changed meanwhile") from None
+        item = delivery_item(delivery, self._retention)
+        if not self._put_if(item, condition, expression, key, f"webhook delivery {delivery.delivery_id}"):
+            raise DeliveryNotFound(delivery.delivery_id)
 
     def delete_delivery(self, delivery: Delivery) -> None:
         expression = Expression()
