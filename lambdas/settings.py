@@ -59,6 +59,8 @@ class Settings(BaseModel):
     max_webhooks_per_user: int = Field(webhooks.MAX_ENDPOINTS, ge=1)
     # The owner's email on completed/failed/cancelled (lambdas/notify); empty: no email is sent.
     notification_sender: str = ""
+    # The deployer's own presets (lambdas/media/presets.py), as a JSON list; checked at synth by the same model.
+    presets: str = ""
     # GET /jobs/{id}?wait=S: the longest wait, under API Gateway's 29 s integration timeout.
     long_poll_max_seconds: float = Field(25, gt=0, le=27)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.limits import MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
+from lambdas.media.presets import Preset, PresetCatalog
 from lambdas.queue.config import QueueConfig
 
 
@@ -21,3 +22,10 @@ class ApiConfig(BaseModel):
     # GET /jobs/{id}?wait=S answers after at most this long (API Gateway gives up at 29 s).
     long_poll_max_seconds: Annotated[float, Field(gt=0, le=27)] = 25
     long_poll_interval_seconds: Annotated[float, Field(gt=0)] = 0.25
+    # The deployer's presets (the CDK context's `presets`), offered beside the built-in ones.
+    presets: tuple[Preset, ...] = ()
+    # Whether private jobs can be made: the deployment has a key to sign their URLs with.
+    private_playback: bool = False
+
+    def catalog(self) -> PresetCatalog:
+        return PresetCatalog(self.presets)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from lambdas.api.errors import ErrorKind
-from lambdas.jobs.model import Job, JobEvent, UtcDatetime
-from lambdas.media.ladder import RENDITION_NAMES
-from lambdas.media.policy import FILE_EXTENSIONS
+from lambdas.jobs.model import Job, JobEvent, RenditionName, UtcDatetime
+from lambdas.media.ladder import Fit
+from lambdas.media.policy import AUDIO_FILE_EXTENSIONS, FILE_EXTENSIONS
+from lambdas.media.presets import PRESET_NAME_PATTERN, PresetOutput
 from lambdas.storage.ports import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
 DEFAULT_PART_SIZE = 8 * 2**20
@@ -19,6 +20,9 @@ MAX_PRESIGNED_PARTS = 100
 # Containers users upload; anything else is refused before a byte is sent. The key never carries the
 # extension (uploads/{owner}/{job_id}/source): the probe decides what the file really is.
 VIDEO_EXTENSIONS = frozenset(extension for names in FILE_EXTENSIONS.values() for extension in names)
+# What an upload's file name may end with: a video container, or an audio file (audio outputs only).
+UPLOAD_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_FILE_EXTENSIONS
+MAX_RENDITIONS = 16
 
 
 def _any_case(word: str) -> str:
@@ -28,15 +32,11 @@ def _any_case(word: str) -> str:
 # The same rule as CreateUpload's validator, for the OpenAPI document (JSON Schema regexes have no (?i)).
 # The validator enforces it, so a bad name gets a readable message rather than a regex.
 FILE_NAME_PATTERN = (
-    r"^[^/\\\u0000-\u001f\u007f]+\.(?:" + "|".join(_any_case(e) for e in sorted(VIDEO_EXTENSIONS)) + ")$"
+    r"^[^/\\\u0000-\u001f\u007f]+\.(?:" + "|".join(_any_case(e) for e in sorted(UPLOAD_EXTENSIONS)) + ")$"
 )
 
-if TYPE_CHECKING:
-    RenditionChoice = str
-else:
-    # The ladder's names as a Literal: validation names them in its message, the document lists them as an enum.
-    RenditionChoice = Literal[RENDITION_NAMES]
-OutputChoice = Literal["hls", "mp4", "thumbnails"]
+OutputChoice = PresetOutput
+PresetName = Annotated[str, StringConstraints(pattern=PRESET_NAME_PATTERN)]
 # type/subtype with the characters RFC 6838 allows; parameters (charset…) mean nothing for video.
 ContentType = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
@@ -52,47 +52,97 @@ class _Response(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class CreateUpload(_Request):
+class OutputRequest(_Request):
+    """What a job makes: a preset (and its fit), narrowed or extended by the other fields."""
+
+    priority: Annotated[int, Field(ge=1, le=10)] = 5
+    preset: PresetName | None = Field(None, description="A preset of GET /presets; null: web (today's ladder).")
+    fit: Fit | None = Field(
+        None, description="How the picture goes into a vertical or square preset's frame: pad (default) or crop."
+    )
+    renditions: (
+        Annotated[
+            list[RenditionName], Field(min_length=1, max_length=MAX_RENDITIONS, json_schema_extra={"uniqueItems": True})
+        ]
+        | None
+    ) = Field(None, description="Rungs of the preset to produce (never above the source's resolution); null: all.")
+    outputs: (
+        Annotated[list[OutputChoice], Field(min_length=1, max_length=6, json_schema_extra={"uniqueItems": True})] | None
+    ) = Field(None, description="What to produce; null: the preset's outputs (web: hls, mp4 and thumbnails).")
+    mp4_renditions: (
+        Annotated[
+            list[RenditionName], Field(min_length=1, max_length=MAX_RENDITIONS, json_schema_extra={"uniqueItems": True})
+        ]
+        | None
+    ) = Field(
+        None, description="Rungs that get a progressive MP4 download (with mp4 in outputs); null: the middle one."
+    )
+    loudnorm: bool = Field(False, description="EBU R128 two-pass loudness normalisation of the audio downloads.")
+    private: bool = Field(
+        False, description="Playback and download URLs signed and short-lived; the unsigned URLs answer 403."
+    )
+
+    @field_validator("renditions", "outputs", "mp4_renditions")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("must not repeat a value")
+        return value
+
+
+ClipModeChoice = Literal["exact", "fast"]
+ClipSeconds = Annotated[float, Field(ge=0, le=7 * 24 * 3600, allow_inf_nan=False)]
+
+
+class ClipRange(_Request):
+    """A range of the source, in seconds from its first frame."""
+
+    start_s: ClipSeconds
+    end_s: ClipSeconds
+    mode: ClipModeChoice = Field(
+        "exact",
+        description="exact: frame-accurate, re-encoded; fast: stream copy from the keyframe at or before start.",
+    )
+
+
+class CreateUpload(OutputRequest):
     """A new job and the multipart upload of its source."""
 
     file_name: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
-        description="The uploader's file name; its extension must be a video container (mp4, mov, mkv, webm…).",
+        description="The uploader's file name; its extension must be a video container (mp4, mov, mkv, webm…) or, "
+        "for audio outputs only, an audio file (mp3, m4a, wav, flac, opus).",
         json_schema_extra={"pattern": FILE_NAME_PATTERN},
     )
     size: Annotated[int, Field(gt=0, description="Exact size of the file in bytes (at most the deployment's limit).")]
     content_type: ContentType | None = None
-    priority: Annotated[int, Field(ge=1, le=10)] = 5
-    renditions: (
-        Annotated[
-            list[RenditionChoice],
-            Field(min_length=1, max_length=len(RENDITION_NAMES), json_schema_extra={"uniqueItems": True}),
-        ]
-        | None
-    ) = Field(None, description="Rungs of the ladder to produce (never above the source's resolution); null: all.")
-    outputs: (
-        Annotated[list[OutputChoice], Field(min_length=1, max_length=3, json_schema_extra={"uniqueItems": True})] | None
-    ) = Field(None, description="What to produce; null: hls, mp4 and thumbnails.")
     part_size: Annotated[int, Field(ge=MIN_PART_SIZE, le=MAX_PART_SIZE)] | None = Field(
         None, description="Bytes per part (default 8 MiB); raised if the file would need more than 10,000 parts."
     )
+    clip: ClipRange | None = Field(None, description="Make only this range of the upload (a clip job).")
 
     @field_validator("file_name")
     @classmethod
     def _video_file_name(cls, value: str) -> str:
         if any(ord(char) < 32 or char in "/\\\x7f" for char in value):
             raise ValueError("file_name must be a plain file name (no path, no control characters)")
-        extension = PurePosixPath(value).suffix.lower().lstrip(".")
-        if extension not in VIDEO_EXTENSIONS:
-            accepted = ", ".join(sorted(VIDEO_EXTENSIONS))
+        extension = file_extension(value)
+        if extension not in UPLOAD_EXTENSIONS:
+            accepted = ", ".join(sorted(UPLOAD_EXTENSIONS))
             raise ValueError(f"unsupported file type {extension or '(none)'!r}; accepted: {accepted}")
         return value
 
-    @field_validator("renditions", "outputs")
-    @classmethod
-    def _unique(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("must not repeat a value")
-        return value
+    @property
+    def audio_file(self) -> bool:
+        """The file name says sound only (mp3, wav…): such an upload may ask for audio outputs only."""
+        return file_extension(self.file_name) in AUDIO_FILE_EXTENSIONS
+
+
+def file_extension(file_name: str) -> str:
+    return PurePosixPath(file_name).suffix.lower().lstrip(".")
+
+
+class CreateClip(OutputRequest, ClipRange):
+    """A clip of one of the caller's jobs: a job of its own, cut from that job's original source."""
 
 
 class PartNumbers(_Request):

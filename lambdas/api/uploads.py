@@ -22,6 +22,7 @@ from lambdas.api.models import (
     UploadParts,
     public_job,
 )
+from lambdas.api.outputs import resolve_outputs
 from lambdas.api.owner import Caller
 from lambdas.jobs.model import (
     Clock,
@@ -30,7 +31,6 @@ from lambdas.jobs.model import (
     JobEvent,
     JobStatus,
     JobStep,
-    OutputKind,
     Source,
     Upload,
     new_job_id,
@@ -39,12 +39,10 @@ from lambdas.jobs.model import (
 from lambdas.jobs.ports import ConcurrentUpdate, IllegalTransition, JobNotFound, JobRepository
 from lambdas.jobs.transitions import transition
 from lambdas.keys import source_key
-from lambdas.media.ladder import RENDITION_NAMES
 from lambdas.quotas.ports import QuotaStore
 from lambdas.quotas.service import QuotaExceeded, Quotas
 from lambdas.storage.ports import MAX_PARTS, PartsRejected, UploadedPart, UploadNotFound, UploadStore
 
-ALL_OUTPUTS = (OutputKind.HLS, OutputKind.MP4, OutputKind.THUMBNAILS)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _MIB = 2**20
 _ATTEMPTS = 5
@@ -91,6 +89,12 @@ class UploadService:
                 f"size: the file is {request.size} bytes; the limit is {self._config.max_upload_bytes}",
                 field="size",
             )
+        spec = resolve_outputs(
+            request,
+            self._config.catalog(),
+            audio_file=request.audio_file,
+            private_supported=self._config.private_playback,
+        )
         now = self._clock()
         try:
             with unavailable():
@@ -100,8 +104,7 @@ class UploadService:
         part_size, part_count = plan_parts(request.size, request.part_size)
         job_id = new_job_id(now)
         bucket, key = self._config.uploads_bucket, source_key(owner, job_id)
-        renditions = tuple(request.renditions or RENDITION_NAMES)
-        outputs = tuple(OutputKind(kind) for kind in request.outputs) if request.outputs else ALL_OUTPUTS
+        renditions = spec.requested_renditions
         metadata = {
             # S3 metadata travels as HTTP headers: ASCII only, so the name is percent-encoded.
             "file-name": quote(request.file_name, safe=""),
@@ -118,11 +121,15 @@ class UploadService:
             job_id=job_id,
             owner=owner,
             source=Source(bucket=bucket, key=key),
-            requested_renditions=renditions,
-            requested_outputs=outputs,
             priority=request.priority,
             now=now,
             notify_email=caller.email,
+            requested_renditions=spec.requested_renditions,
+            requested_outputs=spec.requested_outputs,
+            preset=spec.preset,
+            mp4_renditions=spec.mp4_renditions,
+            loudnorm=spec.loudnorm,
+            private=spec.private,
             upload=Upload(
                 upload_id=upload_id,
                 file_name=request.file_name,

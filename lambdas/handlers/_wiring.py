@@ -20,6 +20,7 @@ from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.chunking import WorkerBudget
 from lambdas.media.policy import ValidationPolicy
+from lambdas.media.presets import parse_presets
 from lambdas.notify.ses import SesMailer
 from lambdas.pipeline.config import PipelineConfig
 from lambdas.queue.config import QueueConfig
@@ -130,6 +131,7 @@ def api_config() -> ApiConfig:
         presign_expiry_seconds=settings.presign_expiry_seconds,
         queue=queue_config(),
         long_poll_max_seconds=settings.long_poll_max_seconds,
+        presets=parse_presets(settings.presets),
     )
 
 

@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from lambdas.media.presets import DEFAULT_PRESET, Preset, builtin
+
 
 class JobError(Exception):
     """Base of every typed job error; the state machine's Catch matches subclasses by name."""
@@ -116,6 +118,25 @@ class OutputKind(StrEnum):
     MP4 = "mp4"
     THUMBNAILS = "thumbnails"
     QUALITY = "quality"  # quality.json, the per-rung report (never requested: every job with video has one)
+    AUDIO = "audio"  # the default audio track as AAC-LC stereo in an M4A
+    MP3 = "mp3"
+    WAV16K = "wav16k"  # 16 kHz mono PCM, what speech-to-text engines read
+    CAPTIONS = "captions"  # a WebVTT track added after the job completed (never requested)
+
+
+AUDIO_OUTPUTS = frozenset({OutputKind.AUDIO, OutputKind.MP3, OutputKind.WAV16K})
+# What needs a picture: asked of a file without video, these are refused (422) or fail the job (NoVideoStream).
+VIDEO_OUTPUTS = frozenset({OutputKind.HLS, OutputKind.DASH, OutputKind.MP4, OutputKind.THUMBNAILS})
+
+
+class JobKind(StrEnum):
+    TRANSCODE = "transcode"  # a whole upload
+    CLIP = "clip"  # a range of a source: of an earlier job's (parent_job_id), or of its own upload
+
+
+class ClipMode(StrEnum):
+    EXACT = "exact"  # frame-accurate: re-encoded from the first requested frame
+    FAST = "fast"  # stream copy from the keyframe at or before the start: no re-encode, the start moves
 
 
 class EventKind(StrEnum):
@@ -185,6 +206,24 @@ class RenditionQuality(_Frozen):
     frames: Annotated[int, Field(ge=1)]  # frames scored, over every chunk
 
 
+class ClipSpec(_Frozen):
+    """The range of the source a clip job covers, in seconds from the source's first frame."""
+
+    start_s: Annotated[float, Field(ge=0)]
+    end_s: Annotated[float, Field(gt=0)]
+    mode: ClipMode = ClipMode.EXACT
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end_s <= self.start_s:
+            raise ValueError("end_s must be after start_s")
+        return self
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
 class JobOutputs(_Frozen):
     playback_url: str | None = None  # the HLS master playlist
     manifest_key: str | None = None
@@ -207,6 +246,15 @@ class Job(_Frozen):
     priority: Annotated[int, Field(ge=1, le=10)] = 5
     requested_renditions: tuple[RenditionName, ...]
     requested_outputs: tuple[OutputKind, ...] = (OutputKind.HLS, OutputKind.THUMBNAILS)
+    kind: JobKind = JobKind.TRANSCODE
+    parent_job_id: JobId | None = None  # the job whose source a clip cuts (None: a clip of its own upload)
+    clip: ClipSpec | None = None
+    # The preset as resolved when the job was created (fit applied, version kept), so a retry makes exactly the
+    # same outputs. None only on jobs stored before presets existed: read it with `job_preset(job)`.
+    preset: Preset | None = None
+    mp4_renditions: tuple[RenditionName, ...] | None = None  # rungs with a progressive MP4 (None: the middle one)
+    loudnorm: bool = False  # EBU R128 two-pass loudness normalisation of the audio downloads
+    private: bool = False  # playback and download URLs signed and short-lived, never public
     progress: Percent = 0
     current_step: JobStep = JobStep.REGISTERED
     rendition_progress: dict[RenditionName, Percent] = Field(default_factory=dict)
@@ -250,20 +298,24 @@ class Job(_Frozen):
         job_id: str | None = None,
         upload: Upload | None = None,
         notify_email: str | None = None,
+        **options: object,
     ) -> Job:
-        """A fresh job waiting for its upload."""
-        return cls(
-            job_id=job_id or new_job_id(now),
-            owner=owner,
-            source=source,
-            priority=priority,
-            requested_renditions=requested_renditions,
-            requested_outputs=requested_outputs,
-            max_retries=max_retries,
-            created_at=now,
-            updated_at=now,
-            upload=upload,
-            notify_email=notify_email,
+        """A fresh job waiting for its upload; `options` are the other fields (kind, clip, preset, private…)."""
+        return cls.model_validate(
+            dict(
+                options,
+                job_id=job_id or new_job_id(now),
+                owner=owner,
+                source=source,
+                priority=priority,
+                requested_renditions=requested_renditions,
+                requested_outputs=requested_outputs,
+                max_retries=max_retries,
+                created_at=now,
+                updated_at=now,
+                upload=upload,
+                notify_email=notify_email,
+            )
         )
 
     @model_validator(mode="after")
@@ -275,6 +327,10 @@ class Job(_Frozen):
         videos = {OutputKind.HLS, OutputKind.DASH, OutputKind.MP4} & set(self.requested_outputs)
         if videos and not self.requested_renditions:
             raise ValueError("hls or mp4 output requested without renditions")
+        if self.mp4_renditions is not None and not set(self.mp4_renditions) <= set(self.requested_renditions):
+            raise ValueError("mp4_renditions must be among requested_renditions")
+        if (self.kind is JobKind.CLIP) != (self.clip is not None):
+            raise ValueError("a clip job, and only a clip job, has a clip range")
         unknown = set(self.rendition_progress) - set(self.requested_renditions)
         if unknown:
             raise ValueError(f"progress for renditions not requested: {sorted(unknown)}")
@@ -285,6 +341,11 @@ class Job(_Frozen):
         if self.status.terminal and self.completed_at is None:
             raise ValueError("a terminal job needs completed_at")
         return self
+
+
+def job_preset(job: Job) -> Preset:
+    """The preset a job was made with: its stored snapshot, or the built-in default for jobs older than presets."""
+    return job.preset or builtin(DEFAULT_PRESET)
 
 
 class JobEvent(_Frozen):

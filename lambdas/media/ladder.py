@@ -5,22 +5,40 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from lambdas.media.errors import NoVideoStream, PolicyViolation
 from lambdas.media.probe import MediaInfo
 
+Fit = Literal["pad", "crop"]
+
 
 class Rung(BaseModel):
-    """One step of the ladder, sized by the picture's SHORT side so portrait sources get portrait rungs."""
+    """One step of the ladder, sized by the picture's SHORT side so portrait sources get portrait rungs, or a
+    fixed box (`width` x `height`, a vertical or square preset's) the picture is fitted into (`LadderConfig.fit`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
-    short_side: int
-    maxrate_kbps: int
-    crf: int = 23
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    short_side: Annotated[int, Field(ge=2, le=4320)]
+    maxrate_kbps: Annotated[int, Field(ge=1, le=200_000)]
+    crf: Annotated[int, Field(ge=0, le=51)] = 23
+    width: Annotated[int, Field(ge=2, le=7680, multiple_of=2)] | None = None
+    height: Annotated[int, Field(ge=2, le=7680, multiple_of=2)] | None = None
+
+    @model_validator(mode="after")
+    def _box(self) -> Self:
+        if (self.width is None) != (self.height is None):
+            raise ValueError("a box rung needs both width and height")
+        if self.width is not None and self.height is not None and min(self.width, self.height) != self.short_side:
+            raise ValueError("short_side must be the box's shorter side")
+        return self
+
+    @property
+    def box(self) -> tuple[int, int] | None:
+        return (self.width, self.height) if self.width is not None and self.height is not None else None
 
 
 class LadderConfig(BaseModel):
@@ -38,6 +56,7 @@ class LadderConfig(BaseModel):
     audio_bitrate_kbps: int = 128
     audio_channels: int = 2
     audio_sample_rate: int = 48000
+    fit: Fit | None = None  # how a picture goes into box rungs: scaled to fit and padded, or to cover and cropped
 
 
 DEFAULT_LADDER = LadderConfig()

@@ -86,6 +86,9 @@ FILE_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "dv": ("dv", "dif"),
     "mxf": ("mxf",),
 }
+# Extensions of files that hold sound only: such an upload may ask for audio outputs only (the API says why
+# otherwise). The demuxers that read them are in FILE_EXTENSIONS too (audio containers).
+AUDIO_FILE_EXTENSIONS = frozenset({"mp3", "m4a", "wav", "flac", "opus", "oga", "aac"})
 GIB = 1024**3
 
 

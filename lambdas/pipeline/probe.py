@@ -21,7 +21,7 @@ from lambdas.media.audio_tracks import choose_audio
 from lambdas.media.chunking import Shape, output_rate, plan_chunks
 from lambdas.media.errors import SourceUnreadable
 from lambdas.media.ffmpeg_args import audio_piece_argv, first_timestamp_argv, video_piece_argv
-from lambdas.media.ladder import plan_ladder
+from lambdas.media.ladder import LadderConfig, plan_ladder
 from lambdas.media.policy import validate
 from lambdas.media.probe import MediaInfo, probe_source
 from lambdas.media.runner import RunResult
@@ -108,7 +108,14 @@ def probe(
             with step_events(repository, job_id, JobStep.VALIDATE, clock=clock):
                 validate(info, config.policy)
             with step_events(repository, job_id, JobStep.PLAN, clock=clock):
-                plan = encode_plan(info, job_id, attempt, job.requested_renditions, config)
+                plan = encode_plan(
+                    info,
+                    job_id,
+                    attempt,
+                    job.requested_renditions,
+                    config,
+                    ladder=job.preset.ladder_config() if job.preset else None,
+                )
                 thumbnails = plan_thumbnails(
                     info, config.thumbnail_count, OutputKind.THUMBNAILS in job.requested_outputs
                 )
@@ -129,10 +136,17 @@ def probe(
 
 
 def encode_plan(
-    info: MediaInfo, job_id: str, attempt: int, requested: tuple[str, ...], config: PipelineConfig
+    info: MediaInfo,
+    job_id: str,
+    attempt: int,
+    requested: tuple[str, ...],
+    config: PipelineConfig,
+    *,
+    ladder: LadderConfig | None = None,
 ) -> EncodePlan:
-    """The ladder fitted to the source, and the chunks and work items that encode it within the budget."""
-    renditions = plan_ladder(info, requested, config.segment_seconds, config.ladder)
+    """The ladder (the job's preset's; None: the deployment's default) fitted to the source, and the chunks and
+    work items that encode it within the budget."""
+    renditions = plan_ladder(info, requested, config.segment_seconds, ladder or config.ladder)
     planned = tuple(PlannedRendition(**dict(r), track_progress=r.name in requested) for r in renditions)
     video = info.video
     if video is None or info.duration is None:
