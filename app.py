@@ -16,7 +16,13 @@ def build_app(app: cdk.App) -> cdk.App:
     config = DeploymentConfig.from_context(app.node.try_get_context("vodpipe"))
     # Keep data on `cdk destroy` unless the context says this is a throwaway environment.
     removal = cdk.RemovalPolicy.DESTROY if app.node.try_get_context("ephemeral") else cdk.RemovalPolicy.RETAIN
-    storage = StorageStack(app, STORAGE_STACK, removal_policy=removal, description="vodpipe: data and delivery")
+    storage = StorageStack(
+        app,
+        STORAGE_STACK,
+        removal_policy=removal,
+        private_public_key=config.private_playback_public_key,
+        description="vodpipe: data and delivery",
+    )
     pipeline = PipelineStack(
         app,
         PIPELINE_STACK,

@@ -10,6 +10,9 @@ from lambdas.media.chunking import AUDIO_ITEM
 UPLOAD_PREFIX = "uploads/"  # the uploads bucket: sources, one per job, as the API presigns them
 WORK_PREFIX = "work/"  # the uploads bucket too (private, never served): pieces, plans, per-item results
 OUTPUT_PREFIX = "outputs/"  # the outputs bucket: what players and users fetch
+# The outputs bucket too: private jobs' outputs (Job.private), served only through signed URLs (lambdas/playback).
+# CloudFront's `private/*` behaviour trusts only the deployment's key group; nothing under it is public.
+PRIVATE_PREFIX = "private/"
 
 SOURCE_KEY = re.compile(rf"^uploads/(?P<owner>[^/]{{1,256}})/(?P<job_id>{JOB_ID_PATTERN[1:-1]})/source$")
 
@@ -22,8 +25,11 @@ INIT_SEGMENT = "init.mp4"
 AUDIO_TRACK = AUDIO_ITEM
 
 
+SOURCE_NAME = "source"  # an upload's object name under its job's folder
+
+
 def source_key(owner: str, job_id: str) -> str:
-    return f"{UPLOAD_PREFIX}{owner}/{job_id}/source"
+    return f"{UPLOAD_PREFIX}{owner}/{job_id}/{SOURCE_NAME}"
 
 
 # --- intermediate work (uploads bucket), one folder per attempt so a retry never reads stale pieces ---
@@ -56,43 +62,73 @@ def result_key(job_id: str, attempt: int, item_id: str) -> str:
     return f"{work_prefix(job_id, attempt)}results/{item_id}.json"
 
 
-# --- outputs (outputs bucket) ---
+# --- outputs (outputs bucket): every function takes `private` (the job's), which picks the prefix ---
 
 
-def output_prefix(job_id: str) -> str:
-    return f"{OUTPUT_PREFIX}{job_id}/"
+def output_prefix(job_id: str, *, private: bool = False) -> str:
+    return f"{PRIVATE_PREFIX if private else OUTPUT_PREFIX}{job_id}/"
 
 
-def stream_prefix(job_id: str) -> str:
+def stream_prefix(job_id: str, *, private: bool = False) -> str:
     """One set of CMAF segments, and both manifests that reference them."""
-    return f"{output_prefix(job_id)}cmaf/"
+    return f"{output_prefix(job_id, private=private)}cmaf/"
 
 
-def master_key(job_id: str) -> str:
-    return stream_prefix(job_id) + MASTER_PLAYLIST
+def master_key(job_id: str, *, private: bool = False) -> str:
+    return stream_prefix(job_id, private=private) + MASTER_PLAYLIST
 
 
-def dash_key(job_id: str) -> str:
-    return stream_prefix(job_id) + DASH_MANIFEST
+def dash_key(job_id: str, *, private: bool = False) -> str:
+    return stream_prefix(job_id, private=private) + DASH_MANIFEST
 
 
-def track_prefix(job_id: str, track: str) -> str:
+def track_prefix(job_id: str, track: str, *, private: bool = False) -> str:
     """A rendition's (or an audio track's) init segment, media segments and media playlist."""
-    return f"{stream_prefix(job_id)}{track}/"
+    return f"{stream_prefix(job_id, private=private)}{track}/"
+
+
+def caption_source_key(owner: str, job_id: str, caption_id: str) -> str:
+    """A caption file as its owner uploads it (uploads bucket, beside the source: the caller's own prefix)."""
+    return f"{UPLOAD_PREFIX}{owner}/{job_id}/captions/{caption_id}"
+
+
+CAPTION_FILE = "captions.vtt"  # the clean WebVTT track; beside it its one-segment media playlist (MEDIA_PLAYLIST)
+
+
+def caption_prefix(master_key: str, caption_id: str) -> str:
+    """A caption's WebVTT file and subtitle playlist, beside the job's master playlist (public or private)."""
+    return f"{master_key.rsplit('/', 1)[0]}/subtitles/{caption_id}/"
 
 
 def segment_name(number: int) -> str:
     return f"seg_{number:05d}.m4s"
 
 
-def mp4_key(job_id: str, rendition: str) -> str:
-    return f"{output_prefix(job_id)}mp4/{rendition}.mp4"
+def mp4_key(job_id: str, rendition: str, *, private: bool = False) -> str:
+    return f"{output_prefix(job_id, private=private)}mp4/{rendition}.mp4"
 
 
-def quality_key(job_id: str) -> str:
+def audio_prefix(job_id: str, *, private: bool = False) -> str:
+    """The audio downloads (lambdas/media/audio_files.py names them: audio.m4a, audio.mp3, audio-16k.wav)."""
+    return f"{output_prefix(job_id, private=private)}audio/"
+
+
+def audio_key(job_id: str, file_name: str, *, private: bool = False) -> str:
+    return audio_prefix(job_id, private=private) + file_name
+
+
+def quality_key(job_id: str, *, private: bool = False) -> str:
     """The job's quality report: every rung's VMAF (or SSIM) against the source (lambdas/media/quality.py)."""
-    return f"{output_prefix(job_id)}quality.json"
+    return f"{output_prefix(job_id, private=private)}quality.json"
 
 
-def thumbnails_prefix(job_id: str) -> str:
-    return f"{output_prefix(job_id)}thumbnails/"
+def thumbnails_prefix(job_id: str, *, private: bool = False) -> str:
+    return f"{output_prefix(job_id, private=private)}thumbnails/"
+
+
+def job_file(job_id: str, key: str, *, private: bool = False) -> str:
+    """`key` relative to the job's output prefix ("cmaf/master.m3u8"); ValueError if it is not under it."""
+    prefix = output_prefix(job_id, private=private)
+    if not key.startswith(prefix) or len(key) == len(prefix):
+        raise ValueError(f"{key!r} is not an output of job {job_id}")
+    return key[len(prefix) :]

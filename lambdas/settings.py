@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lambdas.limits import MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
+from lambdas.limits import MAX_CLIP_SECONDS, MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
 from lambdas.queue import config as queue
 from lambdas.webhooks import config as webhooks
 
@@ -61,6 +62,16 @@ class Settings(BaseModel):
     notification_sender: str = ""
     # The deployer's own presets (lambdas/media/presets.py), as a JSON list; checked at synth by the same model.
     presets: str = ""
+    # Private playback (lambdas/playback): the signer of private jobs' media URLs ("": none, private jobs are
+    # refused), CloudFront's key pair (its PublicKey id, the private key's secret), the play-token key's secret,
+    # the API stage's URL the /play links start with, and how long links last to start watching.
+    private_url_signer: Literal["", "cloudfront", "s3"] = ""
+    cloudfront_key_pair_id: str = ""
+    cloudfront_private_key_secret: str = ""
+    play_token_secret: str = ""
+    play_base_url: str = ""
+    private_url_ttl_seconds: int = Field(900, ge=10, le=24 * 3600)
+    max_clip_seconds: float = Field(MAX_CLIP_SECONDS, gt=0)
     # GET /jobs/{id}?wait=S: the longest wait, under API Gateway's 29 s integration timeout.
     long_poll_max_seconds: float = Field(25, gt=0, le=27)
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from lambdas.limits import MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
+from lambdas.limits import MAX_CLIP_SECONDS, MAX_DURATION_S, MAX_UPLOAD_BYTES, PRESIGN_EXPIRY_S
 from lambdas.media.chunking import DEFAULT_COSTS, DEFAULT_MAX_PIECE_BYTES, CostModel, Shape, WorkerBudget
 from lambdas.media.ladder import DEFAULT_LADDER, LadderConfig, Rung
+from lambdas.media.presets import BUILTIN_PRESETS, Preset, presets_document, validate_presets
 from lambdas.queue import config as queue
 from lambdas.webhooks import config as webhooks
 
@@ -18,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MB_PER_VCPU = 1769  # Lambda: CPU share scales with memory, one full vCPU at 1,769 MB
 MIB = 2**20  # Lambda sizes /tmp in MiB (`transcode_ephemeral_mb` is Size.mebibytes)
 MB = 10**6  # throughputs are decimal
+# A Lambda function's environment holds 4 KB in all; the API's other variables take about 1.5 KB.
+PRESETS_ENV_MAX_BYTES = 2048
+MAX_CUSTOM_PRESETS = 20
 LAMBDA_MAX_EPHEMERAL_MB = 10240  # Lambda's largest /tmp
 LAMBDA_MAX_TIMEOUT_S = 900
 
@@ -63,6 +69,7 @@ class DeploymentConfig(BaseModel):
     # The limits' defaults are lambdas/limits.py's, which the functions' settings default to as well.
     max_upload_bytes: int = Field(MAX_UPLOAD_BYTES, ge=1)
     max_duration_s: float = Field(MAX_DURATION_S, gt=0)
+    max_clip_seconds: float = Field(MAX_CLIP_SECONDS, gt=0, description="the longest clip a job may ask for")
     presign_expiry_s: int = Field(PRESIGN_EXPIRY_S, ge=60, le=3600)
     job_ttl_days: int = Field(90, ge=1)
     log_retention_days: int = 30
@@ -97,6 +104,38 @@ class DeploymentConfig(BaseModel):
         True, description="make the sender's SES email identity here; false if it is verified already (a domain)"
     )
     notification_emails: list[str] = Field(default_factory=list)
+    # Private playback (Job.private, lambdas/playback): CloudFront signed URLs by the deployer's RSA 2048 key pair.
+    # The public key (PEM) becomes the `private/*` behaviour's trusted key group; the private key (PEM) is a
+    # Secrets Manager secret the deployer creates, named here (never the key itself in the context). Without
+    # them private jobs are refused (422), unless playback is from S3 (playback_s3_endpoint): S3 presigned GETs.
+    private_playback_public_key: str | None = None
+    private_playback_key_secret: str | None = Field(None, min_length=1, description="the private key's secret")
+    private_url_ttl_s: int = Field(900, ge=10, le=24 * 3600, description="signed links: time to start watching")
+    # The deployer's own presets beside the built-in ones (lambdas/media/presets.py): preset documents, checked
+    # here at synth by the model the API reads them with (its PRESETS variable). Changing one means raising
+    # its `version`: jobs keep the snapshot they were made with, and say which version made them.
+    presets: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_CUSTOM_PRESETS)
+
+    @field_validator("presets")
+    @classmethod
+    def _presets_valid(cls, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        size = len(presets_document(validate_presets(documents)).encode())
+        if size > PRESETS_ENV_MAX_BYTES:
+            raise ValueError(
+                f"presets: the deployer's presets take {size} bytes as the API function's PRESETS variable; Lambda "
+                f"holds 4 KB of environment per function, {PRESETS_ENV_MAX_BYTES} of it for presets: shorten "
+                "descriptions, leave defaults out, or offer fewer presets"
+            )
+        return documents
+
+    @property
+    def custom_presets(self) -> tuple[Preset, ...]:
+        return validate_presets(self.presets)
+
+    @property
+    def presets_env(self) -> str:
+        """The API function's PRESETS variable (compact JSON; "" without presets of the deployer's)."""
+        return presets_document(self.custom_presets) if self.presets else ""
 
     @classmethod
     def from_context(cls, raw: object) -> DeploymentConfig:
@@ -106,12 +145,45 @@ class DeploymentConfig(BaseModel):
     def vcpus(self) -> float:
         return self.worker_vcpus or min(6.0, self.transcode_memory_mb / MB_PER_VCPU)
 
+    @property
+    def private_url_signer(self) -> Literal["cloudfront", "s3", ""]:
+        """Which UrlSigner the functions use for private jobs ("": none, private jobs are refused)."""
+        if self.playback_s3_endpoint:
+            return "s3"
+        return "cloudfront" if self.private_playback_public_key else ""
+
+    @model_validator(mode="after")
+    def _signing_key_complete(self) -> Self:
+        if (self.private_playback_public_key is None) != (self.private_playback_key_secret is None):
+            raise ValueError(
+                "private_playback_public_key and private_playback_key_secret go together: the public key makes "
+                "CloudFront's key group, the secret holds the private key the API signs with"
+            )
+        if self.private_playback_public_key is not None:
+            validate_public_key(self.private_playback_public_key)
+        return self
+
     @model_validator(mode="after")
     def _limits_fit_together(self) -> Self:
         found = problems(self)
         if found:
             raise ValueError("inconsistent limits:\n" + "\n".join(f"- {p}" for p in found))
         return self
+
+
+CLOUDFRONT_RSA_BITS = 2048  # CloudFront's signed URLs take RSA 2048 (or ECDSA P-256, which this app does not use)
+
+
+def validate_public_key(pem: str) -> None:
+    """What CloudFront's PublicKey takes for signed URLs here: a PEM SubjectPublicKeyInfo of an RSA 2048 key."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except ValueError as error:
+        raise ValueError(f"private_playback_public_key is not a PEM public key: {error}") from None
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size != CLOUDFRONT_RSA_BITS:
+        raise ValueError(
+            "private_playback_public_key must be an RSA 2048 key (openssl genrsa 2048 | openssl rsa -pubout)"
+        )
 
 
 # What each limit needs, as pure arithmetic over plain numbers.
@@ -352,6 +424,27 @@ def check_presign_expiry(config: DeploymentConfig) -> str | None:
     )
 
 
+def check_preset_workers(config: DeploymentConfig) -> str | None:
+    """Every preset's ladder (built-in and the deployer's) must fit an EncodeChunk worker's disk as the web one
+    does: its longest chunk encoded beside the piece. Not checked per preset: its MP4s (one that would not fit
+    PackageOutputs' disk is left out with a warning, lambdas/pipeline/package.py), and the time of one segment
+    at a top rung above 1080p (archive's 2160p costs about twice the web ladder's: check_worker_time's margin
+    covers it on Lambda, not on a local deployment with 60 s workers, where a 4K archive job may time out)."""
+    found = []
+    web = worker_disk_bytes(config.max_chunk_segments, config.segment_seconds)  # check_worker_disk reports it
+    for preset in (*BUILTIN_PRESETS, *config.custom_presets):
+        if not preset.rungs:
+            continue
+        disk = worker_disk_bytes(config.max_chunk_segments, config.segment_seconds, preset.ladder_config())
+        if disk > max(web, _free_bytes(config)):
+            found.append(
+                f"preset {preset.name!r}: an EncodeChunk video item of its ladder needs {_size(disk)} of disk, more "
+                f"than transcode_ephemeral_mb={config.transcode_ephemeral_mb}: {_raise_ephemeral(disk)}, lower "
+                "max_chunk_segments, or lower the preset's maxrate_kbps"
+            )
+    return "; ".join(found) or None
+
+
 CHECKS = (
     check_probe_disk,
     check_worker_disk,
@@ -361,6 +454,7 @@ CHECKS = (
     check_package_disk,
     check_probe_time,
     check_presign_expiry,
+    check_preset_workers,
 )
 
 

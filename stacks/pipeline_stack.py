@@ -19,6 +19,7 @@ from stacks.constructs.job_events import JobEvents
 from stacks.constructs.job_scheduler import JobScheduler
 from stacks.constructs.jobs_api import JobsApi
 from stacks.constructs.media_layers import MediaLayers
+from stacks.constructs.private_playback import PrivatePlayback
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.constructs.transcode_workflow import TranscodeWorkflow
 from stacks.constructs.webhooks import Webhooks
@@ -61,6 +62,7 @@ class PipelineStack(Stack):
                 "HLS_SEGMENT_SECONDS": f"{config.segment_seconds:g}",
                 "MAX_UPLOAD_BYTES": str(config.max_upload_bytes),
                 "MAX_DURATION_S": f"{config.max_duration_s:g}",
+                "MAX_CLIP_SECONDS": f"{config.max_clip_seconds:g}",
                 "TRANSCODE_CONCURRENCY": str(config.transcode_concurrency),
                 "MAX_CHUNK_SEGMENTS": str(config.max_chunk_segments),
                 "WORKER_TIMEOUT_S": str(config.transcode_timeout_s),
@@ -185,6 +187,8 @@ class PipelineStack(Stack):
                 "EVENT_BUS_NAME": bus.event_bus_name,
                 "START_FAILURES_QUEUE_URL": self.scheduler.dead_letters.queue_url,
                 "WEBHOOK_QUEUE_URL": hooks.queue.queue_url,
+                # The deployer's presets (validated at synth: stacks/config.py); the pipeline reads each job's own.
+                "PRESETS": config.presets_env,
             },
         )
         authorizer_fn = fns.add("Authorizer", handler="authorize", description="credential -> user")
@@ -199,7 +203,19 @@ class PipelineStack(Stack):
         _allow(api_fn, ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], sources)
         # Cancel removes a job's partial outputs: list them, delete them.
         _allow(api_fn, ["s3:DeleteObject"], results)
+        # Download links (GET /jobs/{id}/downloads/{name}) are presigned GETs: they carry the signer's permission.
+        _allow(api_fn, ["s3:GetObject"], results)
         _allow(api_fn, ["s3:ListBucket"], outputs.bucket_arn)
+        # Captions (lambdas/api/captions.py): the caption file its owner uploaded is read, then removed; the
+        # WebVTT track, its playlist and the edited manifests are written beside the job's stream.
+        caption_sources = uploads.arn_for_objects(f"{keys.UPLOAD_PREFIX}*/captions/*")
+        streams = [outputs.arn_for_objects(f"{prefix}*/cmaf/*") for prefix in (keys.OUTPUT_PREFIX, keys.PRIVATE_PREFIX)]
+        _allow(api_fn, ["s3:GetObject", "s3:DeleteObject"], caption_sources)
+        _allow(api_fn, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], *streams)
+        # A clip (lambdas/api/clips.py) checks that its parent's source is still stored: a HEAD of the source
+        # object only (HeadObject is authorised by s3:GetObject), never of pieces or captions.
+        upload_sources = uploads.arn_for_objects(f"{keys.UPLOAD_PREFIX}*/*/{keys.SOURCE_NAME}")
+        _allow(api_fn, ["s3:GetObject"], upload_sources)
         _allow(api_fn, ["states:StopExecution"], executions)
         # A retry or a cancel wakes the scheduler; the health report reads the dead-letter queue's depth.
         _allow(api_fn, ["events:PutEvents"], bus.event_bus_arn)
@@ -216,6 +232,20 @@ class PipelineStack(Stack):
             log_retention=retention,
             removal_policy=removal_policy,
         )
+        # Private jobs (Job.private): the steps' grants under private/, the play-token key, GET /play/… and the
+        # signer's settings on the API (lambdas/playback).
+        self.private = PrivatePlayback(
+            self,
+            "PrivatePlayback",
+            config=config,
+            fns=fns,
+            outputs=outputs,
+            writers=(probe, encode, thumbnails, package),
+            api=api_fn,
+            key_pair_id=Fn.import_value(storage.export_name("PlaybackKeyPairId")) if storage.cdn.key_pair_id else None,
+            removal_policy=removal_policy,
+        )
+        self.private.serve(self.api.api)
 
         acknowledge(
             self,
@@ -223,6 +253,13 @@ class PipelineStack(Stack):
                 resource_finding(self, sources): "Object keys are per job: access is scoped to the uploads/ prefix.",
                 resource_finding(self, results): "Object keys are per job: access is scoped to the outputs/ prefix.",
                 resource_finding(self, work): "Object keys are per job: access is scoped to the work/ prefix.",
+                resource_finding(self, caption_sources): "Caption files only: uploads/<owner>/<job>/captions/.",
+                resource_finding(self, upload_sources): "Source objects only (a clip HEADs its parent's source): "
+                "uploads/<owner>/<job>/source.",
+                **{
+                    resource_finding(self, stream): "A job's stream (manifests, subtitles) only: <prefix>/<job>/cmaf/."
+                    for stream in streams
+                },
                 resource_finding(self, owner_index): "Query only, on the jobs table's indexes (owner, status, queue).",
                 resource_finding(self, executions): "Executions of this state machine only (cancel, repair).",
             },

@@ -22,11 +22,20 @@ class StorageStack(Stack):
     which would make a cross-stack cycle if the distribution lived in the pipeline stack.
     """
 
-    def __init__(self, scope: Construct, id: str, *, removal_policy: RemovalPolicy, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        removal_policy: RemovalPolicy,
+        private_public_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`private_public_key`: DeploymentConfig.private_playback_public_key (None: private outputs never served)."""
         super().__init__(scope, id, **kwargs)
         self.buckets = UploadBuckets(self, "Buckets", removal_policy=removal_policy)
         self.jobs = JobsTable(self, "Jobs", removal_policy=removal_policy)
-        self.cdn = PlaybackCdn(self, "Playback", outputs=self.buckets.outputs)
+        self.cdn = PlaybackCdn(self, "Playback", outputs=self.buckets.outputs, private_public_key=private_public_key)
 
         # Explicit exports, read by the pipeline stack through StorageRefs: no hidden auto-exports that
         # pin the two stacks together, and stable names for cdk-nag findings.
@@ -39,6 +48,8 @@ class StorageStack(Stack):
         self._export("JobsTableStreamArn", self.jobs.table.table_stream_arn or "")
         self._export("PlaybackBaseUrl", self.cdn.base_url)
         self._export("DistributionId", self.cdn.distribution.distribution_id)
+        if self.cdn.key_pair_id:
+            self._export("PlaybackKeyPairId", self.cdn.key_pair_id)
 
     def _export(self, name: str, value: str) -> None:
         CfnOutput(self, name, value=value, export_name=self.export_name(name))

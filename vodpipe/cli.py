@@ -193,6 +193,18 @@ def _job_ended_badly(command: str, job: Json, as_json: bool) -> None:
         raise typer.Exit(EXIT_JOB_FAILED)
 
 
+def parse_clip_range(text: str) -> dict[str, Any]:
+    """`12.5-20` (exact) or `fast:12.5-20` -> {start_s, end_s, mode}."""
+    mode, _, span = text.rpartition(":")
+    start, sep, end = span.partition("-")
+    if not sep:
+        raise ValueError("expected START-END in seconds, e.g. 12.5-20 (or fast:12.5-20)")
+    try:
+        return {"start_s": float(start), "end_s": float(end), "mode": mode or "exact"}
+    except ValueError:
+        raise ValueError(f"not seconds: {span!r}; expected e.g. 12.5-20") from None
+
+
 def _csv(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -207,8 +219,25 @@ def upload_cmd(
         int | None,
         typer.Option(min=1, max=10, help="1 (most urgent) to 10 (bulk), within your token's tier [server: 5]."),
     ] = None,
-    renditions: Annotated[str | None, typer.Option(help="Comma-separated, e.g. 720p,360p [server: all].")] = None,
-    outputs: Annotated[str | None, typer.Option(help="Comma-separated: hls,mp4,thumbnails [server default].")] = None,
+    preset: Annotated[str | None, typer.Option(help="A preset of `vodpipe presets` [server: web].")] = None,
+    fit: Annotated[
+        str | None, typer.Option(help="pad or crop: how the picture fills a vertical or square preset's frame.")
+    ] = None,
+    renditions: Annotated[
+        str | None, typer.Option(help="Comma-separated rungs of the preset, e.g. 720p,360p [server: all].")
+    ] = None,
+    outputs: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: hls,mp4,thumbnails,audio,mp3,wav16k [server: the preset's]."),
+    ] = None,
+    mp4: Annotated[
+        str | None, typer.Option("--mp4", help="Comma-separated rungs that get an MP4 download [server: the middle].")
+    ] = None,
+    loudnorm: Annotated[bool, typer.Option("--loudnorm", help="EBU R128 loudness normalisation of audio.")] = False,
+    private: Annotated[bool, typer.Option("--private", help="Signed, short-lived playback URLs only.")] = False,
+    clip: Annotated[
+        str | None, typer.Option(help="Make only START-END (seconds) of the file, e.g. 12.5-20; `fast:` copies.")
+    ] = None,
     part_size: Annotated[int | None, typer.Option("--part-size", min=5, help="Part size in MiB [server: 8].")] = None,
     parallel: Annotated[int, typer.Option(min=1, max=32, help="Parts uploaded at once.")] = 4,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends.")] = False,
@@ -224,11 +253,21 @@ def upload_cmd(
     from vodpipe.client.resume import ResumeStore
     from vodpipe.client.upload import Uploader, UploadHooks, UploadRequest
 
+    try:
+        clip_range = parse_clip_range(clip) if clip else None
+    except ValueError as bad:
+        raise typer.BadParameter(str(bad), param_hint="--clip") from None
     request = UploadRequest(
         priority=priority,
         renditions=_csv(renditions),
         outputs=_csv(outputs),
         part_size=part_size * 2**20 if part_size else None,
+        preset=preset,
+        fit=fit,
+        mp4_renditions=_csv(mp4),
+        loudnorm=loudnorm or None,
+        private=private or None,
+        clip=clip_range,
     )
     with _api("upload", as_json, api_url, token) as api:
         display = UploadDisplay(_stderr(), file.name) if _live_ok() else None
@@ -260,6 +299,99 @@ def upload_cmd(
         _job_ended_badly("upload", job, as_json)
     else:
         _emit(as_json, document, summary + f"\nfollow it with: vodpipe status {result.job_id} --watch")
+
+
+@app.command("clip")
+def clip_cmd(
+    job_id: JobArg,
+    *,
+    start: Annotated[float, typer.Option("--start", min=0, help="Seconds from the job's first frame.")],
+    end: Annotated[float, typer.Option("--end", min=0, help="Seconds from the job's first frame (exclusive).")],
+    mode: Annotated[
+        str, typer.Option(help="exact (frame-accurate, re-encoded) or fast (stream copy from the keyframe before).")
+    ] = "exact",
+    preset: Annotated[str | None, typer.Option(help="A preset of `vodpipe presets` [server: web].")] = None,
+    fit: Annotated[str | None, typer.Option(help="pad or crop, for a vertical or square preset.")] = None,
+    renditions: Annotated[str | None, typer.Option(help="Comma-separated rungs of the preset.")] = None,
+    outputs: Annotated[str | None, typer.Option(help="Comma-separated outputs [server: the preset's].")] = None,
+    priority: Annotated[int | None, typer.Option(min=1, max=10, help="1 (most urgent) to 10 (bulk).")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Signed, short-lived playback URLs only.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the clip until it ends.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="With --wait: give up after this many seconds.")] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Cut START-END of one of your jobs' source into a job of its own (its own status, outputs and events)."""
+    from vodpipe.client.clips import ClipRequest, create_clip, describe_clip
+    from vodpipe.client.render import job_view
+
+    if mode not in {"exact", "fast"}:
+        raise typer.BadParameter("exact or fast", param_hint="--mode")
+    request = ClipRequest(
+        start_s=start,
+        end_s=end,
+        mode="fast" if mode == "fast" else "exact",
+        preset=preset,
+        fit=fit,
+        renditions=_csv(renditions),
+        outputs=_csv(outputs),
+        priority=priority,
+        private=private or None,
+    )
+    with _api("clip", as_json, api_url, token) as api:
+        job = create_clip(api, job_id, request)
+        clip_id = str(job["job_id"])
+        if wait:
+            job = _follow(api, clip_id, timeout=timeout)
+    if wait:
+        from rich.console import Group
+
+        _emit(as_json, job, Group(describe_clip(job), job_view(job)))
+        _job_ended_badly("clip", job, as_json)
+    else:
+        _emit(as_json, job, f"clip job {clip_id} {job.get('status')}\nfollow it with: vodpipe status {clip_id} --watch")
+
+
+@app.command("presets")
+def presets_cmd(as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None) -> None:
+    """The deployment's presets: name, version, the frames each makes, its outputs."""
+    from vodpipe.client.downloads import describe_presets, list_presets
+
+    with _api("presets", as_json, api_url, token) as api:
+        presets = list_presets(api)
+    _emit(as_json, presets, "\n".join(describe_presets(presets)))
+
+
+@app.command("downloads")
+def downloads_cmd(job_id: JobArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None) -> None:
+    """A job's downloadable files (MP4 per rung, audio, captions) and their names for `vodpipe download`."""
+    from vodpipe.client.downloads import list_downloads
+
+    with _api("downloads", as_json, api_url, token) as api:
+        files = list_downloads(api, job_id)
+    lines = [f"{f.get('name')}  {f.get('size_bytes', '?')} bytes  -> {f.get('file_name')}" for f in files]
+    _emit(as_json, files, "\n".join(lines) or "no downloads yet")
+
+
+@app.command("download")
+def download_cmd(
+    job_id: JobArg,
+    name: Annotated[str, typer.Argument(help="A name of `vodpipe downloads JOB`, e.g. 720p.mp4 or audio.m4a.")],
+    *,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="A file or a folder [the server's file name, here].")
+    ] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Save one of a job's files under its readable name (through a short-lived signed link)."""
+    from vodpipe.client.downloads import save_download
+
+    with _api("download", as_json, api_url, token) as api:
+        saved = save_download(api, job_id, name, out)
+    _emit(as_json, {"job_id": job_id, "name": name, "path": str(saved)}, f"saved {saved}")
 
 
 @app.command("status")
@@ -543,6 +675,59 @@ def webhooks_replay(
     with _api("webhooks replay", as_json, api_url, token) as api:
         delivery = dict(api.replay_delivery(webhook_id, delivery_id).get("delivery") or {})
     _emit(as_json, {"delivery": delivery}, f"replaying delivery {delivery.get('id')}: {describe(delivery)}")
+
+
+# -- captions ------------------------------------------------------------------------------------------------
+captions_app = typer.Typer(no_args_is_help=True, help="Caption (subtitle) tracks of your completed jobs.")
+app.add_typer(captions_app, name="captions")
+CaptionArg = Annotated[str, typer.Argument(help="The caption's id (cap_…, from `captions list`).", show_default=False)]
+
+
+@captions_app.command("add")
+def captions_add(
+    job_id: JobArg,
+    file: Annotated[Path, typer.Argument(help="A WebVTT (.vtt) or SubRip (.srt) file, UTF-8.", show_default=False)],
+    *,
+    language: Annotated[str, typer.Option("--language", help="BCP 47 tag: en, pt-BR, zh-Hant…")],
+    label: Annotated[str | None, typer.Option("--label", help="What players list (default: the language).")] = None,
+    default: Annotated[bool, typer.Option("--default", help="Shown unless the viewer picks another.")] = False,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="vtt or srt (default: from the extension).")
+    ] = None,
+    as_json: AsJson = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Upload a caption file to a COMPLETED job: checked, cleaned, added to its HLS and DASH manifests."""
+    from vodpipe.client.captions import add_caption, describe
+
+    with _api("captions add", as_json, api_url, token) as api:
+        caption = add_caption(
+            api, job_id, file, language=language, label=label, default=default, file_format=file_format
+        )
+    _emit(as_json, caption, describe(caption))
+
+
+@captions_app.command("list")
+def captions_list(job_id: JobArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None) -> None:
+    """The job's captions."""
+    from vodpipe.client.captions import describe
+
+    with _api("captions list", as_json, api_url, token) as api:
+        answer = api.list_captions(job_id)
+    captions = list(answer.get("captions") or [])
+    listing = "\n".join(describe(c) for c in captions)
+    _emit(as_json, answer, listing or "no captions: add one with `vodpipe captions add`")
+
+
+@captions_app.command("delete")
+def captions_delete(
+    job_id: JobArg, caption_id: CaptionArg, as_json: AsJson = False, api_url: ApiUrl = None, token: Token = None
+) -> None:
+    """Remove a caption track from the job and its manifests."""
+    with _api("captions delete", as_json, api_url, token) as api:
+        api.delete_caption(job_id, caption_id)
+    _emit(as_json, {"deleted": caption_id}, f"deleted caption {caption_id}")
 
 
 # -- operators -----------------------------------------------------------------------------------------------

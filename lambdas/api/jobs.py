@@ -23,6 +23,8 @@ from lambdas.jobs.ports import (
 from lambdas.jobs.stats import QueueStats, compute_stats
 from lambdas.jobs.transitions import RetryLimitReached, reprioritise, retry, transition
 from lambdas.keys import output_prefix
+from lambdas.playback.ports import PlaybackUnavailable
+from lambdas.playback.service import PrivatePlayback
 from lambdas.queue import views
 from lambdas.queue.eventbridge import SignalsUnavailable
 from lambdas.queue.ports import QueueSignals, QueueStore
@@ -52,8 +54,10 @@ class JobService:
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        playback: PrivatePlayback | None = None,
     ) -> None:
         self._repository, self._workflow, self._outputs, self._uploads = repository, workflow, outputs, uploads
+        self._playback = playback
         self._queue, self._signals = queue, signals
         self._config, self._clock = config, clock
         self._sleep, self._monotonic = sleep, monotonic
@@ -91,6 +95,16 @@ class JobService:
             self._event(job_id, f"priority changed to {priority} by the user")
             return job
         raise Unavailable(f"job {job_id} kept changing; try again")
+
+    def signed(self, job: Job) -> Job:
+        """A private job with its URLs signed now for its owner (lambdas/playback); any other job as it is."""
+        if self._playback is None or not job.private:
+            return job
+        try:
+            return self._playback.signed_job(job)
+        except PlaybackUnavailable:
+            logger.exception("signing a private job's URLs failed", extra={"job_id": job.job_id})
+            raise Unavailable("private playback links cannot be signed just now; try again") from None
 
     def get(self, owner: str, job_id: str) -> Job:
         try:
@@ -162,7 +176,7 @@ class JobService:
         with unavailable():
             if job.upload is not None and job.queued_at is None:
                 self._uploads.abort(job.source.bucket, job.source.key, job.upload.upload_id)
-            self._outputs.delete_prefix(self._config.outputs_bucket, output_prefix(job_id))
+            self._outputs.delete_prefix(self._config.outputs_bucket, output_prefix(job_id, private=job.private))
             if self._queue.release(job_id):
                 self._signal(self._signals.finished, job_id)  # a slot is free: the next job may start
         return job

@@ -15,10 +15,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.api.access import check_priority, require_admin
+from lambdas.api.caption_routes import add_caption_routes
+from lambdas.api.captions import CaptionService
+from lambdas.api.clips import ClipService
+from lambdas.api.downloads import DownloadService, add_download_routes
 from lambdas.api.error_responses import answer_errors, documented
 from lambdas.api.jobs import JobService
 from lambdas.api.models import (
     CompleteUpload,
+    CreateClip,
     CreateUpload,
     JobEvents,
     JobPage,
@@ -33,10 +38,12 @@ from lambdas.api.models import (
 from lambdas.api.openapi import OPENAPI_PATH, committed_document
 from lambdas.api.operators import OperatorService
 from lambdas.api.owner import Caller, caller_of, owner_of, require_owner
+from lambdas.api.presets import add_preset_routes
 from lambdas.api.uploads import UploadService
 from lambdas.api.webhooks import add_webhook_routes
 from lambdas.jobs.model import JOB_ID_PATTERN, JobStatus
 from lambdas.jobs.stats import QueueStats
+from lambdas.media.presets import PresetCatalog
 from lambdas.queue.views import AdminQueue, Health
 from lambdas.webhooks.service import WebhookService
 
@@ -55,6 +62,10 @@ class ApiServices:
     jobs: JobService
     operators: OperatorService
     webhooks: WebhookService
+    captions: CaptionService
+    downloads: DownloadService
+    presets: PresetCatalog
+    clips: ClipService
 
 
 class ApiRoutes:
@@ -235,7 +246,8 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
     ) -> Response[str]:
         jobs = api.services.jobs
         job = jobs.get(api.owner, job_id) if wait is None else jobs.wait_for_change(api.owner, job_id, version, wait)
-        return conditional(public_job(job, jobs.place(job)), api.app.current_event.headers.get("if-none-match"))
+        view = public_job(jobs.signed(job), jobs.place(job))  # a private job's URLs signed for this answer
+        return conditional(view, api.app.current_event.headers.get("if-none-match"))
 
     @app.patch(
         "/jobs/<job_id>",
@@ -275,6 +287,22 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
     def retry_job(job_id: JobId) -> PublicJob:
         return public_job(api.services.jobs.retry(api.owner, job_id))
 
+    @app.post(
+        "/jobs/<job_id>/clips",
+        status_code=201,
+        summary="Clip a range of one of the caller's jobs: a job of its own, QUEUED",
+        description="Cut from the job's original source (kept in the uploads bucket). `exact` (default) is "
+        "frame-accurate and made like any job, with the preset's ladder and outputs; `fast` copies the streams "
+        "from the keyframe at or before `start_s` into one MP4, without re-encoding (the job's "
+        "`outputs.clip` says where it really starts). Times count from the job's first frame (a clip's: from "
+        "its own start). 409 while the job has not been probed or once its source is gone.",
+        responses=documented(201, "The clip job, QUEUED", *_BODY, 403, *_JOB, 409, 429),
+        tags=["jobs"],
+        operation_id="create_clip",
+    )
+    def create_clip(job_id: JobId, request: Annotated[CreateClip, Body()]) -> PublicJob:
+        return public_job(api.services.clips.create(api.caller, job_id, request))
+
     @app.get(
         "/jobs/<job_id>/events",
         summary="The job's history, oldest first",
@@ -298,6 +326,9 @@ def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
         return api.services.jobs.stats(api.owner, timedelta(hours=window_hours))
 
     add_webhook_routes(app, lambda: api.services.webhooks, lambda: api.caller)
+    add_caption_routes(app, lambda: api.services.captions, lambda: api.owner)
+    add_download_routes(app, lambda: api.services.downloads, lambda: api.owner)
+    add_preset_routes(app, lambda: api.services.presets)
 
     # --- operators ---------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from lambdas.api.access import check_priority
+from lambdas.api.clips import clip_spec, outputs_for_mode
 from lambdas.api.config import ApiConfig
 from lambdas.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unavailable, unavailable
 from lambdas.api.models import (
@@ -29,6 +30,7 @@ from lambdas.jobs.model import (
     EventKind,
     Job,
     JobEvent,
+    JobKind,
     JobStatus,
     JobStep,
     Source,
@@ -89,6 +91,11 @@ class UploadService:
                 f"size: the file is {request.size} bytes; the limit is {self._config.max_upload_bytes}",
                 field="size",
             )
+        clip = None
+        if request.clip is not None:
+            # The source's length is known once it is probed: ProbeSource fails a clip past it.
+            clip = clip_spec(request.clip, max_seconds=self._config.max_clip_seconds, duration_s=None)
+            request = outputs_for_mode(request, clip.mode)
         spec = resolve_outputs(
             request,
             self._config.catalog(),
@@ -130,6 +137,8 @@ class UploadService:
             mp4_renditions=spec.mp4_renditions,
             loudnorm=spec.loudnorm,
             private=spec.private,
+            kind=JobKind.TRANSCODE if clip is None else JobKind.CLIP,
+            clip=clip,
             upload=Upload(
                 upload_id=upload_id,
                 file_name=request.file_name,

@@ -70,6 +70,8 @@ def job_types(old: Job | None, new: Job, view: JobView) -> list[EventType]:
     types: list[EventType] = []
     if old.playable_at is None and new.playable_at is not None:
         types.append(T.JOB_PLAYABLE)
+    if old.audio_ready_at is None and new.audio_ready_at is not None:
+        types.append(T.AUDIO_READY)  # data: the job view, whose `audio_files` name the files
     if old.priority != new.priority:
         types.append(T.JOB_PRIORITY_CHANGED)
     if new.status is S.PROCESSING and is_progress_news(old, new):

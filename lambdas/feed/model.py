@@ -29,12 +29,15 @@ class EventType(StrEnum):
     JOB_CANCELLED = "job.cancelled"
     JOB_RETRIED = "job.retried"
     JOB_REPAIRED = "job.repaired"
+    # The job's audio downloads are stored (before the video is done): start a transcription from here.
+    AUDIO_READY = "audio.ready"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_TEST = "webhook.test"
 
     @property
     def about_job(self) -> bool:
-        return self.value.startswith("job.")
+        """A job's event (job.*, audio.*), as opposed to an endpoint's (webhook.*)."""
+        return not self.value.startswith("webhook.")
 
 
 # The EventBridge detail-type of each type (the rules of the feed's bus match on them).
@@ -51,6 +54,7 @@ DETAIL_TYPES: dict[EventType, str] = {
     EventType.JOB_CANCELLED: "Job Cancelled",
     EventType.JOB_RETRIED: "Job Retried",
     EventType.JOB_REPAIRED: "Job Repaired",
+    EventType.AUDIO_READY: "Audio Ready",
     EventType.WEBHOOK_DISABLED: "Webhook Disabled",
     EventType.WEBHOOK_TEST: "Webhook Test",
 }

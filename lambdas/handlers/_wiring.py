@@ -9,7 +9,10 @@ from typing import Protocol
 from botocore.config import Config
 
 from lambdas import aws
+from lambdas.api.captions import CaptionConfig, CaptionService
+from lambdas.api.clips import ClipService
 from lambdas.api.config import ApiConfig
+from lambdas.api.downloads import DownloadService
 from lambdas.api.jobs import JobService
 from lambdas.api.operators import OperatorService
 from lambdas.api.uploads import UploadService
@@ -23,6 +26,11 @@ from lambdas.media.policy import ValidationPolicy
 from lambdas.media.presets import parse_presets
 from lambdas.notify.ses import SesMailer
 from lambdas.pipeline.config import PipelineConfig
+from lambdas.playback.ports import UrlSigner
+from lambdas.playback.s3 import S3ManifestReader, S3PresignedUrls
+from lambdas.playback.secrets import SecretsManagerReader
+from lambdas.playback.service import PlaybackConfig, PrivatePlayback
+from lambdas.playback.tokens import PlayTokens
 from lambdas.queue.config import QueueConfig
 from lambdas.queue.dynamodb import DynamoDBQueueStore
 from lambdas.queue.eventbridge import EventBridgeSignals
@@ -33,6 +41,8 @@ from lambdas.quotas.dynamodb import DynamoDBQuotaStore
 from lambdas.settings import get_settings
 from lambdas.storage.ports import MediaStore
 from lambdas.storage.s3 import S3MediaStore
+from lambdas.storage.s3_links import S3DownloadLinks
+from lambdas.storage.s3_objects import S3SmallObjects
 from lambdas.storage.s3_uploads import S3UploadStore
 from lambdas.webhooks.config import WebhookConfig
 from lambdas.webhooks.dynamodb import DynamoDBWebhookStore
@@ -132,7 +142,15 @@ def api_config() -> ApiConfig:
         queue=queue_config(),
         long_poll_max_seconds=settings.long_poll_max_seconds,
         presets=parse_presets(settings.presets),
+        max_clip_seconds=settings.max_clip_seconds,
+        private_playback=bool(settings.private_url_signer),
     )
+
+
+@cache
+def download_service() -> DownloadService:
+    presigner = aws.client_with("s3", Config(signature_version="s3v4"))
+    return DownloadService(job_repository(), S3DownloadLinks(presigner), get_settings().outputs_bucket)
 
 
 @cache
@@ -142,6 +160,24 @@ def upload_service() -> UploadService:
     return UploadService(
         job_repository(), S3UploadStore(aws.client("s3"), presigner), api_config(), quotas=quota_store()
     )
+
+
+@cache
+def caption_service() -> CaptionService:
+    settings = get_settings()
+    presigner = aws.client_with("s3", Config(signature_version="s3v4"))
+    config = CaptionConfig(
+        uploads_bucket=settings.uploads_bucket,
+        outputs_bucket=settings.outputs_bucket,
+        playback_base_url=settings.playback_base_url,
+    )
+    return CaptionService(job_repository(), S3SmallObjects(aws.client("s3"), presigner), config)
+
+
+@cache
+def clip_service() -> ClipService:
+    signals = EventBridgeSignals(aws.client("events"), get_settings().event_bus_name)
+    return ClipService(job_repository(), media_store(), api_config(), quotas=quota_store(), signals=signals)
 
 
 @cache
@@ -160,6 +196,7 @@ def job_service() -> JobService:
         api_config(),
         queue=queue_store(),
         signals=signals,
+        playback=private_playback(),
     )
 
 
@@ -213,6 +250,32 @@ def mailer() -> SesMailer | None:
 @cache
 def webhook_service() -> WebhookService:
     return WebhookService(webhook_store(), delivery_queue(), webhook_config())
+
+
+@cache
+def private_playback() -> PrivatePlayback | None:
+    """Private jobs' signed URLs and manifests; None where the deployment has no signer (private jobs refused)."""
+    settings = get_settings()
+    if not settings.private_url_signer:
+        return None
+    secrets = SecretsManagerReader(aws.client("secretsmanager"))
+    signer: UrlSigner
+    if settings.private_url_signer == "cloudfront":
+        # Imported here: only this signer needs `cryptography`, and only the functions that sign import it.
+        from lambdas.playback.cloudfront import CloudFrontUrlSigner
+
+        key = settings.cloudfront_private_key_secret
+        signer = CloudFrontUrlSigner(
+            settings.playback_base_url, settings.cloudfront_key_pair_id, lambda: secrets.read(key)
+        )
+    else:
+        signer = S3PresignedUrls(aws.client_with("s3", Config(signature_version="s3v4")), settings.outputs_bucket)
+    return PrivatePlayback(
+        PlaybackConfig(play_base_url=settings.play_base_url, url_ttl_s=settings.private_url_ttl_seconds),
+        signer,
+        cache(lambda: PlayTokens(secrets.read(settings.play_token_secret).encode())),
+        S3ManifestReader(aws.client("s3"), settings.outputs_bucket),
+    )
 
 
 def time_budget(context: _Context) -> float:

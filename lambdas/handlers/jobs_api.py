@@ -20,6 +20,10 @@ def services() -> ApiServices:
         jobs=wiring.job_service(),
         operators=wiring.operator_service(),
         webhooks=wiring.webhook_service(),
+        captions=wiring.caption_service(),
+        downloads=wiring.download_service(),
+        presets=wiring.api_config().catalog(),
+        clips=wiring.clip_service(),
     )
 
 

@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -31,15 +33,19 @@ from lambdas.jobs.items import (
 from lambdas.jobs.model import (
     JOB_ID_PATTERN,
     RENDITION_PATTERN,
+    AudioLoudness,
+    Caption,
     Job,
     JobError,
     JobEvent,
     JobStatus,
     JobStep,
+    OutputFile,
     utc_iso,
     utc_now,
 )
 from lambdas.jobs.ports import (
+    ConcurrentUpdate,
     JobAlreadyExists,
     JobNotFound,
     JobNotProcessing,
@@ -348,6 +354,21 @@ class DynamoDBJobRepository:
             self.get(job_id)  # nothing done yet, or no such job
         return frozenset(done)
 
+    def record_source_duration(self, job_id: str, duration_s: float) -> bool:
+        if not re.fullmatch(JOB_ID_PATTERN, job_id):
+            raise JobNotFound(job_id)
+        expression = Expression()
+        target, d = expression.name("source_duration_s"), expression.value(Decimal(f"{duration_s:.6f}"))
+        update = (
+            f"SET {target} = {d}, {expression.name('updated_at')} = {expression.value(utc_iso(self._clock()))}"
+            f" ADD {expression.name(REVISION)} {expression.value(1)}"
+        )
+        condition = (
+            f"{expression.name('status')} = {expression.value(str(JobStatus.PROCESSING))}"
+            f" AND (attribute_not_exists({target}) OR {target} <> {d})"
+        )
+        return self._monotonic_update(job_id, update, condition, expression, None)
+
     def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
         if not re.fullmatch(JOB_ID_PATTERN, job_id):
             raise JobNotFound(job_id)
@@ -365,6 +386,70 @@ class DynamoDBJobRepository:
             f" AND (attribute_not_exists({count}) OR {count} < {n})"
         )
         return self._monotonic_update(job_id, update, condition, expression, None)
+
+    def mark_audio_ready(
+        self, job_id: str, files: tuple[OutputFile, ...], loudness: tuple[AudioLoudness, ...] = ()
+    ) -> bool:
+        if not re.fullmatch(JOB_ID_PATTERN, job_id):
+            raise JobNotFound(job_id)
+        expression = Expression()
+        at, now = expression.name("audio_ready_at"), expression.value(utc_iso(self._clock()))
+        update = (
+            f"SET {expression.name('audio_files')} = {expression.value(_plain_models(files))},"
+            f" {expression.name('audio_loudness')} = {expression.value(_plain_models(loudness))},"
+            f" {at} = if_not_exists({at}, {now}), {expression.name('updated_at')} = {now}"
+            f" ADD {expression.name(REVISION)} {expression.value(1)}"
+        )
+        condition = f"{expression.name('status')} = {expression.value(str(JobStatus.PROCESSING))}"
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ReturnValues="UPDATED_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **expression.arguments(),
+            )
+        except ClientError as error:
+            if error_code(error) != _CONDITION_FAILED:
+                raise
+            self._raise_progress_refused(self._old_job(error, job_id), job_id, None)
+            raise  # the condition is the status alone: refused means not PROCESSING (raised above)
+        # UPDATED_OLD holds audio_ready_at only if it was there before this write.
+        return "audio_ready_at" not in response.get("Attributes", {})
+
+    def save_captions(self, job: Job, captions: tuple[Caption, ...], files: tuple[OutputFile, ...]) -> Job:
+        expression = Expression()
+        outputs, revision = expression.name("outputs"), expression.name(REVISION)
+        update = (
+            f"SET {expression.name('captions')} = {expression.value(_plain_models(captions))},"
+            f" {outputs}.{expression.name('files')} = {expression.value(_plain_models(files))},"
+            f" {expression.name('updated_at')} = {expression.value(utc_iso(self._clock()))}"
+            f" ADD {revision} {expression.value(1)}"
+        )
+        condition = (
+            f"{expression.name('status')} = {expression.value(str(JobStatus.COMPLETED))}"
+            f" AND {revision} = {expression.value(job.revision)} AND attribute_exists({outputs})"
+        )
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **expression.arguments(),
+            )
+        except ClientError as error:
+            if error_code(error) != _CONDITION_FAILED:
+                raise
+            stored = self._old_job(error, job.job_id)
+            if stored is None:
+                raise JobNotFound(job.job_id) from None
+            raise ConcurrentUpdate(job.job_id, job.revision, stored.revision) from None
+        return job_from_item(response["Attributes"])
 
     # --- events -----------------------------------------------------------------------------------
 
@@ -469,6 +554,11 @@ class DynamoDBJobRepository:
             if len(jobs) == limit:
                 break
         return jobs
+
+
+def _plain_models(models: tuple[Caption, ...] | tuple[OutputFile, ...] | tuple[AudioLoudness, ...]) -> list[Any]:
+    """Models as the job item holds them (what `job_attributes` writes): JSON values, Decimal numbers."""
+    return [json.loads(model.model_dump_json(exclude_none=True), parse_float=Decimal) for model in models]
 
 
 def _wire_key(key: Mapping[str, str]) -> dict[str, Any]:

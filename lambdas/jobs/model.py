@@ -177,6 +177,8 @@ class OutputFile(_Frozen):
     size_bytes: Annotated[int, Field(ge=0)]
     rendition: RenditionName | None = None
     duration_seconds: Annotated[float, Field(ge=0)] | None = None
+    # A private job's file, signed for the caller by GET /jobs/{id} (lambdas/playback): computed, never stored.
+    url: str | None = None
 
 
 MAX_MESSAGE = 2000
@@ -224,6 +226,64 @@ class ClipSpec(_Frozen):
         return self.end_s - self.start_s
 
 
+class CaptionFormat(StrEnum):
+    VTT = "vtt"  # WebVTT
+    SRT = "srt"  # SubRip
+
+
+class CaptionStatus(StrEnum):
+    PENDING = "pending"  # created: waiting for its file (PUT to the upload URL, then complete)
+    READY = "ready"  # checked, cleaned, stored as WebVTT and listed in the manifests
+
+
+CAPTION_ID_PATTERN = r"^cap_[0-9a-z]{16}$"
+CaptionId = Annotated[str, StringConstraints(pattern=CAPTION_ID_PATTERN)]
+
+
+class Caption(_Frozen):
+    """One caption (subtitle) track of a completed job (lambdas/api/captions.py)."""
+
+    caption_id: CaptionId
+    language: Annotated[str, StringConstraints(min_length=1, max_length=35)]  # BCP 47, conventional case
+    label: Annotated[str, StringConstraints(min_length=1, max_length=100)]  # what players list
+    default: bool = False  # the track players show unless the viewer picks another (at most one per job)
+    format: CaptionFormat  # of the uploaded file; what is served is always WebVTT
+    status: CaptionStatus = CaptionStatus.PENDING
+    created_at: UtcDatetime
+    ready_at: UtcDatetime | None = None
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None  # the WebVTT file (ready)
+    playlist_key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None  # HLS subtitles
+    url: str | None = None  # the WebVTT file on the CDN
+    cue_count: Annotated[int, Field(ge=1)] | None = None
+    size_bytes: Annotated[int, Field(ge=0)] | None = None
+    # What cleaning took out of the uploaded file (tag names, "style", "note", "settings"…), for its owner.
+    removed: tuple[str, ...] = ()
+
+
+class ClipResult(_Frozen):
+    """What a clip job made of its range: where the clip really starts in the source and how long it is."""
+
+    mode: ClipMode
+    start_s: Annotated[float, Field(ge=0)]  # in the source; fast: the keyframe the copy starts on
+    start_shift_s: Annotated[float, Field(ge=0)] = 0.0  # how much earlier than asked it starts (fast only)
+    duration_s: Annotated[float, Field(ge=0)] | None = None  # as the output measures
+    file_key: str | None = None  # fast: the one file (clip.mp4, or clip.mkv for codecs MP4 cannot carry)
+
+
+class AudioLoudness(_Frozen):
+    """EBU R128 loudness of one mix of the audio downloads ("stereo": audio and mp3, "mono": wav16k), as loudnorm
+    measured it before and after (`Job.loudnorm`); None where there is nothing to measure (silence)."""
+
+    mix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{1,16}$")]
+    target_lufs: float
+    input_lufs: float | None = None
+    input_true_peak_dbtp: float | None = None
+    input_lra_lu: float | None = None
+    output_lufs: float | None = None
+    output_true_peak_dbtp: float | None = None
+    mode: Annotated[str, StringConstraints(max_length=16)]  # "linear" (one gain), "dynamic", "silent"
+
+
 class JobOutputs(_Frozen):
     playback_url: str | None = None  # the HLS master playlist
     manifest_key: str | None = None
@@ -234,6 +294,7 @@ class JobOutputs(_Frozen):
     quality: tuple[RenditionQuality, ...] = ()  # per rung, largest first
     # What is missing from a completed job and why (stills, storyboard, quality report): extras never fail it.
     warnings: tuple[Message, ...] = ()
+    clip: ClipResult | None = None  # a clip job's range as made
 
 
 class Job(_Frozen):
@@ -274,8 +335,18 @@ class Job(_Frozen):
     playable_at: UtcDatetime | None = None
     playable_url: str | None = None
     playable_segments: Annotated[int, Field(ge=0)] = 0
+    # The audio downloads (audio, mp3, wav16k), stored by the default track's work item before the video is
+    # done (an `audio.ready` event), and their loudness when normalised.
+    audio_files: tuple[OutputFile, ...] = ()
+    audio_ready_at: UtcDatetime | None = None
+    audio_loudness: tuple[AudioLoudness, ...] = ()
+    # The source's duration as ProbeSource measured it (every attempt writes it): what a clip of this job is
+    # checked against.
+    source_duration_s: Annotated[float, Field(ge=0)] | None = None
     execution_arn: str | None = None
     upload: Upload | None = None
+    # Caption tracks added after completion (lambdas/api/captions.py), in the order added.
+    captions: tuple[Caption, ...] = ()
     # Where the owner is told that the job ended (the token's email when the job was created); never shown.
     notify_email: Annotated[str, StringConstraints(max_length=320)] | None = None
     # The optimistic lock of status changes: only transitions bump it (progress written meanwhile must not fail them).

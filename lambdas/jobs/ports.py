@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from lambdas.jobs.model import Job, JobError, JobEvent, JobStatus, JobStep
+from lambdas.jobs.model import AudioLoudness, Caption, Job, JobError, JobEvent, JobStatus, JobStep, OutputFile
 from lambdas.jobs.transitions import (
     RETRYABLE,
     IllegalTransition,
@@ -145,12 +145,32 @@ class JobRepository(Protocol):
         """The work items of the job's `attempt` finished so far (a consistent read); JobNotFound."""
         ...
 
+    def record_source_duration(self, job_id: str, duration_s: float) -> bool:
+        """The source's probed duration on a PROCESSING job (what a clip of it is checked against); True if it
+        changed. JobNotProcessing when the job is not PROCESSING, JobNotFound."""
+        ...
+
     def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
         """The job is watchable at `url` up to `segments` leading segments; sets `playable_at` the first time.
 
         True only if `segments` is more than recorded (the caller then publishes that playlist);
         JobNotProcessing when the job is not PROCESSING, JobNotFound.
         """
+        ...
+
+    def mark_audio_ready(
+        self, job_id: str, files: tuple[OutputFile, ...], loudness: tuple[AudioLoudness, ...] = ()
+    ) -> bool:
+        """The job's audio downloads are stored: `audio_files` and `audio_loudness` written, `audio_ready_at` set
+        the first time (True then; a repeated write, from a retried work item, answers False).
+
+        JobNotProcessing when the job is not PROCESSING, JobNotFound.
+        """
+        ...
+
+    def save_captions(self, job: Job, captions: tuple[Caption, ...], files: tuple[OutputFile, ...]) -> Job:
+        """Store a COMPLETED job's captions and its output files, only if the stored job is still COMPLETED at
+        `job.revision` (ConcurrentUpdate otherwise: read again, redo); the stored job. JobNotFound."""
         ...
 
     def append_event(self, job_id: str, event: JobEvent) -> None:

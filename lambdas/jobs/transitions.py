@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from lambdas.jobs.model import Job, JobError, JobStatus, JobStep
+from lambdas.jobs.model import AudioLoudness, Job, JobError, JobStatus, JobStep, OutputFile
 
 S = JobStatus
 
@@ -130,6 +130,9 @@ def retry(job: Job, now: datetime) -> Job:
             "playable_at": None,
             "playable_url": None,
             "playable_segments": 0,
+            "audio_files": (),
+            "audio_ready_at": None,
+            "audio_loudness": (),
             "execution_arn": None,
             "updated_at": now,
             "version": job.version + 1,
@@ -216,3 +219,13 @@ def record_playable(job: Job, segments: int, url: str, now: datetime) -> Job:
         return job
     first = job.playable_at or now
     return _evolve(job, {"playable_segments": segments, "playable_url": url, "playable_at": first, "updated_at": now})
+
+
+def record_audio_ready(
+    job: Job, files: tuple[OutputFile, ...], loudness: tuple[AudioLoudness, ...], now: datetime
+) -> Job:
+    """The job's audio downloads stored (`audio_files`); `audio_ready_at` is set the first time only."""
+    if job.status is not S.PROCESSING:
+        raise JobNotProcessing(job.job_id, job.status)
+    first = job.audio_ready_at or now
+    return _evolve(job, {"audio_files": files, "audio_loudness": loudness, "audio_ready_at": first, "updated_at": now})

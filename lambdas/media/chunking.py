@@ -97,9 +97,13 @@ class Shape(BaseModel):
 class ItemKind(StrEnum):
     VIDEO = "video"
     AUDIO = "audio"
+    DOWNLOADS = "downloads"  # the audio downloads (lambdas/pipeline/audio_files.py), from the default track's piece
 
 
 AUDIO_ITEM = "audio"  # the default audio track's item (and its directory beside the renditions')
+# Its own item, beside the stream's: whole-source encodes of up to three files (and loudnorm's two passes) get a
+# worker's budget of their own, and the first playable preview never waits for them.
+DOWNLOADS_ITEM = "downloads"
 
 
 def audio_item_id(position: int) -> str:

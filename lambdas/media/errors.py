@@ -85,6 +85,10 @@ class NoVideoStream(MediaError):
     """The file holds no video (audio only, images, subtitles)."""
 
 
+class NoAudioStream(MediaError):
+    """The file holds no sound, and the job asks for audio outputs only."""
+
+
 class PolicyViolation(MediaError):
     """The file is valid but outside the limits (size, duration, resolution, frame rate)."""
 

@@ -147,25 +147,33 @@ def video_piece_argv(
 
 
 def audio_piece_argv(
-    source: Path, info: MediaInfo, policy: ValidationPolicy, out_file: Path, *, stream: int | None = None
+    source: Path,
+    info: MediaInfo,
+    policy: ValidationPolicy,
+    out_file: Path,
+    *,
+    stream: int | None = None,
+    seek: float | None = None,
+    end: float | None = None,
 ) -> list[str]:
     """One audio stream (by its stream index; None: the first) decoded (the decoder applies the source's
     priming and skip markers, which a stream copy into another container loses) and stored losslessly as
     FLAC, timestamps kept (a track that starts late keeps its offset): one audio work item's whole input,
-    at about half the size of PCM."""
-    return [
+    at about half the size of PCM. A clip's piece is only its window: from `seek` (relative to the source's
+    start, as video pieces) to the absolute time `end`."""
+    argv = [
         *ffmpeg_head(progress=False),
-        *input_args(source, info, policy, copyts=True),
+        *input_args(source, info, policy, seek=seek or None, copyts=True),
         "-map",
         audio_stream(info, stream),
         "-c:a",
         "flac",
         "-vn",
         *_NO_EXTRAS,
-        "-f",
-        "matroska",
-        f"file:{out_file}",
     ]
+    if end is not None:
+        argv += ["-to", _ts(end)]
+    return [*argv, "-f", "matroska", f"file:{out_file}"]
 
 
 def first_timestamp_argv(piece: Path, ffprobe: str = "ffprobe") -> list[str]:
@@ -284,7 +292,7 @@ def chunk_argv(
         else "[s0]"
     )
     for i, rendition in enumerate(renditions):
-        graph += f";[s{i}]scale={rendition.width}:{rendition.height},setsar=1[{labels[i]}]"
+        graph += f";[s{i}]" + ",".join(rendition.scale_filters()) + f"[{labels[i]}]"
     argv = [
         *ffmpeg_head(progress=True),
         *input_args(piece, info, policy, copyts=True, demuxer=demuxer, formats=formats),
@@ -501,11 +509,13 @@ def sprite_argv(
     out_dir: Path,
     *,
     keyframes_only: bool = True,
+    window: tuple[float, float] | None = None,
 ) -> list[str]:
     """Sprite sheets, by default from keyframes only (`-skip_frame nokey`): about a twentieth of a full decode.
 
     One frame per interval is picked first, and only those are made viewable (`picture_filters`): a tone
-    map on every frame of a full decode would cost more than the decode.
+    map on every frame of a full decode would cost more than the decode. `window` (start, duration), a
+    clip's: the tiles cover that part of the source only, their times counted from its start.
     """
     if info.video is None:
         raise ValueError("no video stream")
@@ -517,11 +527,13 @@ def sprite_argv(
         f"format={STILL_PIX_FMT}",
         f"tile={plan.columns}x{plan.rows}",
     ]
+    seek, length = window if window is not None else (None, None)
     return [
         *ffmpeg_head(progress=False),
-        *input_args(source, info, policy, keyframes_only=keyframes_only),
+        *input_args(source, info, policy, seek=seek or None, keyframes_only=keyframes_only),
         "-map",
         video_stream(info),
+        *(["-t", _ts(length)] if length is not None else []),
         "-vf",
         ",".join(tiles),
         "-fps_mode",

@@ -1,18 +1,29 @@
-"""The rendition ladder as data, and `plan_ladder`, which fits it to one source without upscaling."""
+"""The rendition ladder as data, and `plan_ladder`, which fits it to one source without upscaling.
+
+The no-upscaling rule, for every preset: a rung is made when the picture is enlarged at most `max_upscale`
+(1.0 unless a deployer's preset says more: never) to fill it. A short-side rung (1080p…) fits when its short
+side is at most the source's; a box rung (1080x1920…) when its picture does: with `fit` pad the whole picture
+inside the frame, with crop the centre that covers it (lambdas/media/geometry.py). When no rung fits, a
+short-side ladder makes one rendition at the source's own size (nothing enlarged), and a box ladder makes its
+smallest frame, the picture enlarged to fill it: a box preset's promise is its frame (a vertical player wants
+720x1280, not the 480x854 the source has), and that one frame is the only enlargement it ever makes.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import suppress
 from fractions import Fraction
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from lambdas.media.errors import NoVideoStream, PolicyViolation
-from lambdas.media.probe import MediaInfo
+from lambdas.media.geometry import BoxFit, Fit, box_fit, fit_filters
+from lambdas.media.probe import MediaInfo, VideoStream
 
-Fit = Literal["pad", "crop"]
+__all__ = ["DEFAULT_LADDER", "RENDITION_NAMES", "Fit", "LadderConfig", "Rendition", "Rung", "plan_ladder"]
 
 
 class Rung(BaseModel):
@@ -27,6 +38,15 @@ class Rung(BaseModel):
     crf: Annotated[int, Field(ge=0, le=51)] = 23
     width: Annotated[int, Field(ge=2, le=7680, multiple_of=2)] | None = None
     height: Annotated[int, Field(ge=2, le=7680, multiple_of=2)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_side_of_a_box(cls, data: Any) -> Any:
+        # A box rung's short side is the box's: a document may leave it out.
+        if isinstance(data, dict) and data.get("short_side") is None and data.get("width") and data.get("height"):
+            with suppress(TypeError):
+                return {**data, "short_side": min(data["width"], data["height"])}
+        return data
 
     @model_validator(mode="after")
     def _box(self) -> Self:
@@ -57,6 +77,8 @@ class LadderConfig(BaseModel):
     audio_channels: int = 2
     audio_sample_rate: int = 48000
     fit: Fit | None = None  # how a picture goes into box rungs: scaled to fit and padded, or to cover and cropped
+    # How much a rung may enlarge the picture (1.0: never; see the module's docstring).
+    max_upscale: Annotated[float, Field(ge=1.0, le=4.0)] = 1.0
 
 
 DEFAULT_LADDER = LadderConfig()
@@ -82,6 +104,11 @@ class Rendition(BaseModel):
     audio_bitrate_kbps: int
     audio_channels: int
     audio_sample_rate: int
+    geometry: BoxFit | None = None  # a box rung's: where the picture goes in the frame (pad) or what is kept (crop)
+
+    def scale_filters(self, flags: str | None = None) -> list[str]:
+        """Upright source frames -> this rendition's frames (scaled, padded or cropped, square pixels)."""
+        return fit_filters(self.geometry, self.width, self.height, flags=flags)
 
 
 def plan_ladder(
@@ -92,9 +119,9 @@ def plan_ladder(
 ) -> list[Rendition]:
     """Renditions for this source, largest first.
 
-    Only rungs whose short side fits inside the source's (after rotation and pixel aspect) are kept:
-    never upscale. A source smaller than the smallest rung gets one rendition at its own size.
-    `requested` narrows the rungs by name; if none of them fits, the largest that does is used.
+    Only rungs the source fills without being enlarged (pixel aspect and rotation applied) are kept; see the
+    module's docstring for the rule and what a source smaller than every rung gets. `requested` narrows the
+    rungs by name; if none of them fits, the largest that does is used.
     """
     if info.video is None:
         raise NoVideoStream("video: the file contains no video stream.")
@@ -106,10 +133,19 @@ def plan_ladder(
         if unknown:
             raise PolicyViolation("renditions", f"unknown rendition(s) {', '.join(unknown)}.")
 
-    src_w, src_h = info.video.display_width, info.video.display_height
+    video = info.video
+    src_w, src_h = video.display_width, video.display_height
     src_short = min(src_w, src_h)
-    aspect = info.video.aspect
-    fits = sorted((r for r in rungs if r.short_side <= src_short), key=lambda r: -r.short_side)
+    aspect = video.aspect
+    boxed = any(r.box is not None for r in rungs)
+    if boxed and config.fit is None:
+        raise ValueError("box rungs need a fit (pad or crop)")
+    fits = sorted(
+        (r for r in rungs if enlargement(r, video, config) <= config.max_upscale + _TOLERANCE),
+        key=lambda r: -r.short_side,
+    )
+    if not fits and boxed:
+        fits = [min(rungs, key=lambda r: r.short_side)]  # the box preset's promise: its smallest frame
     if not fits:
         smallest = min(rungs, key=lambda r: r.short_side)
         short = _even_down(src_short)
@@ -130,6 +166,7 @@ def plan_ladder(
     return [
         _rendition(
             rung,
+            video=video,
             src_short=src_short,
             aspect=aspect,
             frame_rate=frame_rate,
@@ -142,9 +179,20 @@ def plan_ladder(
     ]
 
 
+_TOLERANCE = 1e-9
+
+
+def enlargement(rung: Rung, video: VideoStream, config: LadderConfig) -> float:
+    """How much `rung` enlarges the shown picture (1.0: one source pixel per output pixel)."""
+    if rung.width is not None and rung.height is not None:
+        return box_fit(video, rung.width, rung.height, config.fit or "pad").upscale
+    return rung.short_side / min(video.display_width, video.display_height)
+
+
 def _rendition(
     rung: Rung,
     *,
+    video: VideoStream,
     src_short: int,
     aspect: Fraction,
     frame_rate: float,
@@ -153,9 +201,14 @@ def _rendition(
     audio: bool,
     config: LadderConfig,
 ) -> Rendition:
-    out_short = min(_even(rung.short_side), _even_down(src_short))
-    out_long = _even(out_short * max(aspect, 1 / aspect))
-    width, height = (out_long, out_short) if aspect >= 1 else (out_short, out_long)
+    geometry = None
+    if rung.width is not None and rung.height is not None:
+        width, height = rung.width, rung.height
+        geometry = box_fit(video, width, height, config.fit or "pad")
+    else:
+        out_short = min(_even(rung.short_side), _even_down(src_short * config.max_upscale))
+        out_long = _even(out_short * max(aspect, 1 / aspect))
+        width, height = (out_long, out_short) if aspect >= 1 else (out_short, out_long)
     return Rendition(
         name=rung.name,
         width=width,
@@ -171,6 +224,7 @@ def _rendition(
         audio_bitrate_kbps=config.audio_bitrate_kbps,
         audio_channels=config.audio_channels,
         audio_sample_rate=config.audio_sample_rate,
+        geometry=geometry,
     )
 
 

@@ -86,9 +86,17 @@ FILE_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "dv": ("dv", "dif"),
     "mxf": ("mxf",),
 }
-# Extensions of files that hold sound only: such an upload may ask for audio outputs only (the API says why
-# otherwise). The demuxers that read them are in FILE_EXTENSIONS too (audio containers).
-AUDIO_FILE_EXTENSIONS = frozenset({"mp3", "m4a", "wav", "flac", "opus", "oga", "aac"})
+# Files that hold sound only, by the container they name: such an upload may ask for audio outputs only (the API
+# says why otherwise). MP4 (.m4a) and Ogg (.opus, .oga) carry video too; the others are sound-only demuxers.
+AUDIO_CONTAINERS: dict[str, tuple[str, ...]] = {
+    "mp3": ("mp3",),
+    "wav": ("wav",),
+    "flac": ("flac",),
+    "aac": ("aac",),  # ADTS
+    "mov,mp4,m4a,3gp,3g2,mj2": ("m4a",),
+    "ogg": ("opus", "oga"),
+}
+AUDIO_FILE_EXTENSIONS = frozenset(extension for names in AUDIO_CONTAINERS.values() for extension in names)
 GIB = 1024**3
 
 
@@ -108,6 +116,11 @@ class ValidationPolicy(BaseModel):
         "asf",  # WMV/WMA
         "dv",  # raw DV from camcorders
         "mxf",  # broadcast and camera masters (DNxHD, MPEG-2)
+        # Sound only (audio outputs only; lambdas/pipeline/audio_files.py): MP3, WAV (PCM, ADPCM), FLAC, raw AAC.
+        "mp3",
+        "wav",
+        "flac",
+        "aac",
     )
     allowed_video_codecs: tuple[str, ...] = tuple(VIDEO_DECODERS)
     allowed_audio_codecs: tuple[str, ...] = tuple(AUDIO_DECODERS)

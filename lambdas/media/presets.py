@@ -9,10 +9,11 @@ makes exactly what was asked even after the deployment's presets changed. Changi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from typing import Annotated, Literal, Self
+from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from lambdas.media.ladder import DEFAULT_LADDER, Fit, LadderConfig, Rung
 
@@ -33,6 +34,8 @@ class Preset(BaseModel):
     outputs: Annotated[tuple[PresetOutput, ...], Field(min_length=1)]
     mp4_renditions: tuple[str, ...] | None = None  # None: the middle rung
     audio_bitrate_kbps: Annotated[int, Field(ge=32, le=512)] = 128
+    # How much a rung may enlarge the picture (lambdas/media/ladder.py's rule); 1.0: never.
+    max_upscale: Annotated[float, Field(ge=1.0, le=4.0)] = 1.0
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -50,6 +53,10 @@ class Preset(BaseModel):
             raise ValueError("fit: box rungs need a fit, pad or crop")
         if self.fit is not None and not any(boxes):
             raise ValueError("fit: only box rungs (width, height) take a fit")
+        shapes = {Fraction(rung.width, rung.height) for rung in self.rungs if rung.width and rung.height}
+        if len(shapes) > 1:
+            # Players switch between a ladder's rungs mid-stream: the picture must not change shape.
+            raise ValueError("rungs: every box rung must have the same shape (width:height)")
         if self.mp4_renditions is not None and not set(self.mp4_renditions) <= set(names):
             raise ValueError("mp4_renditions: every name must be one of the preset's rungs")
         return self
@@ -65,7 +72,12 @@ class Preset(BaseModel):
     def ladder_config(self) -> LadderConfig:
         """The ladder the pipeline plans with (the web preset's is exactly `DEFAULT_LADDER`)."""
         return DEFAULT_LADDER.model_copy(
-            update={"rungs": self.rungs, "fit": self.fit, "audio_bitrate_kbps": self.audio_bitrate_kbps}
+            update={
+                "rungs": self.rungs,
+                "fit": self.fit,
+                "audio_bitrate_kbps": self.audio_bitrate_kbps,
+                "max_upscale": self.max_upscale,
+            }
         )
 
     def with_fit(self, fit: Fit | None) -> Preset:
@@ -140,13 +152,60 @@ BUILTIN_PRESETS: tuple[Preset, ...] = (
     ),
 )
 
-_PRESET_LIST: TypeAdapter[list[Preset]] = TypeAdapter(list[Preset])
+
+class InvalidPresets(ValueError):
+    """The deployer's presets, wrong: every problem, each naming the preset and the field."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("presets: " + "; ".join(problems))
+        self.problems = tuple(problems)
+
+
+def validate_presets(documents: Sequence[object]) -> tuple[Preset, ...]:
+    """The deployer's preset documents as presets, or InvalidPresets naming each wrong one ("presets[1]
+    'vertical-hq': rungs[0].width: …"); a name already taken (by a built-in or an earlier one) is wrong too."""
+    problems: list[str] = []
+    presets: list[Preset] = []
+    taken = {preset.name for preset in BUILTIN_PRESETS}
+    for index, document in enumerate(documents):
+        name = document.get("name") if isinstance(document, dict) else None
+        label = f"presets[{index}]" + (f" {name!r}" if isinstance(name, str) else "")
+        try:
+            preset = Preset.model_validate(document)
+        except ValidationError as error:
+            problems.extend(f"{label}: {_field_problem(e)}" for e in error.errors())
+            continue
+        if preset.name in taken:
+            kind = "a built-in" if any(p.name == preset.name for p in BUILTIN_PRESETS) else "another"
+            problems.append(f"{label}: name: {preset.name!r} is taken by {kind} preset (choose a new name)")
+            continue
+        taken.add(preset.name)
+        presets.append(preset)
+    if problems:
+        raise InvalidPresets(problems)
+    return tuple(presets)
+
+
+def _field_problem(error: Mapping[str, Any]) -> str:
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    # A model-level check names its field itself ("fit: box rungs need a fit").
+    return f"{where}: {message}" if where else message
 
 
 def parse_presets(document: str | Sequence[object]) -> tuple[Preset, ...]:
-    """The deployer's presets: a JSON text or already-parsed list of preset documents (ValidationError if wrong)."""
-    values = json.loads(document) if isinstance(document, str) else list(document)
-    return tuple(_PRESET_LIST.validate_python(values or []))
+    """The deployer's presets: a JSON text (the functions' PRESETS) or the already-parsed list of documents."""
+    values = json.loads(document) if isinstance(document, str) and document.strip() else document or []
+    if not isinstance(values, list):
+        raise InvalidPresets(["must be a list of preset documents"])
+    return validate_presets(values)
+
+
+def presets_document(presets: Iterable[Preset]) -> str:
+    """The deployer's presets as the functions' PRESETS variable: compact JSON, defaults left out."""
+    return json.dumps(
+        [preset.model_dump(mode="json", exclude_defaults=True) for preset in presets], separators=(",", ":")
+    )
 
 
 class PresetCatalog:

@@ -46,7 +46,8 @@ from lambdas.media.ffmpeg_args import (
     video_piece_demuxer,
 )
 from lambdas.media.fmp4 import Fmp4Error, FragmentedTrack, FragmentInfo, init_bytes, read_track
-from lambdas.media.ladder import LadderConfig, Rung, plan_ladder
+from lambdas.media.geometry import Rect, even, shown_region
+from lambdas.media.ladder import LadderConfig, Rendition, Rung, plan_ladder
 from lambdas.media.policy import ValidationPolicy
 from lambdas.media.probe import MediaInfo
 from lambdas.media.runner import Limits, RunResult
@@ -162,6 +163,41 @@ def reference_size(info: MediaInfo) -> tuple[int, int]:
     return reference.width, reference.height
 
 
+class Comparison(BaseModel):
+    """What is compared, like with like: the source's part the rungs show (`source_crop` of its upright pixels;
+    None: all of it) and each rung's picture (`rung_crops`: the part of its frame the picture fills, without a
+    pad fit's bars; None: the whole frame), both scaled to `size`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    size: tuple[int, int]
+    source_crop: Rect | None = None
+    rung_crops: tuple[Rect | None, ...] = ()
+
+
+def comparison(info: MediaInfo, renditions: Sequence[Rendition]) -> Comparison:
+    """How a chunk's rungs are scored: at the shown source's resolution, at most 1080p (`reference_size`).
+
+    A pad fit's rungs are scored on their picture only (the black bars would score as perfect); a crop fit's
+    against the same centre of the source (a preset's frames share one shape, so one crop serves every rung).
+    """
+    geometries = [r.geometry for r in renditions]
+    crop = next((g.crop for g in geometries if g is not None and g.crop is not None), None)
+    if crop is None or info.video is None:
+        return Comparison(size=reference_size(info), rung_crops=tuple(g.picture if g else None for g in geometries))
+    width, height = shown_region(info.video, crop)
+    shrink = min(Fraction(1), Fraction(REFERENCE_SHORT_SIDE) / min(width, height))
+    return Comparison(
+        size=(even(width * shrink), even(height * shrink)),
+        source_crop=crop,
+        rung_crops=(None,) * len(renditions),
+    )
+
+
+def _crop(rect: Rect | None) -> list[str]:
+    return [] if rect is None else [f"crop={rect.width}:{rect.height}:{rect.x}:{rect.y}"]
+
+
 def quality_log(metric: Metric, index: int) -> str:
     """The file the filter for the `index`-th rung writes, in the run's working directory."""
     return f"quality_{index}.json" if metric is Metric.VMAF else f"quality_{index}.log"
@@ -228,6 +264,8 @@ def quality_argv(
     sample: Sample,
     reference: tuple[int, int],
     metric: Metric,
+    source_crop: Rect | None = None,
+    rung_crops: Sequence[Rect | None] = (),
 ) -> list[str]:
     """One process that scores every rung of a chunk on `sample`, the reference decoded once.
 
@@ -262,12 +300,13 @@ def quality_argv(
     fit = [f"scale={width}:{height}:flags=bicubic", "setsar=1", "format=yuv420p"]
     window = [f"trim=start_pts={sample.first}:end_pts={sample.first + sample.frames}", "setpts=PTS-STARTPTS"]
     references = [f"ref{i}" for i in range(len(clips))]
-    graph = "[0:v:0]" + ",".join([*chunk_filters(info, rate=rate, start=start, frames=frames), *window, *thin, *fit])
+    chunk = chunk_filters(info, rate=rate, start=start, frames=frames)
+    graph = "[0:v:0]" + ",".join([*chunk, *window, *thin, *_crop(source_crop), *fit])
     graph += f",split={len(clips)}" if len(clips) > 1 else ""
     graph += "".join(f"[{label}]" for label in references)
     for i, (label, clip) in enumerate(zip(references, clips, strict=True)):
         rung = [f"trim=start_frame={clip.skip}:end_frame={clip.skip + sample.frames}", "setpts=PTS-STARTPTS"]
-        rung += [*thin, *fit]
+        rung += [*thin, *_crop(rung_crops[i] if i < len(rung_crops) else None), *fit]
         graph += f";[{i + 1}:v:0]" + ",".join(rung) + f"[dist{i}]"
         if metric is Metric.VMAF:
             options = f"model=version={VMAF_MODEL}:n_subsample={subsample}:log_fmt=json"
@@ -409,6 +448,7 @@ def measure(
     run: Callable[..., RunResult],
     limits: Limits | None = None,
     metric: Metric | None = None,
+    renditions: Sequence[Rendition] = (),
 ) -> ChunkQuality:
     """Score each rung (name, its output) of a chunk just encoded; never raises for a failed quality run.
 
@@ -423,6 +463,7 @@ def measure(
             return ChunkQuality(error="this ffmpeg has neither libvmaf nor ssim")
         sample = plan_sample(chunk_frames, segment_frames, rate)
         clips = [write_clip(out, cwd / _clip_name(i), sample) for i, (_, out) in enumerate(rungs)]
+        compared = comparison(info, renditions) if renditions else Comparison(size=reference_size(info))
         argv = quality_argv(
             piece,
             info,
@@ -432,8 +473,10 @@ def measure(
             start=start,
             frames=frames,
             sample=sample,
-            reference=reference_size(info),
+            reference=compared.size,
             metric=chosen,
+            source_crop=compared.source_crop,
+            rung_crops=compared.rung_crops,
         )
         used = run(argv, cwd=cwd, timeout=timeout, limits=limits)
         parse = parse_vmaf_log if chosen is Metric.VMAF else parse_ssim_stats

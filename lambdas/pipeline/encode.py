@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from lambdas import keys
-from lambdas.jobs.model import Clock, JobStep, utc_now
+from lambdas.jobs.model import Clock, Job, JobStep, utc_now
 from lambdas.jobs.ports import JobNotProcessing, JobRepository
 from lambdas.media.chunking import Chunk, ItemKind, WorkItem, frame_ticks
 from lambdas.media.errors import MediaError, SourceUnreadable, TranscodeFailed
@@ -40,6 +40,7 @@ from lambdas.media.quality import ChunkQuality, quality_timeout, scored_chunk
 from lambdas.media.quality import measure as measure_quality
 from lambdas.media.runner import Limits, RunResult
 from lambdas.media.runner import run as run_ffmpeg
+from lambdas.pipeline.audio_files import Downloads, make_downloads
 from lambdas.pipeline.config import CACHE_MEDIA, JobRef, PipelineConfig
 from lambdas.pipeline.errors import transient_errors
 from lambdas.pipeline.job_guard import running_job, stopped, withdrawn_if_stopped
@@ -118,7 +119,10 @@ def encode(
             started = monotonic()
             work = _Work(plan, store, config, tmp, timeout, run, reporter.on_progress)
             quality = ChunkQuality()
-            if item.kind is ItemKind.AUDIO:
+            tracks: dict[str, tuple[TrackResult, Files]]
+            if item.kind is ItemKind.DOWNLOADS:
+                tracks, used = {}, _downloads(work, job, repository)
+            elif item.kind is ItemKind.AUDIO:
                 tracks, used = _encode_audio(work, item)
             else:
                 tracks, used, quality = _encode_video(work, item)
@@ -129,14 +133,14 @@ def encode(
                 elapsed_seconds=monotonic() - started,
                 quality=quality,
             )
-            prefix = keys.stream_prefix(job_id)
+            prefix = keys.stream_prefix(job_id, private=job.private)
             with withdrawn_if_stopped(repository, store, job_id, config.outputs_bucket, prefix):
                 for name, (_, files) in tracks.items():
                     for path in files:
                         store.upload(
                             path,
                             config.outputs_bucket,
-                            keys.track_prefix(job_id, name) + path.name,
+                            keys.track_prefix(job_id, name, private=job.private) + path.name,
                             content_type="video/mp4" if path.name == keys.INIT_SEGMENT else SEGMENT_TYPE,
                             cache_control=CACHE_MEDIA,
                         )
@@ -145,7 +149,7 @@ def encode(
             save_json(store, config.work_bucket, keys.result_key(job_id, plan.attempt, item.item_id), result, tmp)
         done = repository.record_work_done(job_id, plan.attempt, item.item_id)
         reporter.finished(done)
-        publish_preview(plan, done, repository=repository, store=store, config=config, tmp=tmp)
+        publish_preview(plan, done, repository=repository, store=store, config=config, tmp=tmp, private=job.private)
     return EncodeResult(
         item_id=item.item_id, segments=sum(len(t.segments) for t in result.tracks.values()), cpu_seconds=used.cpu_s
     )
@@ -154,6 +158,8 @@ def encode(
 def describe(plan: EncodePlan, item: WorkItem) -> str:
     """The work item as events name it: "audio" (the only track), "audio 2/3: fra", or
     "chunk 3/20 (segments 12-15): 1080p, 720p"."""
+    if item.kind is ItemKind.DOWNLOADS:
+        return "audio downloads"
     if item.chunk is None:
         tracks = plan.audio
         if len(tracks) <= 1:
@@ -202,8 +208,9 @@ def _encode_video(work: _Work, item: WorkItem) -> tuple[*Encoded, ChunkQuality]:
     renditions = [plan.rendition(name) for name in item.renditions]
     outputs = [tmp / f"{r.name}.mp4" for r in renditions]
     start = plan.media.start_time + chunk.start_s(rate)
-    # The last chunk may hold a little more than the container said, never an unbounded amount.
-    frames = chunk.frames + (plan.chunks.segment_frames if chunk.last else 0)
+    # The last chunk may hold a little more than the container said, never an unbounded amount; a clip's ends
+    # exactly where its window does.
+    frames = chunk.frames + (plan.chunks.segment_frames if chunk.last and plan.clip is None else 0)
     used = run(
         chunk_argv(
             piece,
@@ -242,6 +249,7 @@ def _encode_video(work: _Work, item: WorkItem) -> tuple[*Encoded, ChunkQuality]:
             timeout=quality_timeout(timeout, used.elapsed_s),
             run=run,
             limits=VIDEO_LIMITS,
+            renditions=renditions,  # a box rung is scored on its picture (lambdas/media/quality.comparison)
         )
     )
     piece.unlink()
@@ -278,6 +286,16 @@ def _encode_video(work: _Work, item: WorkItem) -> tuple[*Encoded, ChunkQuality]:
         )
         out.unlink()
     return tracks, used, quality
+
+
+def _downloads(work: _Work, job: Job, repository: JobRepository) -> RunResult:
+    """The job's audio downloads, from the default track's piece (lambdas/pipeline/audio_files.py)."""
+    plan, store, config, tmp, timeout, run, _ = work.parts()
+    piece = tmp / "downloads.mka"
+    store.download(config.work_bucket, keys.audio_piece_key(plan.job_id, plan.attempt, keys.AUDIO_TRACK), piece)
+    cpu = make_downloads(job, plan, piece, Downloads(repository, store, config, tmp, timeout, run))
+    piece.unlink()
+    return RunResult(argv=(), returncode=0, stdout="", stderr_tail=(), elapsed_s=0.0, cpu_s=cpu)
 
 
 def _encode_audio(work: _Work, item: WorkItem) -> Encoded:

@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas import keys
 from lambdas.media.audio_tracks import AudioChoice, choose_audio
-from lambdas.media.chunking import ChunkPlan, ItemKind, WorkItem
+from lambdas.media.chunking import AUDIO_ITEM, ChunkPlan, ItemKind, WorkItem
 from lambdas.media.ladder import Rendition
 from lambdas.media.probe import MediaInfo
 from lambdas.media.quality import ChunkQuality
+from lambdas.pipeline.clip import ClipPlan
 from lambdas.storage.ports import MediaStore
 
 JSON = "application/json"
@@ -37,6 +38,9 @@ class EncodePlan(BaseModel):
     media: MediaInfo
     renditions: tuple[PlannedRendition, ...]  # largest first
     chunks: ChunkPlan
+    # A clip job's window of the source (then `media` is the window's: it starts and lasts as the window does),
+    # and for a fast clip the file ProbeSource copied.
+    clip: ClipPlan | None = None
 
     def rendition(self, name: str) -> PlannedRendition:
         for rendition in self.renditions:
@@ -48,6 +52,8 @@ class EncodePlan(BaseModel):
     def audio(self) -> tuple[AudioChoice, ...]:
         """The audio tracks the plan encodes, the default first (empty: a silent output)."""
         planned = {item.item_id for item in self.chunks.items if item.kind is ItemKind.AUDIO}
+        if any(item.kind is ItemKind.DOWNLOADS for item in self.chunks.items):
+            planned.add(AUDIO_ITEM)  # the downloads are made from the default track's piece (even with no stream)
         return tuple(choice for choice in choose_audio(self.media.audio) if choice.track in planned)
 
     def audio_track(self, track: str) -> AudioChoice:

@@ -24,8 +24,9 @@ HLS = "application/vnd.apple.mpegurl"
 _MAX_ROUNDS = 3
 
 
-def playback_url(config: PipelineConfig, job_id: str) -> str:
-    return f"{config.playback_base_url.rstrip('/')}/{keys.master_key(job_id)}"
+def playback_url(config: PipelineConfig, job_id: str, *, private: bool = False) -> str:
+    """A private job's is not playable as it is: the API answers it signed (lambdas/playback), per request."""
+    return f"{config.playback_base_url.rstrip('/')}/{keys.master_key(job_id, private=private)}"
 
 
 def publish_preview(
@@ -36,6 +37,7 @@ def publish_preview(
     store: MediaStore,
     config: PipelineConfig,
     tmp: Path,
+    private: bool = False,
 ) -> int:
     """Publish the leading finished chunks if that is more than already published; the segments now watchable."""
     published = 0
@@ -45,14 +47,16 @@ def publish_preview(
             return published  # nothing watchable yet, or everything: PackageOutputs writes the VOD playlists
         segments = sum(c.segments for c in plan.chunks.chunks[:chunks])
         try:
-            claimed = repository.mark_playable(plan.job_id, segments, playback_url(config, plan.job_id))
+            claimed = repository.mark_playable(
+                plan.job_id, segments, playback_url(config, plan.job_id, private=private)
+            )
             if not claimed and (not published or repository.get(plan.job_id).playable_segments > segments):
                 # Another worker claimed as much or more and writes; or, after our own write, a larger
                 # claim exists whose upload may have landed before ours: rewrite with what is done now.
                 return published
-            prefix = keys.stream_prefix(plan.job_id)
+            prefix = keys.stream_prefix(plan.job_id, private=private)
             with withdrawn_if_stopped(repository, store, plan.job_id, config.outputs_bucket, prefix):
-                _write(plan, chunks, store, config, tmp)
+                _write(plan, chunks, store, config, tmp, private=private)
             published = segments
             if repository.get(plan.job_id).playable_segments <= segments:
                 return published
@@ -62,7 +66,9 @@ def publish_preview(
     return published
 
 
-def _write(plan: EncodePlan, chunks: int, store: MediaStore, config: PipelineConfig, tmp: Path) -> None:
+def _write(
+    plan: EncodePlan, chunks: int, store: MediaStore, config: PipelineConfig, tmp: Path, *, private: bool = False
+) -> None:
     wanted = {c.index for c in plan.chunks.chunks[:chunks]}
     results: dict[str, ItemResult] = {}
     for item in plan.chunks.items:
@@ -73,10 +79,15 @@ def _write(plan: EncodePlan, chunks: int, store: MediaStore, config: PipelineCon
     bucket, job_id = config.outputs_bucket, plan.job_id
     tracks: list[VideoTrack | AudioTrack] = [*videos, *audio]
     documents = [
-        (keys.track_prefix(job_id, t.name) + keys.MEDIA_PLAYLIST, media_playlist(t.init_uri, t.segments, ended=False))
+        (
+            keys.track_prefix(job_id, t.name, private=private) + keys.MEDIA_PLAYLIST,
+            media_playlist(t.init_uri, t.segments, ended=False),
+        )
         for t in tracks
     ]
-    documents.append((keys.master_key(job_id), master_playlist(videos, audio)))  # last: it points at the others
+    documents.append(
+        (keys.master_key(job_id, private=private), master_playlist(videos, audio))
+    )  # last: it points at the others
     for key, text in documents:
         path = tmp / "playlist.m3u8"
         path.write_text(text)

@@ -15,10 +15,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from lambdas import keys
-from lambdas.jobs.model import Clock, JobStep, OutputKind, utc_now
-from lambdas.jobs.ports import JobRepository
+from lambdas.jobs.model import ClipMode, Clock, JobStep, OutputKind, utc_now
+from lambdas.jobs.ports import JobNotProcessing, JobRepository
 from lambdas.media.audio_tracks import choose_audio
 from lambdas.media.chunking import Shape, output_rate, plan_chunks
+from lambdas.media.clip import window_media
 from lambdas.media.errors import SourceUnreadable
 from lambdas.media.ffmpeg_args import audio_piece_argv, first_timestamp_argv, video_piece_argv
 from lambdas.media.ladder import LadderConfig, plan_ladder
@@ -27,9 +28,11 @@ from lambdas.media.probe import MediaInfo, probe_source
 from lambdas.media.runner import RunResult
 from lambdas.media.runner import run as run_ffmpeg
 from lambdas.media.storyboard import SpritePlan, plan_sprite, thumbnail_times
+from lambdas.pipeline.audio_files import audio_plan, validation_policy, wants_video, with_downloads
+from lambdas.pipeline.clip import ClipPlan, no_chunks, planned_window, store_fast_clip
 from lambdas.pipeline.config import SOURCE_NAME, JobRef, PipelineConfig
 from lambdas.pipeline.errors import transient_errors
-from lambdas.pipeline.job_guard import running_job
+from lambdas.pipeline.job_guard import running_job, stopped, withdrawn_if_stopped
 from lambdas.pipeline.plan import EncodePlan, PlannedRendition, save_json
 from lambdas.pipeline.progress import PROGRESS_PROBED, ProgressWriter, step_events
 from lambdas.pipeline.workspace import workspace
@@ -52,6 +55,9 @@ class ThumbnailPlan(BaseModel):
     poster_at: float = 0.0
     times: tuple[float, ...] = ()
     sprite: SpritePlan | None = None
+    # A clip's thumbnails are of its window: the times above count from it, this far into the source.
+    offset_s: float = 0.0
+    length_s: float | None = None  # the window's length (None: the whole source)
 
 
 class ProbeRequest(BaseModel):
@@ -98,30 +104,57 @@ def probe(
         attempt = job.retry_count
         ProgressWriter(repository, job_id, JobStep.PROBE).overall(1)
         # A new attempt starts clean: nothing an earlier attempt left may end up in this one's outputs.
-        store.delete_prefix(config.outputs_bucket, keys.output_prefix(job_id))
+        store.delete_prefix(config.outputs_bucket, keys.output_prefix(job_id, private=job.private))
         store.delete_prefix(config.work_bucket, keys.work_prefix(job_id))
         with workspace("probe") as tmp:
             with step_events(repository, job_id, JobStep.PROBE, clock=clock):
                 source = tmp / SOURCE_NAME
                 store.download(job.source.bucket, job.source.key, source)
                 info = probe_source(source, config.policy.format_whitelist, run, timeout=PROBE_TIMEOUT_S)
+                if info.duration is not None:
+                    _record_duration(repository, job_id, info.duration)
             with step_events(repository, job_id, JobStep.VALIDATE, clock=clock):
-                validate(info, config.policy)
+                validate(info, validation_policy(job, config.policy))
+                window = planned_window(job, info)  # a clip job's range of the source; None: all of it
+            # A clip is planned on its window: every offset from `media.start_time` then falls inside it.
+            media = info if window is None else window_media(info, window)
+            fast = window is not None and job.clip is not None and job.clip.mode is ClipMode.FAST
             with step_events(repository, job_id, JobStep.PLAN, clock=clock):
-                plan = encode_plan(
-                    info,
-                    job_id,
-                    attempt,
-                    job.requested_renditions,
-                    config,
-                    ladder=job.preset.ladder_config() if job.preset else None,
-                )
+                if fast:  # one stream copy, no ladder: nothing for the workers
+                    plan = EncodePlan(job_id=job_id, attempt=attempt, media=media, renditions=(), chunks=no_chunks())
+                elif not wants_video(job):  # audio outputs only: one item, the default track's downloads
+                    plan = audio_plan(media, job_id, attempt, job)
+                else:
+                    plan = encode_plan(
+                        media,
+                        job_id,
+                        attempt,
+                        job.requested_renditions,
+                        config,
+                        ladder=job.preset.ladder_config() if job.preset else None,
+                    )
+                    plan = with_downloads(plan, job)
                 thumbnails = plan_thumbnails(
-                    info, config.thumbnail_count, OutputKind.THUMBNAILS in job.requested_outputs
+                    media, config.thumbnail_count, not fast and OutputKind.THUMBNAILS in job.requested_outputs
                 )
+                if window is not None and job.clip is not None:
+                    plan = plan.model_copy(update={"clip": ClipPlan(window=window, mode=job.clip.mode)})
+                    thumbnails = thumbnails.model_copy(
+                        update={"offset_s": window.start_s, "length_s": window.duration_s}
+                    )
             detail = f"{len(plan.chunks.chunks)} chunks, {len(plan.chunks.items)} work items"
+            if fast:
+                detail = f"a stream copy of {media.duration or 0:g} s"
             with step_events(repository, job_id, JobStep.SPLIT, clock=clock, detail=detail):
-                cut_pieces(source, plan, store, config, tmp, run=run, timeout=timeout)
+                if fast and window is not None:
+                    prefix = keys.output_prefix(job_id, private=job.private)
+                    with withdrawn_if_stopped(repository, store, job_id, config.outputs_bucket, prefix):
+                        clip = store_fast_clip(
+                            source, info, job, window, store=store, config=config, tmp=tmp, run=run, timeout=timeout
+                        )
+                    plan = plan.model_copy(update={"clip": clip})
+                else:
+                    cut_pieces(source, plan, store, config, tmp, run=run, timeout=timeout)
                 source.unlink()
                 ref = PlanRef(
                     bucket=config.work_bucket,
@@ -133,6 +166,14 @@ def probe(
                 save_json(store, ref.bucket, ref.items_key, [{"item_id": i.item_id} for i in plan.chunks.items], tmp)
         ProgressWriter(repository, job_id, JobStep.PLAN).overall(PROGRESS_PROBED)
     return ProbeResult(media=info, plan=ref, thumbnails=thumbnails)
+
+
+def _record_duration(repository: JobRepository, job_id: str, duration: float) -> None:
+    """The probed length on the job: what a clip of it is checked against (lambdas/api/clips.py)."""
+    try:
+        repository.record_source_duration(job_id, duration)
+    except JobNotProcessing as error:
+        raise stopped(error) from None
 
 
 def encode_plan(
@@ -182,12 +223,16 @@ def cut_pieces(
 ) -> None:
     """Each chunk's piece and each audio track's, uploaded one by one (the disk holds the source and one piece)."""
     info, rate = plan.media, plan.chunks.rate
+    # A seek counts from the file's start; a clip's media (and so every chunk) starts at its window's start.
+    offset = plan.clip.window.start_s if plan.clip is not None else 0.0
     for chunk in plan.chunks.chunks:
         piece = tmp / f"piece_{chunk.index:05d}.mkv"
         start = chunk.start_s(rate)
-        end = None if chunk.last else info.start_time + chunk.end_s(rate) + PIECE_TAIL_S
+        # The last chunk of a whole source runs to its end; a clip's ends with its window.
+        last = chunk.last and plan.clip is None
+        end = None if last else info.start_time + chunk.end_s(rate) + PIECE_TAIL_S
         for margin in _SEEK_MARGINS:
-            seek = max(0.0, start - margin)
+            seek = max(0.0, offset + start - margin)
             run(
                 video_piece_argv(source, info, config.policy, piece, seek=seek, end=end),
                 cwd=tmp,
@@ -210,9 +255,12 @@ def cut_pieces(
             cache_control="no-store",
         )
         piece.unlink()
+    # A clip's audio pieces hold its window and a second either side (the encode trims to the sample).
+    window = {} if plan.clip is None else {"seek": max(0.0, offset - PIECE_TAIL_S), "end": _window_end(info)}
     for track in plan.audio:
         piece = tmp / f"{track.track}.mka"
-        run(audio_piece_argv(source, info, config.policy, piece, stream=track.stream), cwd=tmp, timeout=timeout)
+        argv = audio_piece_argv(source, info, config.policy, piece, stream=track.stream, **window)
+        run(argv, cwd=tmp, timeout=timeout)
         store.upload(
             piece,
             config.work_bucket,
@@ -221,6 +269,10 @@ def cut_pieces(
             cache_control="no-store",
         )
         piece.unlink()
+
+
+def _window_end(info: MediaInfo) -> float:
+    return info.start_time + (info.duration or 0.0) + PIECE_TAIL_S
 
 
 def _first_timestamp(piece: Path, run: Callable[..., RunResult]) -> float:

@@ -27,6 +27,12 @@ def playback_url(base_url: str, manifest_key: str) -> str:
     return f"{base_url.rstrip('/')}/{manifest_key}"
 
 
+def _url(job: Job, config: PipelineConfig, key: str | None) -> str | None:
+    """A manifest's public URL; None for a private job (the API signs its URLs per request, lambdas/playback,
+    never stored) and for a job without manifests (audio outputs only)."""
+    return None if job.private or key is None else playback_url(config.playback_base_url, key)
+
+
 def step_timings(events: Iterable[JobEvent]) -> dict[JobStep, float]:
     """Seconds from a step's first start to its last finish (parallel renditions count once, as wall time)."""
     starts: dict[JobStep, JobEvent] = {}
@@ -63,12 +69,14 @@ def publish(
                 clock(),
                 current_step=JobStep.PUBLISH,
                 outputs=JobOutputs(
-                    playback_url=playback_url(config.playback_base_url, outputs.manifest_key),
+                    # A private job's URLs are signed per request by the API (lambdas/playback), never stored.
+                    playback_url=_url(job, config, outputs.manifest_key),
                     manifest_key=outputs.manifest_key,
-                    dash_url=playback_url(config.playback_base_url, outputs.dash_key),
+                    dash_url=_url(job, config, outputs.dash_key),
                     dash_manifest_key=outputs.dash_key,
                     files=outputs.files,
                     encode_cpu_seconds=outputs.encode_cpu_seconds,
+                    clip=outputs.clip,
                     quality=outputs.quality,
                     warnings=outputs.warnings,
                 ),

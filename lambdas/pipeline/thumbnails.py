@@ -91,8 +91,8 @@ class ThumbnailsResult(BaseModel):
         return (*extra, *self.stills, *self.sprites)
 
 
-def thumbnails_prefix(job_id: str) -> str:
-    return keys.thumbnails_prefix(job_id)
+def thumbnails_prefix(job_id: str, *, private: bool = False) -> str:
+    return keys.thumbnails_prefix(job_id, private=private)
 
 
 def make_thumbnails(
@@ -134,33 +134,45 @@ def make_thumbnails(
                 return True
 
             def poster(at: float) -> None:
-                run(poster_argv(source, info, policy, out / POSTER, at=at), cwd=tmp, timeout=timeout)
+                run(poster_argv(source, info, policy, out / POSTER, at=plan.offset_s + at), cwd=tmp, timeout=timeout)
 
             # A seek near the end of some files (MPEG-TS) finds no frame: the first frame is a poster too.
             posted = attempt("Poster", lambda: poster(plan.poster_at), (out / POSTER,))
             if not posted and plan.poster_at > 0 and attempt("Poster", lambda: poster(0.0), (out / POSTER,)):
                 warnings.pop()  # the first try's warning: the poster is there after all
+            times = [plan.offset_s + t for t in plan.times]  # in the source (a clip's: inside its window)
             if plan.times:
                 stills = tuple(out / f"thumb_{i:05d}.jpg" for i in range(len(plan.times)))
                 attempt(
                     "Stills",
-                    lambda: run(thumbnails_argv(source, info, policy, out, plan.times), cwd=tmp, timeout=timeout),
+                    lambda: run(thumbnails_argv(source, info, policy, out, times), cwd=tmp, timeout=timeout),
                     stills,
                 )
             sheets: list[Path] = []
 
             def storyboard() -> None:
                 sheets.extend(
-                    _sprite(run, source, info, policy=policy, plan=sprite_plan, out=out, cwd=tmp, timeout=timeout)
+                    _sprite(
+                        run,
+                        source,
+                        info,
+                        policy=policy,
+                        plan=sprite_plan,
+                        out=out,
+                        cwd=tmp,
+                        timeout=timeout,
+                        window=window,
+                    )
                 )
 
             sprite_plan = plan.sprite
+            window = (plan.offset_s, plan.length_s) if plan.length_s is not None else None
             sprite = sprite_plan
             if attempt("Storyboard", storyboard):
                 if len(sheets) < sprite.sheets:  # the last sheet had no frame left: its cues go too
                     sprite = sprite.model_copy(update={"count": len(sheets) * sprite.per_sheet})
-                (out / STORYBOARD).write_text(storyboard_vtt(sprite, info.duration or sprite.interval))
-            prefix = thumbnails_prefix(job_id)
+                (out / STORYBOARD).write_text(storyboard_vtt(sprite, plan.length_s or info.duration or sprite.interval))
+            prefix = thumbnails_prefix(job_id, private=job.private)
 
             def put(path: Path, content_type: str) -> StoredFile:
                 stored = store.upload(
@@ -202,14 +214,15 @@ def _sprite(
     out: Path,
     cwd: Path,
     timeout: float,
+    window: tuple[float, float] | None = None,
 ) -> list[Path]:
     """Sprite sheets from keyframes (cheap); a source with too few keyframes gets a full decode instead."""
     # e.g. a single keyframe: the tile filter receives no frame and the encoder never opens.
     with contextlib.suppress(TranscodeFailed):
-        run(sprite_argv(source, info, policy, plan, out, keyframes_only=True), cwd=cwd, timeout=timeout)
+        run(sprite_argv(source, info, policy, plan, out, keyframes_only=True, window=window), cwd=cwd, timeout=timeout)
     sheets = sorted(out.glob("sprite_*.jpg"))
     if not sheets:
-        run(sprite_argv(source, info, policy, plan, out, keyframes_only=False), cwd=cwd, timeout=timeout)
+        run(sprite_argv(source, info, policy, plan, out, keyframes_only=False, window=window), cwd=cwd, timeout=timeout)
         sheets = sorted(out.glob("sprite_*.jpg"))
     if not sheets:
         raise TranscodeFailed("Making the storyboard failed.")

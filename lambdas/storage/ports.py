@@ -138,3 +138,11 @@ class UploadStore(Protocol):
     def abort(self, bucket: str, key: str, upload_id: str) -> None:
         """Discard the upload and its parts; an upload already gone is not an error."""
         ...
+
+
+class DownloadLinks(Protocol):
+    """Short-lived links to one stored object each, for a user's browser (no request is made to sign one)."""
+
+    def presign_download(self, bucket: str, key: str, *, expires_in: int, disposition: str, content_type: str) -> str:
+        """A GET URL for `key`, valid `expires_in` seconds, answered with these Content-Disposition and -Type."""
+        ...

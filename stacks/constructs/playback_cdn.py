@@ -1,4 +1,9 @@
-"""CloudFront in front of the outputs bucket (not emulated locally: the S3 endpoint stands in)."""
+"""CloudFront in front of the outputs bucket (not emulated locally: the S3 endpoint stands in).
+
+Private jobs' outputs (lambdas/keys.py PRIVATE_PREFIX) have their own behaviour, first so that no wider pattern
+(`*.m3u8`) serves them: it trusts only the deployment's key group (signed URLs), or, without a key, refuses every
+request at the edge. Either way nothing under `private/` is public.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,20 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from lambdas.keys import PRIVATE_PREFIX
 from stacks.nag import acknowledge
+
+# What the `private/*` behaviour runs where the deployment has no signing key: nothing there may be served.
+DENY_ALL = "function handler(event) { return { statusCode: 403, statusDescription: 'Forbidden' }; }"
 
 
 class PlaybackCdn(Construct):
     """HTTPS only, origin access control, short TTL for playlists and long TTL for segments, CORS for players."""
 
-    def __init__(self, scope: Construct, id: str, *, outputs: s3.IBucket) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, outputs: s3.IBucket, private_public_key: str | None = None
+    ) -> None:
+        """`private_public_key`: the PEM public key of private jobs' signed URLs (DeploymentConfig)."""
         super().__init__(scope, id)
         origin = origins.S3BucketOrigin.with_origin_access_control(outputs)
         cors = cloudfront.ResponseHeadersPolicy(
@@ -45,13 +57,39 @@ class PlaybackCdn(Construct):
             max_ttl=Duration.days(365),
         )
 
-        def behavior(policy: cloudfront.ICachePolicy) -> cloudfront.BehaviorOptions:
+        def behavior(policy: cloudfront.ICachePolicy, **extra: object) -> cloudfront.BehaviorOptions:
             return cloudfront.BehaviorOptions(
                 origin=origin,
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 cache_policy=policy,
                 response_headers_policy=cors,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+                **extra,  # type: ignore[arg-type]  # BehaviorOptions' keywords, passed through
+            )
+
+        self.public_key: cloudfront.PublicKey | None = None
+        if private_public_key:
+            self.public_key = cloudfront.PublicKey(
+                self, "PrivatePlaybackKey", encoded_key=private_public_key, comment="vodpipe private playback"
+            )
+            key_group = cloudfront.KeyGroup(self, "PrivatePlayback", items=[self.public_key])
+            # Signed URLs are per object and expire: the cache key is the path, the signature is checked first.
+            private = behavior(segments, trusted_key_groups=[key_group])
+        else:
+            deny = cloudfront.Function(
+                self,
+                "DenyPrivate",
+                code=cloudfront.FunctionCode.from_inline(DENY_ALL),
+                runtime=cloudfront.FunctionRuntime.JS_2_0,
+                comment="vodpipe: no signing key, so private outputs are never served",
+            )
+            private = behavior(
+                segments,
+                function_associations=[
+                    cloudfront.FunctionAssociation(
+                        function=deny, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
+                    )
+                ],
             )
 
         self.distribution = cloudfront.Distribution(
@@ -59,7 +97,12 @@ class PlaybackCdn(Construct):
             "Distribution",
             comment="vodpipe playback",
             default_behavior=behavior(segments),
-            additional_behaviors={"*.m3u8": behavior(playlists), "*.vtt": behavior(playlists)},
+            # Evaluated in this order: `private/*` must come before any pattern that would match its files.
+            additional_behaviors={
+                f"{PRIVATE_PREFIX}*": private,
+                "*.m3u8": behavior(playlists),
+                "*.vtt": behavior(playlists),
+            },
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
         )
@@ -73,6 +116,11 @@ class PlaybackCdn(Construct):
                 "domain and certificate per deployment to enforce TLSv1.2_2021.",
             },
         )
+
+    @property
+    def key_pair_id(self) -> str | None:
+        """The id CloudFront signed URLs name (Key-Pair-Id); None without a signing key."""
+        return self.public_key.public_key_id if self.public_key else None
 
     @property
     def base_url(self) -> str:

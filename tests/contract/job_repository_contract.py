@@ -9,7 +9,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambdas.jobs.model import EventKind, Job, JobEvent, JobStatus, JobStep, OutputKind, Source, new_job_id
+from lambdas.jobs.model import (
+    AudioLoudness,
+    Caption,
+    CaptionFormat,
+    CaptionStatus,
+    EventKind,
+    Job,
+    JobEvent,
+    JobOutputs,
+    JobStatus,
+    JobStep,
+    OutputFile,
+    OutputKind,
+    Source,
+    new_job_id,
+)
 from lambdas.jobs.ports import (
     ConcurrentUpdate,
     IllegalTransition,
@@ -231,6 +246,45 @@ class JobRepositoryContract:
         assert saved.progress == 100
         assert repo.get(processing.job_id).completed_at == T0 + timedelta(hours=1)
 
+    def test_captions_are_stored_over_the_revision_they_were_read_at(self, repo: JobRepository) -> None:
+        processing = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        video = OutputFile(kind=OutputKind.HLS, key="outputs/x/cmaf/master.m3u8", size_bytes=10)
+        completed = repo.save_transition(
+            processing,
+            transition(processing, S.COMPLETED, T0 + timedelta(hours=1), outputs=JobOutputs(files=(video,))),
+        )
+        caption = Caption(
+            caption_id="cap_0123456789abcdef",
+            language="pt-BR",
+            label="Português",
+            format=CaptionFormat.SRT,
+            status=CaptionStatus.READY,
+            created_at=T0,
+            key="outputs/x/cmaf/subtitles/cap_0123456789abcdef/captions.vtt",
+            cue_count=3,
+            size_bytes=120,
+            removed=("script",),
+        )
+        track = OutputFile(kind=OutputKind.CAPTIONS, key=caption.key or "", size_bytes=120)
+        saved = repo.save_captions(completed, (caption,), (video, track))
+        assert saved.captions == (caption,)
+        assert saved.outputs is not None
+        assert saved.outputs.files == (video, track)
+        assert saved.revision == completed.revision + 1
+        assert saved.status is S.COMPLETED
+        assert saved.version == completed.version  # not a transition
+        assert repo.get(completed.job_id) == saved
+        with pytest.raises(ConcurrentUpdate):  # read before the write above: redo from the stored job
+            repo.save_captions(completed, (), (video,))
+        assert repo.save_captions(saved, (), (video,)).captions == ()
+
+    def test_captions_only_on_a_completed_job(self, repo: JobRepository) -> None:
+        queued = self.advance(repo, make_job(), S.QUEUED)
+        with pytest.raises(ConcurrentUpdate):
+            repo.save_captions(queued, (), ())
+        with pytest.raises(JobNotFound):
+            repo.save_captions(make_job(), (), ())
+
     def test_retry_is_stored_and_resets_the_attempt(self, repo: JobRepository, clock: Clock) -> None:
         processing = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
         repo.update_progress(processing.job_id, JobStep.TRANSCODE, 70, rendition="720p")
@@ -403,6 +457,56 @@ class JobRepositoryContract:
     def test_playable_of_an_unknown_job(self, repo: JobRepository) -> None:
         with pytest.raises(JobNotFound):
             repo.mark_playable(new_job_id(T0), 1, "https://cdn.example.com/x/master.m3u8")
+
+    def test_audio_ready_records_the_files_once_and_a_retry_clears_them(
+        self, repo: JobRepository, clock: Clock
+    ) -> None:
+        job = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        files = (
+            OutputFile(
+                kind=OutputKind.AUDIO, key=f"outputs/{job.job_id}/audio/audio.m4a", size_bytes=10, duration_seconds=2.5
+            ),
+            OutputFile(kind=OutputKind.WAV16K, key=f"outputs/{job.job_id}/audio/audio-16k.wav", size_bytes=20),
+        )
+        loudness = (
+            AudioLoudness(mix="stereo", target_lufs=-16, input_lufs=-30.25, output_lufs=-16.01, mode="linear"),
+            AudioLoudness(mix="mono", target_lufs=-16, mode="silent"),
+        )
+        first = clock.advance(3)
+        assert repo.mark_audio_ready(job.job_id, files, loudness) is True
+        stored = repo.get(job.job_id)
+        assert (stored.audio_files, stored.audio_loudness, stored.audio_ready_at) == (files, loudness, first)
+        assert (stored.version, stored.revision) == (job.version, job.revision + 1)
+        clock.advance(3)
+        assert repo.mark_audio_ready(job.job_id, files[:1]) is False  # a retried item: rewritten, not ready again
+        again = repo.get(job.job_id)
+        assert (again.audio_files, again.audio_loudness, again.audio_ready_at) == (files[:1], (), first)
+        failed = repo.save_transition(again, transition(again, S.FAILED, clock.advance(1), error_type="X"))
+        queued = repo.save_transition(failed, retry(failed, clock.advance(1)))
+        assert (queued.audio_files, queued.audio_loudness, queued.audio_ready_at) == ((), (), None)
+
+    @pytest.mark.parametrize("statuses", [(), (S.QUEUED,), (S.QUEUED, S.PROCESSING, S.CANCELLED)])
+    def test_audio_ready_only_while_processing(self, repo: JobRepository, statuses: tuple[JobStatus, ...]) -> None:
+        job = self.advance(repo, make_job(), *statuses)
+        with pytest.raises(JobNotProcessing):
+            repo.mark_audio_ready(job.job_id, ())
+        assert repo.get(job.job_id) == job
+        with pytest.raises(JobNotFound):
+            repo.mark_audio_ready(new_job_id(T0), ())
+
+    def test_the_source_duration_is_recorded_while_processing(self, repo: JobRepository, clock: Clock) -> None:
+        job = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)
+        assert repo.record_source_duration(job.job_id, 12.345678) is True
+        stored = repo.get(job.job_id)
+        assert stored.source_duration_s == pytest.approx(12.345678)
+        assert (stored.version, stored.revision) == (job.version, job.revision + 1)  # a write: revision, not version
+        assert repo.record_source_duration(job.job_id, 12.345678) is False  # the same again: no write
+        assert repo.get(job.job_id).revision == stored.revision
+        queued = self.advance(repo, make_job(), S.QUEUED)
+        with pytest.raises(JobNotProcessing):
+            repo.record_source_duration(queued.job_id, 1.0)
+        with pytest.raises(JobNotFound):
+            repo.record_source_duration(new_job_id(T0), 1.0)
 
     def test_a_retry_clears_the_estimate_and_the_playable_part(self, repo: JobRepository, clock: Clock) -> None:
         processing = self.advance(repo, make_job(), S.QUEUED, S.PROCESSING)

@@ -7,16 +7,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from lambdas.jobs.cursor import decode_cursor, encode_cursor, position_of
-from lambdas.jobs.model import Job, JobEvent, JobStatus, JobStep, utc_iso, utc_now
+from lambdas.jobs.model import AudioLoudness, Caption, Job, JobEvent, JobStatus, JobStep, OutputFile, utc_iso, utc_now
 from lambdas.jobs.ports import (
+    ConcurrentUpdate,
     JobAlreadyExists,
     JobNotFound,
+    JobNotProcessing,
     JobRepository,
     check_page_size,
     check_percent,
     moved_error,
 )
-from lambdas.jobs.transitions import check_successor, record_playable, record_progress
+from lambdas.jobs.transitions import check_successor, record_audio_ready, record_playable, record_progress
 
 
 def changed_fields(before: Job, after: Job) -> list[str]:
@@ -86,6 +88,18 @@ class InMemoryJobRepository:
         self.get(job_id)
         return frozenset(self._work.get((job_id, attempt), set()))
 
+    def record_source_duration(self, job_id: str, duration_s: float) -> bool:
+        job = self.get(job_id)
+        if job.status is not JobStatus.PROCESSING:
+            raise JobNotProcessing(job_id, job.status)
+        duration = round(duration_s, 6)
+        if job.source_duration_s == duration:
+            return False
+        self._jobs[job_id] = job.model_copy(
+            update={"source_duration_s": duration, "updated_at": self._clock(), "revision": job.revision + 1}
+        )
+        return True
+
     def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
         job = self.get(job_id)
         updated = record_playable(job, segments, url, self._clock())
@@ -93,6 +107,29 @@ class InMemoryJobRepository:
             return False
         self._jobs[job_id] = updated.model_copy(update={"revision": job.revision + 1})
         return True
+
+    def mark_audio_ready(
+        self, job_id: str, files: tuple[OutputFile, ...], loudness: tuple[AudioLoudness, ...] = ()
+    ) -> bool:
+        job = self.get(job_id)
+        updated = record_audio_ready(job, files, loudness, self._clock())
+        self._jobs[job_id] = updated.model_copy(update={"revision": job.revision + 1})
+        return job.audio_ready_at is None
+
+    def save_captions(self, job: Job, captions: tuple[Caption, ...], files: tuple[OutputFile, ...]) -> Job:
+        stored = self.get(job.job_id)
+        if stored.status is not JobStatus.COMPLETED or stored.revision != job.revision or stored.outputs is None:
+            raise ConcurrentUpdate(job.job_id, job.revision, stored.revision)
+        saved = stored.model_copy(
+            update={
+                "captions": captions,
+                "outputs": stored.outputs.model_copy(update={"files": files}),
+                "updated_at": self._clock(),
+                "revision": stored.revision + 1,
+            }
+        )
+        self._jobs[job.job_id] = Job.model_validate(dict(saved))
+        return self._jobs[job.job_id]
 
     def append_event(self, job_id: str, event: JobEvent) -> None:
         self.get(job_id)

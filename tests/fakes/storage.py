@@ -112,3 +112,16 @@ if TYPE_CHECKING:
 
     def _implements_port(store: DirectoryMediaStore) -> MediaStore:
         return store
+
+
+class RecordingDownloadLinks:
+    """DownloadLinks that records what it signed; the URL shows the bucket, key and expiry."""
+
+    def __init__(self) -> None:
+        self.signed: list[dict[str, object]] = []
+
+    def presign_download(self, bucket: str, key: str, *, expires_in: int, disposition: str, content_type: str) -> str:
+        self.signed.append(
+            {"bucket": bucket, "key": key, "expires_in": expires_in, "disposition": disposition, "type": content_type}
+        )
+        return f"https://s3.example/{bucket}/{key}?X-Amz-Expires={expires_in}"

@@ -170,10 +170,10 @@ def test_workers_never_delete_sources_and_only_touch_their_prefixes(templates: d
             if any("Delete" in a for a in data_actions):
                 # Our own outputs and intermediate work only; uploads are kept whatever happens.
                 assert [a for a in data_actions if "Delete" in a] == ["s3:DeleteObject"], logical_id
-                assert "/outputs/*" in resource or "/work/*" in resource, logical_id
+                assert "/outputs/*" in resource or "/private/*" in resource or "/work/*" in resource, logical_id
                 assert "/uploads/" not in resource, logical_id
             if any(a.startswith("s3:") and a != "s3:ListBucket" for a in actions):
-                assert any(p in resource for p in ("/uploads/*", "/work/*", "/outputs/*")), logical_id
+                assert any(p in resource for p in ("/uploads/*", "/work/*", "/outputs/*", "/private/*")), logical_id
 
 
 def _grants(template: dict[str, Any], function_id: str) -> dict[str, set[str]]:
@@ -200,8 +200,20 @@ def test_the_api_may_make_exactly_the_calls_it_makes(templates: dict[str, dict[s
         return set().union(*(actions for resource, actions in grants.items() if fragment in resource))
 
     assert on("/index/*") == {"dynamodb:Query"}  # listings and statistics only: no writes through an index
-    assert on("/uploads/*") == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
-    assert on("/outputs/*") == {"s3:DeleteObject"}  # cancel removes partial outputs; nothing is read
+
+    def at(keys: str) -> set[str]:
+        """Actions on exactly the keys `keys` names (the resource's JSON ends with it), not on narrower ones."""
+        return set().union(*(actions for resource, actions in grants.items() if f'{keys}"' in resource))
+
+    assert at("/uploads/*") == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+    # Captions: the owner's uploaded caption file read, then removed; the WebVTT track, its playlist and the edited
+    # manifests written beside the job's stream (public or private), and removed with the caption.
+    assert at("/uploads/*/captions/*") == {"s3:GetObject", "s3:DeleteObject"}
+    cmaf = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    assert at("/outputs/*/cmaf/*") == cmaf
+    assert at("/private/*/cmaf/*") == cmaf
+    # Cancel removes partial outputs; download links are presigned GETs, which carry the API's own permission.
+    assert on("/outputs/*") >= {"s3:DeleteObject", "s3:GetObject"}
     every = set().union(*grants.values())
     assert every <= {
         "dynamodb:GetItem",
@@ -212,6 +224,7 @@ def test_the_api_may_make_exactly_the_calls_it_makes(templates: dict[str, dict[s
         "s3:AbortMultipartUpload",
         "s3:ListMultipartUploadParts",
         "s3:DeleteObject",
+        "s3:GetObject",
         "s3:ListBucket",
         "states:StartExecution",
         "states:StopExecution",
@@ -220,7 +233,7 @@ def test_the_api_may_make_exactly_the_calls_it_makes(templates: dict[str, dict[s
 
 def _where(resource: str) -> str:
     """A granted resource by what it is: the table, an index, a bucket, or a key prefix of one."""
-    for prefix in ("/uploads/*", "/work/*", "/outputs/*", "/index/*"):
+    for prefix in ("/uploads/*", "/work/*", "/outputs/*", "/private/*", "/index/*"):
         if prefix in resource:
             return prefix.strip("/")
     for name, label in (
@@ -241,7 +254,11 @@ def _grants_by_place(template: dict[str, Any], function_id: str) -> dict[str, se
 
 
 JOB_ITEMS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
-OUTPUTS = {"outputs/*": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}, "outputs bucket": {"s3:ListBucket"}}
+OUTPUTS = {
+    "outputs/*": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"},
+    "private/*": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"},  # private jobs' outputs, the same steps
+    "outputs bucket": {"s3:ListBucket"},
+}
 # Least privilege as stacks/pipeline_stack.py writes it out: sources read under uploads/, pieces, plans and
 # results under work/ (in the uploads bucket), outputs under outputs/.
 WORKER_GRANTS: dict[str, dict[str, set[str]]] = {

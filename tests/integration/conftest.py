@@ -143,4 +143,16 @@ TEST_SETTINGS: dict[str, object] = {
     # Webhook retries in seconds, not hours: four attempts within ~5 s, each given 2 s to answer.
     "webhook_retry_schedule": [1, 1, 2],
     "webhook_timeout_s": 2,
+    # A deployer's preset as the CDK context holds it (tests/integration/pipeline/test_presets.py): one 16:9 frame,
+    # cropped to fill, a version of its own.
+    "presets": [
+        {
+            "name": "tiny-wide",
+            "version": 3,
+            "description": "One 320x180 frame, cropped to fill (a test deployer's preset).",
+            "rungs": [{"name": "wide", "width": 320, "height": 180, "maxrate_kbps": 400}],
+            "fit": "crop",
+            "outputs": ["hls", "mp4"],
+        }
+    ],
 }

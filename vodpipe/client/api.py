@@ -111,6 +111,12 @@ class ApiClient:
         renditions: Sequence[str] | None = None,
         outputs: Sequence[str] | None = None,
         part_size: int | None = None,
+        preset: str | None = None,
+        fit: str | None = None,
+        mp4_renditions: Sequence[str] | None = None,
+        loudnorm: bool | None = None,
+        private: bool | None = None,
+        clip: Json | None = None,
     ) -> UploadSession:
         body: Json = {"file_name": file_name, "size": size}
         optional = {
@@ -119,6 +125,12 @@ class ApiClient:
             "renditions": list(renditions) if renditions is not None else None,
             "outputs": list(outputs) if outputs is not None else None,
             "part_size": part_size,
+            "preset": preset,
+            "fit": fit,
+            "mp4_renditions": list(mp4_renditions) if mp4_renditions is not None else None,
+            "loudnorm": loudnorm,
+            "private": private,
+            "clip": clip,
         }
         body |= {k: v for k, v in optional.items() if v is not None}
         # Not idempotent: a retry after the request went out could create a second job.
@@ -236,6 +248,46 @@ class ApiClient:
     def health(self) -> Json:
         """GET /health: the deployment's state, "ok" or "degraded" with the problems found."""
         return self._call("GET", "health")
+
+    # -- presets and downloads (vodpipe/client/downloads.py) -------------------------------------------
+    def list_presets(self) -> Json:
+        """GET /presets: the deployment's presets."""
+        return self._call("GET", "presets")
+
+    def list_downloads(self, job_id: str) -> Json:
+        """GET /jobs/{id}/downloads."""
+        return self._call("GET", f"jobs/{job_id}/downloads")
+
+    def get_download(self, job_id: str, name: str) -> Json:
+        """GET /jobs/{id}/downloads/{name}: a short-lived link that saves the file."""
+        return self._call("GET", f"jobs/{job_id}/downloads/{name}")
+
+    # -- clips (vodpipe/client/clips.py) -----------------------------------------------------------------
+    def create_clip(self, job_id: str, body: Json) -> Json:
+        """POST /jobs/{id}/clips → 201 with the clip job (QUEUED)."""
+        # Not idempotent: a retry after the request went out would make a second clip job.
+        return self._call("POST", f"jobs/{job_id}/clips", json=body, idempotent=False)
+
+    # -- captions (vodpipe/client/captions.py) ------------------------------------------------------------
+    def create_caption(
+        self, job_id: str, language: str, *, label: str | None = None, file_format: str = "vtt", default: bool = False
+    ) -> Json:
+        """POST /jobs/{id}/captions → 201 `{"caption", "upload_url", "expires_at"}`: PUT the file there."""
+        body: Json = {"language": language, "format": file_format, "default": default}
+        if label is not None:
+            body["label"] = label
+        # Not idempotent: a retry after the request went out would add a second pending caption.
+        return self._call("POST", f"jobs/{job_id}/captions", json=body, idempotent=False)
+
+    def complete_caption(self, job_id: str, caption_id: str) -> Json:
+        """POST …/captions/{caption_id}/complete: the caption, ready (422 `file` names the line at fault)."""
+        return self._call("POST", f"jobs/{job_id}/captions/{caption_id}/complete", json={})
+
+    def list_captions(self, job_id: str) -> Json:
+        return self._call("GET", f"jobs/{job_id}/captions")
+
+    def delete_caption(self, job_id: str, caption_id: str) -> None:
+        self._call("DELETE", f"jobs/{job_id}/captions/{caption_id}")
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _call(

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vodpipe.client.api import Json
+from vodpipe.client.audio import audio_lines
 from vodpipe.client.upload import UploadHooks, UploadPlan
 
 STATUS_STYLE = {
@@ -51,6 +52,9 @@ def job_view(job: Json) -> RenderableType:
         str(job.get("priority", "-")),
     )
     parts: list[RenderableType] = [head]
+    detail = what_line(job)
+    if detail:
+        parts.append(Text(f"  {detail}", style="dim"))
     if job.get("status") == "QUEUED" and ("queue_position" in job or "estimated_start_at" in job):
         parts.append(Text(f"  {queue_line(job)}", style=STATUS_STYLE["QUEUED"]))
     progress = job.get("rendition_progress") or {}
@@ -79,8 +83,31 @@ def job_view(job: Json) -> RenderableType:
     elif job.get("playable_url") and job.get("status") == "PROCESSING":
         early = str(job["playable_url"])
         parts.append(Text.assemble(("  watch now: ", "dim"), (early, "link " + early)))
+    parts += [Text(f"  {line}", style="dim") for line in audio_lines(job)]
     parts += quality_lines(list(outputs.get("quality") or []))
     return Group(*parts)
+
+
+def what_line(job: Json) -> str:
+    """What the job makes: `clip of 01J… 12.5-20 s (exact) · preset vertical v1 (crop) · private`."""
+    words = []
+    clip = job.get("clip") or None
+    if isinstance(clip, dict):
+        parent = job.get("parent_job_id")
+        of = f"clip of {parent}" if parent else "clip"
+        words.append(f"{of} {clip.get('start_s', 0):g}-{clip.get('end_s', 0):g} s ({clip.get('mode', 'exact')})")
+    preset = job.get("preset") or None
+    if isinstance(preset, dict):
+        fit = f" ({preset['fit']})" if preset.get("fit") else ""
+        words.append(f"preset {preset.get('name')} v{preset.get('version')}{fit}")
+    outputs = [str(kind) for kind in job.get("requested_outputs") or ()]
+    if outputs and outputs != ["hls", "mp4", "thumbnails"]:
+        words.append("outputs " + ", ".join(outputs))
+    if job.get("loudnorm"):
+        words.append("loudness normalised")
+    if job.get("private"):
+        words.append("private (signed URLs)")
+    return " · ".join(words)
 
 
 def change_line(job: Json) -> Text:

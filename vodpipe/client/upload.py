@@ -39,6 +39,12 @@ class UploadRequest:
     outputs: tuple[str, ...] | None = None
     part_size: int | None = None
     content_type: str | None = None
+    preset: str | None = None
+    fit: str | None = None
+    mp4_renditions: tuple[str, ...] | None = None
+    loudnorm: bool | None = None
+    private: bool | None = None
+    clip: dict[str, Any] | None = None  # {start_s, end_s, mode}: make only this range of the upload
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if v is not None}
@@ -247,6 +253,12 @@ class Uploader:
             renditions=request.renditions,
             outputs=request.outputs,
             part_size=request.part_size,
+            preset=request.preset,
+            fit=request.fit,
+            mp4_renditions=request.mp4_renditions,
+            loudnorm=request.loudnorm,
+            private=request.private,
+            clip=request.clip,
         )
         job_id = str(created.job["job_id"])
         # Written before the first byte goes out: from here on, running the command again resumes.

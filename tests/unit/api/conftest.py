@@ -11,7 +11,10 @@ from typing import Any, cast
 
 import pytest
 
+from lambdas.api.captions import CaptionConfig, CaptionService
+from lambdas.api.clips import ClipService
 from lambdas.api.config import ApiConfig
+from lambdas.api.downloads import DownloadService
 from lambdas.api.jobs import JobService
 from lambdas.api.models import CreateUpload, UploadCreated
 from lambdas.api.operators import OperatorService
@@ -21,16 +24,19 @@ from lambdas.api.uploads import UploadService
 from lambdas.auth.identity import Identity, Role
 from lambdas.auth.tokens import authenticate
 from lambdas.jobs.model import Job, JobEvent, JobStatus, JobStep
+from lambdas.media.presets import Preset
+from lambdas.playback.service import PrivatePlayback
 from lambdas.queue.config import QueueConfig
 from lambdas.queue.scheduler import Scheduler
 from lambdas.webhooks.config import WebhookConfig
 from lambdas.webhooks.service import WebhookService
 from tests.fakes.api import InMemoryUploadStore, InMemoryWorkflow
 from tests.fakes.auth import InMemoryTokenStore
+from tests.fakes.captions import InMemoryCaptionFiles
 from tests.fakes.jobs import InMemoryJobRepository
 from tests.fakes.queue import CountedDeadLetters, InMemoryQueueStore, SchedulerSignals
 from tests.fakes.quotas import InMemoryQuotaStore
-from tests.fakes.storage import DirectoryMediaStore
+from tests.fakes.storage import DirectoryMediaStore, RecordingDownloadLinks
 from tests.fakes.webhooks import InMemoryWebhookStore, RecordingDeliveryQueue, public_resolver
 
 UPLOADS, OUTPUTS = "vodpipe-uploads", "vodpipe-outputs"
@@ -50,6 +56,9 @@ IDENTITIES = {
 }
 MIB = 2**20
 MAX_UPLOAD = 100 * MIB
+CAPTION_CONFIG = CaptionConfig(
+    uploads_bucket=UPLOADS, outputs_bucket=OUTPUTS, playback_base_url="https://cdn.example.com"
+)
 
 
 class Clock:
@@ -156,6 +165,7 @@ class Api:
     scheduler: Scheduler
     webhooks: InMemoryWebhookStore
     deliveries: RecordingDeliveryQueue
+    caption_files: InMemoryCaptionFiles
 
     def call(
         self,
@@ -250,6 +260,8 @@ def build_api(
     uploads: InMemoryUploadStore | None = None,
     default_part_size: int | None = None,
     queue: QueueConfig | None = None,
+    presets: tuple[Preset, ...] = (),
+    playback: PrivatePlayback | None = None,
 ) -> Api:
     """The API over fresh fakes (output objects under `root`), configured as the `api` fixture unless told."""
     repo = FlakyJobRepository(clock)
@@ -266,6 +278,8 @@ def build_api(
         max_upload_bytes=max_upload_bytes,
         presign_expiry_seconds=900,
         queue=queue or QueueConfig(),
+        presets=presets,
+        private_playback=playback is not None,
     )
     quotas = InMemoryQuotaStore(repo)
     upload_service = (
@@ -276,6 +290,7 @@ def build_api(
     queue_store = InMemoryQueueStore(repo)
     scheduler = Scheduler(queue_store, repo, workflow, uploads, config.queue, clock=clock)
     hooks, deliveries = InMemoryWebhookStore(), RecordingDeliveryQueue()
+    caption_files = InMemoryCaptionFiles()
     services = ApiServices(
         uploads=upload_service,
         jobs=JobService(
@@ -287,12 +302,18 @@ def build_api(
             queue=queue_store,
             signals=SchedulerSignals(scheduler),
             clock=clock,
+            playback=playback,
         ),
         operators=OperatorService(
             queue_store, CountedDeadLetters(), throttled=quotas.refusals_since, config=config.queue, clock=clock
         ),
         # The default egress policy, with every name resolving to a public address.
         webhooks=WebhookService(hooks, deliveries, WebhookConfig(), resolve=public_resolver, clock=clock),
+        captions=CaptionService(repo, caption_files, CAPTION_CONFIG, clock=clock),
+        # Sources are looked up in the same directory store as outputs (bucket UPLOADS).
+        clips=ClipService(repo, outputs, config, quotas=quotas, signals=SchedulerSignals(scheduler), clock=clock),
+        downloads=DownloadService(repo, RecordingDownloadLinks(), OUTPUTS, clock=clock),
+        presets=config.catalog(),
     )
     return Api(
         ApiRoutes(lambda: services),
@@ -307,6 +328,7 @@ def build_api(
         scheduler,
         hooks,
         deliveries,
+        caption_files,
     )
 
 

@@ -190,12 +190,12 @@ def test_api_errors_print_message_and_field(fake: FakeVodpipe, target: dict[str,
     result = run("upload", str(video), "--renditions", "4k", "--json", env=target)
 
     assert result.exit_code == 1
-    assert "Input should be '1080p', '720p', '480p' or '360p' (field: renditions[0])" in result.stderr
+    assert "renditions: 4k not in the web preset (1080p, 720p, 480p, 360p) (field: renditions)" in result.stderr
     assert "[HTTP 422 validation_error]" in result.stderr
     assert one_document(result) == {
         "error": "validation_error",
-        "message": "renditions[0]: Input should be '1080p', '720p', '480p' or '360p'",
-        "field": "renditions[0]",
+        "message": "renditions: 4k not in the web preset (1080p, 720p, 480p, 360p)",
+        "field": "renditions",
         "status": 422,
     }
 

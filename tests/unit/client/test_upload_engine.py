@@ -175,8 +175,8 @@ def test_api_errors_carry_the_servers_message_and_field(fake: FakeVodpipe, tmp_p
     video = make_file(tmp_path / "clip.mp4", PART)
     with pytest.raises(ApiError) as error:
         uploader(fake, tmp_path / "resume").upload(video, UploadRequest(renditions=("4k",)))
-    assert (error.value.status, error.value.error, error.value.field) == (422, "validation_error", "renditions[0]")
-    assert "Input should be '1080p', '720p', '480p' or '360p'" in str(error.value)
+    assert (error.value.status, error.value.error, error.value.field) == (422, "validation_error", "renditions")
+    assert "4k not in the web preset (1080p, 720p, 480p, 360p)" in str(error.value)
 
 
 def test_resume_record_says_which_job_and_file(fake: FakeVodpipe, tmp_path: Path) -> None:

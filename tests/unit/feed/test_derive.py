@@ -15,8 +15,25 @@ from lambdas.api.models import public_job
 from lambdas.feed.derive import derive
 from lambdas.feed.model import TERMINAL_TYPES, EventType, FeedEvent
 from lambdas.feed.records import parse_record
-from lambdas.jobs.model import EventKind, Job, JobEvent, JobStatus, JobStep, new_job_id
-from lambdas.jobs.transitions import record_playable, record_progress, reprioritise, retry, transition
+from lambdas.jobs.model import (
+    AudioLoudness,
+    EventKind,
+    Job,
+    JobEvent,
+    JobStatus,
+    JobStep,
+    OutputFile,
+    OutputKind,
+    new_job_id,
+)
+from lambdas.jobs.transitions import (
+    record_audio_ready,
+    record_playable,
+    record_progress,
+    reprioritise,
+    retry,
+    transition,
+)
 from tests.unit.feed.test_records import (
     T0,
     a_job,
@@ -179,6 +196,19 @@ def test_the_first_playable_write_is_playable_later_ones_nothing() -> None:
     [event] = events_of(item.write(record_playable(item.job, 3, url, T0 + timedelta(seconds=20))))
     assert (event.type, event.data["playable_url"], event.data["playable_segments"]) == (E.JOB_PLAYABLE, url, 3)
     assert types_of(item.write(record_playable(item.job, 5, url, T0 + timedelta(seconds=22)))) == []
+
+
+def test_the_first_audio_ready_write_is_audio_ready_with_the_files_later_ones_nothing() -> None:
+    item = processing()
+    files = (OutputFile(kind=OutputKind.WAV16K, key="outputs/x/audio/audio-16k.wav", size_bytes=64000),)
+    loudness = (AudioLoudness(mix="mono", target_lufs=-16, input_lufs=-31.2, output_lufs=-16.1, mode="linear"),)
+    [event] = events_of(item.write(record_audio_ready(item.job, files, loudness, T0 + timedelta(seconds=20))))
+    assert (event.type, event.detail_type, event.source) == (E.AUDIO_READY, "Audio Ready", "vodpipe.jobs")
+    [file] = event.data["audio_files"]
+    assert (file["kind"], file["key"], file["size_bytes"]) == ("wav16k", "outputs/x/audio/audio-16k.wav", 64000)
+    assert event.data["audio_loudness"][0]["output_lufs"] == -16.1
+    # A retried work item writes the files again: the audio was ready already.
+    assert types_of(item.write(record_audio_ready(item.job, files, loudness, T0 + timedelta(seconds=40)))) == []
 
 
 def test_writes_that_change_nothing_public_yield_nothing() -> None:

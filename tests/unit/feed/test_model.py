@@ -26,6 +26,7 @@ DETAIL_TYPES = {
     "job.cancelled": "Job Cancelled",
     "job.retried": "Job Retried",
     "job.repaired": "Job Repaired",
+    "audio.ready": "Audio Ready",
     "webhook.disabled": "Webhook Disabled",
     "webhook.test": "Webhook Test",
 }
@@ -50,7 +51,7 @@ def test_every_type_has_its_detail_type() -> None:
 
 
 def test_job_events_and_webhook_events_have_their_sources() -> None:
-    assert {source_of(t) for t in EventType if t.startswith("job.")} == {"vodpipe.jobs"}
+    assert {source_of(t) for t in EventType if t.startswith(("job.", "audio."))} == {"vodpipe.jobs"}
     assert {source_of(t) for t in EventType if t.startswith("webhook.")} == {"vodpipe.webhooks"}
     assert (an_event().source, an_event().detail_type) == ("vodpipe.jobs", "Job Completed")
 

@@ -39,7 +39,10 @@ def test_recorded_sources_pass(fixture: str) -> None:
 
 
 def test_whitelists_are_flat_demuxer_and_decoder_names() -> None:
-    assert POLICY.format_whitelist == "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,ogg,flv,asf,dv,mxf"
+    assert (
+        POLICY.format_whitelist
+        == "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,ogg,flv,asf,dv,mxf,mp3,wav,flac,aac"
+    )
     decoders = POLICY.codec_whitelist.split(",")
     assert {"h264", "hevc", "vp9", "libvpx-vp9", "aac", "mp3float", "opus"} <= set(decoders)
     assert "hls" not in POLICY.format_whitelist
@@ -310,7 +313,8 @@ def test_every_accepted_codec_and_container_has_a_real_file() -> None:
     covered_elsewhere_audio = {"aac", "opus", "mp2", "ac3", "eac3", "flac", "alac", "pcm_s16le"}
     assert set(POLICY.allowed_video_codecs) - video <= covered_elsewhere_video
     assert set(POLICY.allowed_audio_codecs) - audio <= covered_elsewhere_audio
-    assert set(POLICY.allowed_formats) - formats <= {"mpegts", "mpeg"}
+    # The sound-only containers have their files in test_audio_files.py.
+    assert set(POLICY.allowed_formats) - formats <= {"mpegts", "mpeg", "mp3", "wav", "flac", "aac"}
 
 
 # --- frame rate: the limit applies to the measured rate ---
@@ -335,7 +339,7 @@ def test_a_claimed_time_base_is_not_refused_as_a_frame_rate(fixture: str) -> Non
 
 def test_every_accepted_container_has_the_file_extensions_the_api_accepts() -> None:
     from lambdas.api.models import VIDEO_EXTENSIONS
-    from lambdas.media.policy import FILE_EXTENSIONS
+    from lambdas.media.policy import AUDIO_CONTAINERS, FILE_EXTENSIONS
 
-    assert set(FILE_EXTENSIONS) == set(ValidationPolicy().allowed_formats)
+    assert set(FILE_EXTENSIONS) | set(AUDIO_CONTAINERS) == set(ValidationPolicy().allowed_formats)
     assert {"wmv", "asf", "mxf", "dv", "3g2", "ogg", "mov", "mp4", "ts"} <= VIDEO_EXTENSIONS

@@ -141,6 +141,8 @@ def test_three_languages_become_alternate_audio_renditions(
     assert "audio 3/3: audio" in transcode
 
     result = package(package_request(job, planned), repo, store, per_segment)
+    assert result.manifest_key is not None
+    assert result.dash_key is not None
     master = m3u8.loads(store.read_bytes(OUTPUTS, result.manifest_key).decode())
     assert [(m.type, m.group_id, m.name, m.language, m.default, m.autoselect, m.uri) for m in master.media] == [
         ("AUDIO", "audio", "fr", "fr", "YES", "YES", "audio/index.m3u8"),

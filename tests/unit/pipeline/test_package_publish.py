@@ -325,3 +325,71 @@ def test_the_quality_report_is_written_and_the_job_carries_it(
     assert job.outputs is not None
     assert job.outputs.quality == outputs.quality
     assert repo.get(job_id).outputs == job.outputs  # what GET /jobs/{id} reads
+
+
+def test_mp4_tracks_are_the_named_rungs_that_were_made() -> None:
+    from lambdas.media.manifests import VideoTrack
+    from lambdas.pipeline.package import mp4_tracks
+
+    videos = [
+        VideoTrack(
+            name=n, uri_prefix=f"{n}/", init_uri=f"{n}/init.mp4", playlist_uri=f"{n}/index.m3u8", timescale=90_000,
+            width=2, height=2, frame_rate="30", codec="avc1.64001f", segments=(),
+        )
+        for n in RUNGS
+    ]  # fmt: skip
+
+    def names(wanted: tuple[str, ...] | None) -> list[str]:
+        return [t.name for t in mp4_tracks(videos, wanted)]
+
+    assert names(None) == ["180p"]  # the middle rung, as before presets
+    assert names(("240p", "120p")) == ["240p", "120p"]
+    assert names(("1080p",)) == ["240p"]  # none of them was made (the source is smaller): the largest made
+
+
+def test_one_mp4_per_rung_the_job_names(
+    clips: dict[str, Path], repo: InMemoryJobRepository, store: DirectoryMediaStore, per_segment: PipelineConfig
+) -> None:
+    job_id = new_job_id()
+    key = upload_key(job_id)
+    job = Job.new(
+        job_id=job_id,
+        owner="alice",
+        source=Source(bucket=UPLOADS, key=key),
+        requested_renditions=tuple(RUNGS),
+        requested_outputs=(OutputKind.HLS, OutputKind.MP4),
+        mp4_renditions=("240p", "120p"),
+        now=utc_now(),
+    )
+    store.put_bytes(UPLOADS, key, clips["three_seconds"].read_bytes())
+    repo.create(job)
+    queued = repo.save_transition(job, transition(job, JobStatus.QUEUED, utc_now()))
+    repo.save_transition(queued, transition(queued, JobStatus.PROCESSING, utc_now()))
+    result = package(encode_everything(job, repo, store, per_segment).request, repo, store, per_segment)
+    mp4s = [f for f in result.files if f.kind is OutputKind.MP4]
+    assert [(f.rendition, f.key) for f in mp4s] == [
+        ("240p", keys.mp4_key(job_id, "240p")),
+        ("120p", keys.mp4_key(job_id, "120p")),
+    ]
+    for file in mp4s:
+        assert file.size_bytes == store.head(OUTPUTS, file.key).size > 0
+
+
+def test_an_mp4_that_would_not_fit_the_disk_is_left_out_with_a_warning(
+    encoded: Encoded,
+    repo: InMemoryJobRepository,
+    store: DirectoryMediaStore,
+    per_segment: PipelineConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+
+    from lambdas.pipeline import package as packaging
+
+    monkeypatch.setattr(packaging.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10, 10, 1000))  # type: ignore[attr-defined]
+    result = package(encoded.request, repo, store, per_segment)
+    assert OutputKind.MP4 not in {f.kind for f in result.files}
+    assert store.list_prefix(OUTPUTS, keys.output_prefix(encoded.job.job_id) + "mp4/") == []
+    (warning,) = [w for w in result.warnings if "MP4" in w]
+    assert warning.startswith("No 180p MP4: making it takes ")
+    assert OutputKind.HLS in {f.kind for f in result.files}  # the job's streams are made all the same

@@ -73,6 +73,7 @@ def run_job(
         store,
         config,
     )
+    assert result.manifest_key is not None  # a job with video has manifests
     return planned, result.manifest_key
 
 
