@@ -34,6 +34,7 @@ DOWNLOAD_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # The saved file's name stays well under the 255 bytes file systems allow, whatever the upload was called.
 MAX_STEM_CHARS = 120
 
+MATROSKA_TYPE = "video/x-matroska"
 _AUDIO_NAMES = {
     OutputKind.AUDIO: ("audio.m4a", "audio/mp4"),
     OutputKind.MP3: ("audio.mp3", "audio/mpeg"),
@@ -76,8 +77,17 @@ def _files(job: Job) -> Iterable[OutputFile]:
 def _downloadable(job: Job, file: OutputFile) -> Downloadable | None:
     common: dict[str, Any] = {"key": file.key, "kind": file.kind, "size_bytes": file.size_bytes}
     if file.kind is OutputKind.MP4:
-        rendition = file.rendition or PurePosixPath(file.key).stem
-        return Downloadable(name=f"{rendition}.mp4", content_type=MP4_TYPE, rendition=rendition, **common)
+        # A rung's progressive MP4 (`720p.mp4`), or a fast clip's copy: `clip.mp4`, or `clip.mkv` for codecs
+        # MP4 cannot carry.
+        path = PurePosixPath(file.key)
+        rendition = file.rendition or path.stem
+        matroska = path.suffix == ".mkv"
+        return Downloadable(
+            name=f"{rendition}{'.mkv' if matroska else '.mp4'}",
+            content_type=MATROSKA_TYPE if matroska else MP4_TYPE,
+            rendition=file.rendition,
+            **common,
+        )
     if file.kind in _AUDIO_NAMES:
         name, content_type = _AUDIO_NAMES[file.kind]
         return Downloadable(name=name, content_type=content_type, **common)

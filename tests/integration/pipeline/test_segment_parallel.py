@@ -284,7 +284,10 @@ def _encoders() -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["name", "cmdline"]):
         cmdline = process.info.get("cmdline") or []
-        if process.info.get("name") == "ffmpeg" and any("trim=start" in part for part in cmdline):
+        # A chunk's encode (the quality score's ffmpeg trims the same way, but encodes nothing: killing it only
+        # leaves a warning).
+        encodes = "libx264" in cmdline and any("trim=start" in part for part in cmdline)
+        if process.info.get("name") == "ffmpeg" and encodes:
             found.append(process)
     return found
 

@@ -164,3 +164,13 @@ def test_a_caption_is_named_by_the_language_its_owner_gave() -> None:
 def test_audio_downloads_are_listed_as_soon_as_they_are_stored() -> None:
     early = job("a.mov").model_copy(update={"audio_files": (AUDIO, WAV)})
     assert [d.name for d in downloads(early)] == ["audio.m4a", "audio-16k.wav"]
+
+
+@pytest.mark.parametrize(
+    ("key", "name", "content_type"),
+    [("clip/clip.mp4", "clip.mp4", "video/mp4"), ("clip/clip.mkv", "clip.mkv", "video/x-matroska")],
+)
+def test_a_fast_clips_copy_keeps_its_container(key: str, name: str, content_type: str) -> None:
+    copied = OutputFile(kind=OutputKind.MP4, key=f"outputs/{JOB_ID}/{key}", size_bytes=10)
+    [found] = downloads(job("a.mov", copied))
+    assert (found.name, found.content_type, found.rendition) == (name, content_type, None)
