@@ -1,10 +1,21 @@
-"""What a caller's role and tier allow: admins' routes, and the priorities a token may ask for."""
+"""What a caller may reach: their own jobs, admins' routes, and the priorities a token may ask for."""
 
 from __future__ import annotations
 
-from lambdas.api.errors import Forbidden
+from lambdas.api.errors import Forbidden, NotFound, unavailable
 from lambdas.api.owner import Caller
+from lambdas.jobs.model import Job
+from lambdas.jobs.ports import JobNotFound, JobRepository
 from lambdas.queue.order import LOWEST
+
+
+def owned_job(repository: JobRepository, owner: str, job_id: str) -> Job:
+    """The caller's own job, or 404 (another owner's job is "not found" too: ids are never confirmed)."""
+    try:
+        with unavailable():
+            return repository.get_for_owner(owner, job_id)
+    except JobNotFound:
+        raise NotFound(f"job {job_id} not found") from None
 
 
 def require_admin(caller: Caller) -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas import keys
+from lambdas.api.access import owned_job
 from lambdas.api.errors import Conflict, InvalidInput, NotFound, Unavailable, unavailable
 from lambdas.api.models import _Request, _Response
 from lambdas.captions.language import InvalidLanguageTag, language_tag
@@ -31,7 +32,7 @@ from lambdas.jobs.model import (
     UtcDatetime,
     utc_now,
 )
-from lambdas.jobs.ports import ConcurrentUpdate, JobNotFound, JobRepository
+from lambdas.jobs.ports import ConcurrentUpdate, JobRepository
 from lambdas.media.subtitles import (
     SubtitleTrack,
     master_with_subtitles,
@@ -230,11 +231,7 @@ class CaptionService:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _get(self, owner: str, job_id: str) -> Job:
-        try:
-            with unavailable():
-                return self._repository.get_for_owner(owner, job_id)
-        except JobNotFound:
-            raise NotFound(f"job {job_id} not found") from None
+        return owned_job(self._repository, owner, job_id)
 
     def _update(self, owner: str, job_id: str, change: Callable[[Job], tuple[Caption, ...]]) -> Job:
         """The job with `change(job)` as its captions (and its CAPTIONS output files to match), stored only over

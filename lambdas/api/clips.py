@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from lambdas.api.access import check_priority
+from lambdas.api.access import check_priority, owned_job
 from lambdas.api.config import ApiConfig
-from lambdas.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, unavailable
+from lambdas.api.errors import Conflict, InvalidInput, TooManyRequests, unavailable
 from lambdas.api.models import ClipRange, CreateClip, OutputRequest, file_extension
 from lambdas.api.outputs import resolve_outputs
 from lambdas.api.owner import Caller
@@ -24,7 +24,7 @@ from lambdas.jobs.model import (
     new_job_id,
     utc_now,
 )
-from lambdas.jobs.ports import JobNotFound, JobRepository
+from lambdas.jobs.ports import JobRepository
 from lambdas.media.clip import range_problem
 from lambdas.media.policy import AUDIO_FILE_EXTENSIONS
 from lambdas.queue.eventbridge import SignalsUnavailable
@@ -127,19 +127,13 @@ class ClipService:
                 self._quotas.admit_upload(caller.owner, now)
         except QuotaExceeded as refused:
             raise TooManyRequests(refused.message, refused.retry_after_s) from None
-        job = Job.new(
+        job = outputs.new_job(
             job_id=new_job_id(now),
             owner=caller.owner,
             source=parent.source,
             priority=request.priority,
             now=now,
             notify_email=caller.email,
-            requested_renditions=outputs.requested_renditions,
-            requested_outputs=outputs.requested_outputs,
-            preset=outputs.preset,
-            mp4_renditions=outputs.mp4_renditions,
-            loudnorm=outputs.loudnorm,
-            private=outputs.private,
             kind=JobKind.CLIP,
             clip=spec,
             parent_job_id=parent.job_id,
@@ -164,11 +158,7 @@ class ClipService:
         return job
 
     def _parent(self, owner: str, job_id: str) -> Job:
-        try:
-            with unavailable():
-                return self._repository.get_for_owner(owner, job_id)
-        except JobNotFound:
-            raise NotFound(f"job {job_id} not found") from None
+        return owned_job(self._repository, owner, job_id)
 
     def _check_source(self, parent: Job) -> None:
         """The parent's original upload is still in the uploads bucket (a HEAD, never a read of its bytes).

@@ -21,11 +21,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.api.access import owned_job
 from lambdas.api.error_responses import documented
-from lambdas.api.errors import NotFound, unavailable
+from lambdas.api.errors import NotFound
 from lambdas.api.models import _Response
 from lambdas.jobs.model import JOB_ID_PATTERN, Clock, Job, JobStatus, OutputFile, OutputKind, UtcDatetime, utc_now
-from lambdas.jobs.ports import JobNotFound, JobRepository
+from lambdas.jobs.ports import JobRepository
 from lambdas.storage.ports import DownloadLinks
 
 # Long enough to start the download (S3 checks the signature when the request arrives, not while it streams).
@@ -173,11 +174,7 @@ class DownloadService:
         self._expires_in, self._clock = expires_in_s, clock
 
     def _job(self, owner: str, job_id: str) -> Job:
-        try:
-            with unavailable():
-                return self._repository.get_for_owner(owner, job_id)
-        except JobNotFound:
-            raise NotFound(f"job {job_id} not found") from None
+        return owned_job(self._repository, owner, job_id)
 
     def list(self, owner: str, job_id: str) -> DownloadList:
         job = self._job(owner, job_id)

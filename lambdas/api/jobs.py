@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from aws_lambda_powertools import Logger
 
+from lambdas.api.access import owned_job
 from lambdas.api.config import ApiConfig
-from lambdas.api.errors import Conflict, InvalidInput, NotFound, Unavailable, unavailable
+from lambdas.api.errors import Conflict, InvalidInput, Unavailable, unavailable
 from lambdas.api.models import QueuePlace
 from lambdas.jobs.model import Clock, EventKind, Job, JobEvent, JobStatus, JobStep, utc_now
 from lambdas.jobs.ports import (
@@ -17,7 +18,6 @@ from lambdas.jobs.ports import (
     ConcurrentUpdate,
     IllegalTransition,
     InvalidCursor,
-    JobNotFound,
     JobRepository,
 )
 from lambdas.jobs.stats import QueueStats, compute_stats
@@ -107,11 +107,7 @@ class JobService:
             raise Unavailable("private playback links cannot be signed just now; try again") from None
 
     def get(self, owner: str, job_id: str) -> Job:
-        try:
-            with unavailable():
-                return self._repository.get_for_owner(owner, job_id)
-        except JobNotFound:
-            raise NotFound(f"job {job_id} not found") from None
+        return owned_job(self._repository, owner, job_id)
 
     def wait_for_change(self, owner: str, job_id: str, after_revision: int | None, wait_s: float) -> Job:
         """The job as soon as its revision passes `after_revision` (None: the revision it has now), or as it is

@@ -5,11 +5,13 @@ Every refusal is a 422 naming the field, before anything is created.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.api.errors import InvalidInput
 from lambdas.api.models import OutputRequest
-from lambdas.jobs.model import AUDIO_OUTPUTS, VIDEO_OUTPUTS, OutputKind
+from lambdas.jobs.model import AUDIO_OUTPUTS, VIDEO_OUTPUTS, Job, OutputKind
 from lambdas.media.presets import DEFAULT_PRESET, Preset, PresetCatalog
 
 
@@ -24,6 +26,18 @@ class OutputSpec(BaseModel):
     mp4_renditions: tuple[str, ...] | None
     loudnorm: bool
     private: bool
+
+    def new_job(self, **fields: Any) -> Job:
+        """`Job.new` with what this spec resolved to, and the job's other fields (owner, source, now…)."""
+        return Job.new(
+            requested_renditions=self.requested_renditions,
+            requested_outputs=self.requested_outputs,
+            preset=self.preset,
+            mp4_renditions=self.mp4_renditions,
+            loudnorm=self.loudnorm,
+            private=self.private,
+            **fields,
+        )
 
 
 def resolve_outputs(

@@ -7,10 +7,10 @@ from contextlib import suppress
 from datetime import timedelta
 from urllib.parse import quote
 
-from lambdas.api.access import check_priority
+from lambdas.api.access import check_priority, owned_job
 from lambdas.api.clips import clip_spec, outputs_for_mode
 from lambdas.api.config import ApiConfig
-from lambdas.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unavailable, unavailable
+from lambdas.api.errors import Conflict, InvalidInput, TooManyRequests, Unavailable, unavailable
 from lambdas.api.models import (
     DEFAULT_PART_SIZE,
     MAX_PRESIGNED_PARTS,
@@ -38,7 +38,7 @@ from lambdas.jobs.model import (
     new_job_id,
     utc_now,
 )
-from lambdas.jobs.ports import ConcurrentUpdate, IllegalTransition, JobNotFound, JobRepository
+from lambdas.jobs.ports import ConcurrentUpdate, IllegalTransition, JobRepository
 from lambdas.jobs.transitions import transition
 from lambdas.keys import source_key
 from lambdas.quotas.ports import QuotaStore
@@ -124,19 +124,13 @@ class UploadService:
             upload_id = self._uploads.start(
                 bucket, key, content_type=request.content_type or DEFAULT_CONTENT_TYPE, metadata=metadata
             )
-        job = Job.new(
+        job = spec.new_job(
             job_id=job_id,
             owner=owner,
             source=Source(bucket=bucket, key=key),
             priority=request.priority,
             now=now,
             notify_email=caller.email,
-            requested_renditions=spec.requested_renditions,
-            requested_outputs=spec.requested_outputs,
-            preset=spec.preset,
-            mp4_renditions=spec.mp4_renditions,
-            loudnorm=spec.loudnorm,
-            private=spec.private,
             kind=JobKind.TRANSCODE if clip is None else JobKind.CLIP,
             clip=clip,
             upload=Upload(
@@ -269,11 +263,7 @@ class UploadService:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _get(self, owner: str, job_id: str) -> Job:
-        try:
-            with unavailable():
-                return self._repository.get_for_owner(owner, job_id)
-        except JobNotFound:
-            raise NotFound(f"job {job_id} not found") from None
+        return owned_job(self._repository, owner, job_id)
 
     def _uploading(self, owner: str, job_id: str) -> tuple[Job, Upload]:
         job = self._get(owner, job_id)
