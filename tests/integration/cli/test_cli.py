@@ -220,3 +220,54 @@ def test_cancel_an_unfinished_upload(
     assert cancelled.returncode == 0, cancelled.stderr
     assert document(cancelled)["status"] == "CANCELLED"
     assert ResumeStore(tmp_path / "config" / "uploads").records() == []
+
+
+def small_clip(path: Path) -> Path:
+    """3 s of 640x360 test card with a tone: a keyframe every second, so a fast clip has somewhere to start."""
+    subprocess.run(
+        [
+            str(FFMPEG),
+            *("-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3"),
+            *("-f", "lavfi", "-i", "sine=frequency=440:duration=3"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac"),
+            *("-shortest", str(path)),
+        ],
+        check=True,
+        timeout=120,
+    )
+    return path
+
+
+def test_presets_a_preset_upload_its_download_a_clip_and_a_caption_from_the_command_line(
+    cli: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    presets = document(cli("presets", "--json"))
+    assert {"web", "mobile", "vertical", "square", "archive", "audio"} <= {p["name"] for p in presets}
+
+    video = small_clip(tmp_path / "card.mp4")
+    options = ("--preset", "mobile", "--renditions", "360p", "--outputs", "hls,mp4", "--mp4", "360p")
+    uploaded = cli("upload", str(video), *options, "--wait", "--timeout", str(PIPELINE_TIMEOUT_S), "--json")
+    assert uploaded.returncode == 0, uploaded.stderr
+    job = document(uploaded)["job"]
+    assert (job["status"], job["preset"]["name"], job["preset"]["version"]) == ("COMPLETED", "mobile", 1)
+
+    names = [d["name"] for d in document(cli("downloads", job["job_id"], "--json"))]
+    assert names == ["360p.mp4"]
+    saved = document(cli("download", job["job_id"], "360p.mp4", "-o", str(tmp_path), "--json"))
+    assert saved["path"] == str(tmp_path / "card-360p.mp4")
+    assert Path(saved["path"]).read_bytes()[4:8] == b"ftyp"
+
+    clip = cli("clip", job["job_id"], "--start", "1.2", "--end", "2.5", "--mode", "fast", "--wait", "--json")
+    assert clip.returncode == 0, clip.stderr
+    made = document(clip)
+    assert (made["kind"], made["parent_job_id"], made["status"]) == ("clip", job["job_id"], "COMPLETED")
+    assert made["outputs"]["clip"]["start_s"] == pytest.approx(1.0, abs=0.05)  # the keyframe before 1.2 s
+
+    captions = tmp_path / "en.srt"
+    captions.write_text("1\n00:00:00,500 --> 00:00:02,000\nHello <b>there</b>\n")
+    added = cli("captions", "add", job["job_id"], str(captions), "--language", "en", "--json")
+    assert added.returncode == 0, added.stderr
+    caption = document(added)
+    assert (caption["language"], caption["status"]) == ("en", "ready")
+    listed = document(cli("captions", "list", job["job_id"], "--json"))
+    assert [c["caption_id"] for c in listed["captions"]] == [caption["caption_id"]]
