@@ -112,7 +112,8 @@ def test_an_exact_clip_starts_and_ends_on_the_requested_frames(clips: Clips) -> 
     (mp4,) = [f for f in job.outputs.files if f.kind is OutputKind.MP4]
     path = clips.fetch(mp4.key)
     frames = frame_indices(path)
-    first, last = round(START * RATE), round(END * RATE) - 1  # 31 and 67
+    first, last = round(START * RATE), round(END * RATE) - 1  # frames 31 and 66 of [1.3, 2.8) at 24 fps
+    print(f"\nexact clip [{START}, {END}): frames {frames[0]}..{frames[-1]} ({len(frames)}); asked {first}..{last}")
     assert abs(frames[0] - first) <= 1, frames[:5]
     assert abs(frames[-1] - last) <= 1, frames[-5:]
     assert frames == list(range(frames[0], frames[0] + len(frames)))  # every frame once, in order
@@ -135,6 +136,7 @@ def test_a_fast_clip_starts_on_the_keyframe_it_reports(clips: Clips) -> None:
     assert file.key == made.file_key
     frames = frame_indices(clips.fetch(made.file_key))
     assert frames[0] == round(made.start_s * RATE)  # the picture starts on that keyframe, frame 24
+    print(f"\nfast clip from {START} s: starts {made.start_s} s (frame {frames[0]}), {made.start_shift_s:.3f} s early")
     assert frames == list(range(frames[0], frames[0] + len(frames)))
     assert job.outputs.playback_url is None  # one copied file, no streams
 
