@@ -78,6 +78,18 @@ CASES: dict[str, Case] = {
         "landscape", UploadRequest(preset="archive"), (("360p", 640, 360),), ("360p",),
         frozenset({OutputKind.HLS, OutputKind.MP4}),
     ),
+    # A 720p source through the light mobile ladder: its three rungs, streams and thumbnails only.
+    "mobile-hd": Case(
+        "landscape_hd", UploadRequest(preset="mobile"), (("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)),
+        (), frozenset({OutputKind.HLS, OutputKind.THUMBNAILS}),
+    ),
+    # A 1080x1920 portrait fills both square frames, letterboxed left and right.
+    "square-portrait-pad": Case(
+        "portrait_hd", UploadRequest(preset="square", outputs=("hls",)),
+        (("1080x1080", 1080, 1080), ("720x720", 720, 720)), (), frozenset({OutputKind.HLS}),
+    ),
+    # The audio preset on a video: the sound alone, as an M4A.
+    "audio-of-a-video": Case("landscape", UploadRequest(preset="audio"), (), (), frozenset({OutputKind.AUDIO})),
     # The deployer's preset: a portrait source cropped into its one 320x180 frame.
     "custom-portrait": Case(
         "portrait", UploadRequest(preset="tiny-wide"), (("wide", 320, 180),), ("wide",),
@@ -100,6 +112,7 @@ def _source(out: Path, size: str, *, sar: str = "1") -> Path:
 def make_sources(folder: Path) -> dict[str, Path]:
     return {
         "landscape": _source(folder / "landscape.mp4", "640x360"),
+        "landscape_hd": _source(folder / "landscape_hd.mp4", "1280x720"),
         "portrait": _source(folder / "portrait.mp4", "360x640"),
         "portrait_hd": _source(folder / "Été à Paris.mp4", "1080x1920"),  # a non-ASCII name for the download
         "anamorphic": _source(folder / "anamorphic.mp4", "480x360", sar="4/3"),
