@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
-from lambdas.jobs.model import Job, JobStatus, Source, Upload, new_job_id, utc_now
+from lambdas.jobs.model import Job, JobStatus, JobStep, Source, Upload, new_job_id, utc_now
 from lambdas.queue.dynamodb import DynamoDBQueueStore
 from tests.pipeline_jobs import ffmpeg
 from vodpipe.client.api import ApiClient
@@ -148,6 +148,9 @@ class Queue:
             return None
 
 
+MID_WORKFLOW = frozenset({JobStep.PROBE, JobStep.VALIDATE, JobStep.PLAN, JobStep.SPLIT, JobStep.TRANSCODE})
+
+
 def execution_running(queue: Queue, arn: str | None) -> bool:
     if arn is None:
         return False
@@ -264,13 +267,16 @@ def test_repairs_of_a_refused_start_a_stopped_execution_and_an_unfinished_upload
     queue.configure(MAX_RUNNING_JOBS="4", MAX_RUNNING_JOBS_PER_USER="2", START_GRACE_SECONDS="1")
     # An execution stopped from outside: the tick finds it ended without marking its job.
     stopped = queue.upload("repair", 5)
-    # Stopped as soon as its execution runs: the admission names it (execution_arn), one describe a poll shows it
-    # started (listing every execution of the state machine takes longer as the suite has run more, and a 360p
-    # job may be done by then).
+    # Stopped mid-way, once ProbeSource has begun and before PackageOutputs: one GetItem a poll (listing every
+    # execution of the state machine takes longer as the suite has run more, and a 360p job may be done by then;
+    # stopped during its first state, LocalStack let the execution run on to Publish).
     deadline = time.monotonic() + 60
-    while not execution_running(queue, (job := queue.repository.get(stopped)).execution_arn):
-        assert time.monotonic() < deadline, "the job's execution never started"
-        time.sleep(0.1)
+    while not (
+        (job := queue.repository.get(stopped)).current_step in MID_WORKFLOW
+        and execution_running(queue, job.execution_arn)
+    ):
+        assert time.monotonic() < deadline, f"the job's execution was not seen mid-way ({job.current_step})"
+        time.sleep(0.05)
     assert job.execution_arn is not None
     queue.sfn.stop_execution(executionArn=job.execution_arn, cause="an operator stopped it")
     deadline = time.monotonic() + 30
