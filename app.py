@@ -21,6 +21,7 @@ def build_app(app: cdk.App) -> cdk.App:
         STORAGE_STACK,
         removal_policy=removal,
         private_public_key=config.private_playback_public_key,
+        cors_origins=config.cors_allowed_origins,
         description="vodpipe: data and delivery",
     )
     pipeline = PipelineStack(

@@ -13,6 +13,9 @@ OUTPUT_PREFIX = "outputs/"  # the outputs bucket: what players and users fetch
 # The outputs bucket too: private jobs' outputs (Job.private), served only through signed URLs (lambdas/playback).
 # CloudFront's `private/*` behaviour trusts only the deployment's key group; nothing under it is public.
 PRIVATE_PREFIX = "private/"
+# The outputs bucket also holds the web console (console/ in the repository, published after each deploy by
+# vodpipe/admin/console.py); no job id can collide with it.
+CONSOLE_PREFIX = "console/"
 
 SOURCE_KEY = re.compile(rf"^uploads/(?P<owner>[^/]{{1,256}})/(?P<job_id>{JOB_ID_PATTERN[1:-1]})/source$")
 

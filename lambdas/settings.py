@@ -74,6 +74,12 @@ class Settings(BaseModel):
     max_clip_seconds: float = Field(MAX_CLIP_SECONDS, gt=0)
     # GET /jobs/{id}?wait=S: the longest wait, under API Gateway's 29 s integration timeout.
     long_poll_max_seconds: float = Field(25, gt=0, le=27)
+    # The pages that may call the API (DeploymentConfig.cors_allowed_origins), comma-separated; "*": any.
+    cors_allowed_origins: str = Field("*", min_length=1)
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(origin.strip() for origin in self.cors_allowed_origins.split(",") if origin.strip()) or ("*",)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -49,6 +50,14 @@ PROBE_BYTES_PER_S = 80 * MB  # assumed per pass: S3 to a 1,769 MB Lambda and its
 # one before its presigned URL expires.
 UPLOAD_PART_BYTES = 64 * MIB
 SLOW_UPLINK_BYTES_PER_S = 1 * MB
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def is_origin(origin: str) -> bool:
+    """ "*", or what a browser sends as `Origin`: scheme, host and port, lower case, no path."""
+    return origin == "*" or bool(_ORIGIN.match(origin))
 
 
 class DeploymentConfig(BaseModel):
@@ -115,6 +124,22 @@ class DeploymentConfig(BaseModel):
     # here at synth by the model the API reads them with (its PRESETS variable). Changing one means raising
     # its `version`: jobs keep the snapshot they were made with, and say which version made them.
     presets: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_CUSTOM_PRESETS)
+    # Browsers: the origins whose pages may call the API and read uploads and outputs (the web console, a
+    # customer's site). "*" (default) allows any page: the API takes bearer tokens, never cookies.
+    cors_allowed_origins: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=20)
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_valid(cls, origins: list[str]) -> list[str]:
+        bad = [origin for origin in origins if not is_origin(origin)]
+        if bad:
+            raise ValueError(
+                f'cors_allowed_origins: {bad[0]!r} is not an origin: use "*" alone, or scheme://host[:port] '
+                "with no path (https://app.example.com)"
+            )
+        if "*" in origins and len(origins) > 1:
+            raise ValueError('cors_allowed_origins: "*" already allows every origin; list it alone')
+        return origins
 
     @field_validator("presets")
     @classmethod

@@ -63,6 +63,7 @@ class PipelineStack(Stack):
                 "MAX_UPLOAD_BYTES": str(config.max_upload_bytes),
                 "MAX_DURATION_S": f"{config.max_duration_s:g}",
                 "MAX_CLIP_SECONDS": f"{config.max_clip_seconds:g}",
+                "CORS_ALLOWED_ORIGINS": ",".join(config.cors_allowed_origins),
                 "TRANSCODE_CONCURRENCY": str(config.transcode_concurrency),
                 "MAX_CHUNK_SEGMENTS": str(config.max_chunk_segments),
                 "WORKER_TIMEOUT_S": str(config.transcode_timeout_s),
@@ -229,6 +230,7 @@ class PipelineStack(Stack):
             authorizer=authorizer_fn,
             rate_limit=config.api_rate_limit,
             burst_limit=config.api_burst_limit,
+            cors_origins=config.cors_allowed_origins,
             log_retention=retention,
             removal_policy=removal_policy,
         )

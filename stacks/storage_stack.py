@@ -29,13 +29,22 @@ class StorageStack(Stack):
         *,
         removal_policy: RemovalPolicy,
         private_public_key: str | None = None,
+        cors_origins: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        """`private_public_key`: DeploymentConfig.private_playback_public_key (None: private outputs never served)."""
+        """`private_public_key`: DeploymentConfig.private_playback_public_key (None: private outputs never served);
+        `cors_origins`: DeploymentConfig.cors_allowed_origins (None: any origin)."""
         super().__init__(scope, id, **kwargs)
-        self.buckets = UploadBuckets(self, "Buckets", removal_policy=removal_policy)
+        origins = cors_origins or ["*"]
+        self.buckets = UploadBuckets(self, "Buckets", removal_policy=removal_policy, cors_origins=origins)
         self.jobs = JobsTable(self, "Jobs", removal_policy=removal_policy)
-        self.cdn = PlaybackCdn(self, "Playback", outputs=self.buckets.outputs, private_public_key=private_public_key)
+        self.cdn = PlaybackCdn(
+            self,
+            "Playback",
+            outputs=self.buckets.outputs,
+            private_public_key=private_public_key,
+            cors_origins=origins,
+        )
 
         # Explicit exports, read by the pipeline stack through StorageRefs: no hidden auto-exports that
         # pin the two stacks together, and stable names for cdk-nag findings.

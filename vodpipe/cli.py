@@ -860,6 +860,30 @@ def tokens_revoke(
     _emit(as_json, {"revoked": record}, f"revoked token {token_id} of {record['user']} (role {record['role']})")
 
 
+@admin.command("publish-console")
+def admin_publish_console_cmd(
+    endpoint_url: EndpointUrl = None,
+    region: Region = None,
+    aws: UseAws = False,
+) -> None:
+    """Upload the built web console (console/dist) and its config.json to the deployment's outputs bucket."""
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError as SdkClientError
+
+    from vodpipe.admin import deployment
+    from vodpipe.admin.console import ConsoleNotBuilt, publish_to_deployment
+    from vodpipe.client.errors import ClientError
+
+    command = "admin publish-console"
+    try:
+        target = deployment.resolve_aws_target(endpoint_url, region, aws=aws)
+        typer.echo(publish_to_deployment(target))
+    except (ConsoleNotBuilt, ClientError) as exc:
+        raise _fail(command, str(exc), False) from None
+    except (BotoCoreError, SdkClientError) as exc:
+        raise _fail(command, deployment.failure(exc, target), False) from exc
+
+
 @admin.command("queue")
 def admin_queue_cmd(
     window_minutes: Annotated[

@@ -71,9 +71,10 @@ class ApiServices:
 class ApiRoutes:
     """`ApiRoutes(services)(event, context)`: the Lambda proxy answer. `services` is called once, lazily."""
 
-    def __init__(self, services: Callable[[], ApiServices]) -> None:
+    def __init__(self, services: Callable[[], ApiServices], cors_origins: tuple[str, ...] = ("*",)) -> None:
+        """`cors_origins`: the pages that may read the answers ("*": any), as the deployment allows them."""
         self._services = cache(services)
-        self.app = build_resolver(self)
+        self.app = build_resolver(self, cors_origins)
 
     @property
     def services(self) -> ApiServices:
@@ -121,11 +122,14 @@ def conditional(view: PublicJob, if_none_match: str | None) -> Response[str]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, headers=headers, body=body)
 
 
-def build_resolver(api: ApiRoutes) -> APIGatewayRestResolver:
+def build_resolver(api: ApiRoutes, cors_origins: tuple[str, ...] = ("*",)) -> APIGatewayRestResolver:
+    first, *others = cors_origins or ("*",)
     app = APIGatewayRestResolver(
         enable_validation=True,
+        # Every answer, errors included; with several origins the caller's own is echoed when it is listed.
         cors=CORSConfig(
-            allow_origin="*",
+            allow_origin=first,
+            extra_origins=others,
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
             expose_headers=["Retry-After", "ETag"],
         ),

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.api.routes import ApiRoutes, ApiServices
 from lambdas.handlers import _wiring as wiring
+from lambdas.settings import get_settings
 
 logger = Logger()
 tracer = Tracer()
@@ -29,7 +30,7 @@ def services() -> ApiServices:
 
 @cache
 def api() -> ApiRoutes:
-    return ApiRoutes(services)
+    return ApiRoutes(services, cors_origins=get_settings().cors_origins)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -111,9 +111,14 @@ def _refuse(chain: Any, context: Any, refusal: Any) -> None:
         "$context.error.message", refusal.message
     )
     headers = {"Content-Type": "application/json", "x-amzn-ErrorType": refusal.code}
+    request_headers = context.invocation_request["headers"]
     for name, value in (configured.get("responseParameters") or {}).items():
-        if name.startswith("gatewayresponse.header.") and value.startswith("'") and value.endswith("'"):
+        if not name.startswith("gatewayresponse.header."):
+            continue
+        if value.startswith("'") and value.endswith("'"):
             headers[name.removeprefix("gatewayresponse.header.")] = value[1:-1]
+        elif value.startswith("method.request.header.") and (found := request_headers.get(value.split(".", 3)[3])):
+            headers[name.removeprefix("gatewayresponse.header.")] = found  # e.g. the caller's Origin
     chain.respond(int(configured.get("statusCode") or refusal.status_code), body, headers)
 
 

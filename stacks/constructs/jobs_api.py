@@ -19,6 +19,18 @@ DEFAULT_RATE_LIMIT: float = DeploymentConfig.model_fields["api_rate_limit"].defa
 DEFAULT_BURST_LIMIT: int = DeploymentConfig.model_fields["api_burst_limit"].default
 
 
+def gateway_cors_headers(origins: list[str]) -> dict[str, str]:
+    """The CORS headers of API Gateway's own responses, as gateway-response mappings: a static origin, or, with
+    several, the caller's own `Origin` echoed (those responses carry no data and the API takes no cookies)."""
+    origin = f"'{origins[0]}'" if len(origins) == 1 else "method.request.header.Origin"
+    headers = {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Headers": "'Authorization,Content-Type,If-None-Match'",
+        "Access-Control-Expose-Headers": "'Retry-After,ETag'",
+    }
+    return headers if len(origins) == 1 else {**headers, "Vary": "'Origin'"}
+
+
 class JobsApi(Construct):
     """Every route is a Lambda proxy to one function (Powertools REST resolver validates with pydantic).
 
@@ -37,8 +49,12 @@ class JobsApi(Construct):
         removal_policy: RemovalPolicy,
         rate_limit: float = DEFAULT_RATE_LIMIT,
         burst_limit: int = DEFAULT_BURST_LIMIT,
+        cors_origins: list[str] | None = None,
     ) -> None:
+        """`cors_origins`: DeploymentConfig.cors_allowed_origins; the function answers CORS on its own responses
+        (CORS_ALLOWED_ORIGINS), this construct on the preflight and on the gateway's own refusals."""
         super().__init__(scope, id)
+        origins = cors_origins or ["*"]
         access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
         self.authorizer = apigw.TokenAuthorizer(
             self,
@@ -76,10 +92,15 @@ class JobsApi(Construct):
                 authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
             ),
             default_cors_preflight_options=apigw.CorsOptions(
-                allow_origins=apigw.Cors.ALL_ORIGINS, allow_headers=["Authorization", "Content-Type"]
+                allow_origins=origins,
+                allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+                allow_methods=apigw.Cors.ALL_METHODS,
+                max_age=Duration.minutes(10),
             ),
         )
-        # The gateway's own refusals in the function's error shape, so clients parse one format.
+        # The gateway's own refusals in the function's error shape, so clients parse one format, and with CORS
+        # headers: without them a browser shows a CORS error instead of the 401, 403, 429 or 5xx.
+        cors = gateway_cors_headers(origins)
         for name, response_type, status, message in (
             ("Unauthorized", apigw.ResponseType.UNAUTHORIZED, "401", "Unauthorized"),
             ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "403", "Forbidden"),
@@ -88,12 +109,18 @@ class JobsApi(Construct):
                 name,
                 type=response_type,
                 status_code=status,
+                response_headers=cors,
                 templates={
                     "application/json": json.dumps(
                         {"error": "unauthorized", "message": message, "field": "Authorization"}
                     )
                 },
             )
+        for name, response_type in (
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        ):
+            self.api.add_gateway_response(name, type=response_type, response_headers=cors)
         integration = apigw.LambdaIntegration(handler, proxy=True)
         self.api.root.add_method("ANY", integration)
         self.api.root.add_proxy(default_integration=integration, any_method=True)

@@ -13,7 +13,7 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.keys import PRIVATE_PREFIX
+from lambdas.keys import CONSOLE_PREFIX, PRIVATE_PREFIX
 from stacks.nag import acknowledge
 
 # What the `private/*` behaviour runs where the deployment has no signing key: nothing there may be served.
@@ -24,9 +24,16 @@ class PlaybackCdn(Construct):
     """HTTPS only, origin access control, short TTL for playlists and long TTL for segments, CORS for players."""
 
     def __init__(
-        self, scope: Construct, id: str, *, outputs: s3.IBucket, private_public_key: str | None = None
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        outputs: s3.IBucket,
+        private_public_key: str | None = None,
+        cors_origins: list[str] | None = None,
     ) -> None:
-        """`private_public_key`: the PEM public key of private jobs' signed URLs (DeploymentConfig)."""
+        """`private_public_key`: the PEM public key of private jobs' signed URLs (DeploymentConfig);
+        `cors_origins`: the pages whose players may read the outputs (DeploymentConfig.cors_allowed_origins)."""
         super().__init__(scope, id)
         origin = origins.S3BucketOrigin.with_origin_access_control(outputs)
         cors = cloudfront.ResponseHeadersPolicy(
@@ -36,7 +43,7 @@ class PlaybackCdn(Construct):
                 access_control_allow_credentials=False,
                 access_control_allow_headers=["*"],
                 access_control_allow_methods=["GET", "HEAD"],
-                access_control_allow_origins=["*"],
+                access_control_allow_origins=cors_origins or ["*"],
                 origin_override=True,
             ),
         )
@@ -102,6 +109,9 @@ class PlaybackCdn(Construct):
                 f"{PRIVATE_PREFIX}*": private,
                 "*.m3u8": behavior(playlists),
                 "*.vtt": behavior(playlists),
+                # The web console (console/, published by `vodpipe admin publish-console`): its names are not
+                # content-hashed, so it is cached as briefly as a playlist.
+                f"{CONSOLE_PREFIX}*": behavior(playlists),
             },
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,

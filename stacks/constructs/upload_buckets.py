@@ -15,8 +15,12 @@ from stacks.nag import acknowledge
 class UploadBuckets(Construct):
     """Private, encrypted, TLS-only buckets: clients PUT sources to `uploads`, players read `outputs`."""
 
-    def __init__(self, scope: Construct, id: str, *, removal_policy: RemovalPolicy) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, removal_policy: RemovalPolicy, cors_origins: list[str] | None = None
+    ) -> None:
+        """`cors_origins`: the pages that may upload (PUT parts, read their ETag) and play (GET outputs)."""
         super().__init__(scope, id)
+        origins = cors_origins or ["*"]
         common: dict[str, Any] = {
             "encryption": s3.BucketEncryption.S3_MANAGED,
             "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
@@ -42,7 +46,7 @@ class UploadBuckets(Construct):
             cors=[
                 s3.CorsRule(
                     allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.POST, s3.HttpMethods.GET],
-                    allowed_origins=["*"],
+                    allowed_origins=origins,
                     allowed_headers=["*"],
                     # Browsers need the ETag of each part to complete a multipart upload.
                     exposed_headers=["ETag"],
@@ -68,5 +72,16 @@ class UploadBuckets(Construct):
             "Outputs",
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="outputs/",
+            # Players on other origins (hls.js, Shaka, the console) fetch playlists and segments with XHR. On AWS
+            # CloudFront's response-headers policy answers CORS; locally the bucket itself is the playback origin.
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                    allowed_origins=origins,
+                    allowed_headers=["*"],
+                    exposed_headers=["ETag", "Content-Length", "Content-Range"],
+                    max_age=3000,
+                )
+            ],
             **common,
         )

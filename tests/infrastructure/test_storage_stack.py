@@ -79,7 +79,7 @@ def test_cdn_uses_origin_access_control_and_https(storage: Template, templates: 
     (dist,) = resources_of(templates["VodpipeStorage"], "AWS::CloudFront::Distribution").values()
     config = dist["Properties"]["DistributionConfig"]
     behaviors = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
-    assert {b.get("PathPattern") for b in behaviors} == {None, "private/*", "*.m3u8", "*.vtt"}
+    assert {b.get("PathPattern") for b in behaviors} == {None, "private/*", "*.m3u8", "*.vtt", "console/*"}
     for behavior in behaviors:
         assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
         assert "ResponseHeadersPolicyId" in behavior

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 from stacks.names import PIPELINE_STACK, STORAGE_STACK
+from vodpipe.admin.console import ConsoleNotBuilt, console_url, publish_console
 from vodpipe.local.deploy import deploy_assembly
 from vodpipe.local.runtime import LocalRuntime
 
@@ -40,6 +41,7 @@ class LocalDeployment:
     playback_base_url: str
     raw: dict[str, dict[str, str]]
     scheduler_function: str = ""
+    console_url: str = ""  # the web console, published beside the outputs ("" : console/dist was not built)
 
     @classmethod
     def load(cls, path: Path) -> LocalDeployment:
@@ -90,13 +92,22 @@ def _context(root: Path) -> dict[str, object]:
 LOCAL_SENDER = "vodpipe@example.com"
 
 
-def _ses(endpoint: str) -> Any:
+def _client(service: str, endpoint: str) -> Any:
     session = boto3.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
         region_name="us-east-1",
     )
-    return session.client("ses", endpoint_url=endpoint)
+    make: Any = session.client
+    return make(service, endpoint_url=endpoint)
+
+
+def _ses(endpoint: str) -> Any:
+    return _client("ses", endpoint)
+
+
+def _s3(endpoint: str) -> Any:
+    return _client("s3", endpoint)
 
 
 def local_settings(root: Path, overrides: dict[str, object] | None = None) -> dict[str, object]:
@@ -149,6 +160,7 @@ def deploy_local(
         # What `ses.EmailIdentity` does on AWS (LocalStack's CloudFormation has no provider for it).
         _ses(endpoint).verify_email_identity(EmailAddress=sender)
     storage, pipeline = result.outputs[STORAGE_STACK], result.outputs[PIPELINE_STACK]
+    api_url = f"{endpoint}/_aws/execute-api/{pipeline['ApiId']}/{pipeline['ApiStage']}"
     deployment = LocalDeployment(
         endpoint=endpoint,
         region="us-east-1",
@@ -158,13 +170,28 @@ def deploy_local(
         state_machine_arn=pipeline["StateMachineArn"],
         api_id=pipeline["ApiId"],
         # The URL CloudFormation outputs needs public DNS; LocalStack also serves every API here.
-        api_url=f"{endpoint}/_aws/execute-api/{pipeline['ApiId']}/{pipeline['ApiStage']}",
+        api_url=api_url,
         playback_base_url=pipeline["PlaybackBaseUrl"],
         scheduler_function=pipeline["SchedulerFunction"],
         raw=result.outputs,
+        console_url=_publish_console(endpoint, storage["OutputsBucketName"], api_url, pipeline, on_event),
     )
     deployment.save(outputs_path)
     on_event(STANDS_IN.format(playback=deployment.playback_base_url))
     on_event(f"API: {deployment.api_url}")
+    if deployment.console_url:
+        on_event(f"Console: {deployment.console_url}")
     on_event(f"outputs written to {outputs_path}")
     return deployment
+
+
+def _publish_console(
+    endpoint: str, bucket: str, api_url: str, pipeline: dict[str, str], on_event: Callable[[str], object]
+) -> str:
+    """What `vodpipe admin publish-console` does after `cdk deploy` on AWS; "" when the console is not built."""
+    try:
+        publish_console(_s3(endpoint), bucket, api_url)
+    except ConsoleNotBuilt as missing:
+        on_event(f"no web console: {missing}")
+        return ""
+    return console_url(pipeline["PlaybackBaseUrl"])

@@ -262,6 +262,7 @@ def build_api(
     queue: QueueConfig | None = None,
     presets: tuple[Preset, ...] = (),
     playback: PrivatePlayback | None = None,
+    cors_origins: tuple[str, ...] = ("*",),
 ) -> Api:
     """The API over fresh fakes (output objects under `root`), configured as the `api` fixture unless told."""
     repo = FlakyJobRepository(clock)
@@ -316,7 +317,7 @@ def build_api(
         presets=config.catalog(),
     )
     return Api(
-        ApiRoutes(lambda: services),
+        ApiRoutes(lambda: services, cors_origins=cors_origins),
         repo,
         uploads,
         workflow,

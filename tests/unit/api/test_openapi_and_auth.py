@@ -16,6 +16,7 @@ from lambdas.auth.policy import allow, api_wildcard_arn
 from lambdas.auth.tokens import authenticate, bearer_token, token_hash, token_id
 from lambdas.handlers import _wiring as wiring
 from lambdas.handlers import authorize
+from lambdas.settings import get_settings
 from tests.fakes.auth import InMemoryTokenStore
 from tests.unit.api.conftest import Api
 from vodpipe.local.users import create_token, revoke_token
@@ -236,6 +237,12 @@ def test_the_handler_serves_the_document_without_building_any_adapter(monkeypatc
         raise AssertionError("a public route must not need the services")
 
     monkeypatch.setattr(jobs_api, "services", no_services)
+    # The settings every deployment sets (the CORS origins are read from them when the routes are built).
+    for name, value in {"JOBS_TABLE": "jobs", "UPLOADS_BUCKET": "uploads", "OUTPUTS_BUCKET": "outputs"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PLAYBACK_BASE_URL", "https://cdn.example")
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "https://app.example")
+    get_settings.cache_clear()
     jobs_api.api.cache_clear()
     event: dict[str, Any] = {
         "resource": "/openapi.json",
@@ -248,5 +255,6 @@ def test_the_handler_serves_the_document_without_building_any_adapter(monkeypatc
         response = jobs_api.handler(event, FakeContext())
     finally:
         jobs_api.api.cache_clear()
+        get_settings.cache_clear()
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["openapi"] == "3.1.0"
