@@ -107,4 +107,20 @@ if [[ -f layers/deps/build.py ]]; then
   .venv/bin/python layers/deps/build.py
 fi
 
+# -- The web console (console/): pinned npm packages, bundled by esbuild into console/dist -------------
+h="$(inputs_hash console/package.json console/package-lock.json)"
+if ! fresh console-npm "$h" || [[ ! -d console/node_modules ]]; then
+  log "npm ci (web console: lit, uppy, shaka-player, chart.js, esbuild)"
+  npm ci --prefix console --no-audit --no-fund --loglevel=error
+  stamp console-npm "$h"
+fi
+h="$(find console/src console/build.mjs console/package-lock.json -type f -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+if ! fresh console-build "$h" || [[ ! -f console/dist/index.html ]]; then
+  log "web console bundle (console/dist)"
+  node console/build.mjs
+  stamp console-build "$h"
+fi
+# -- Debian's Chromium for the browser tests (Playwright never downloads a browser here) ---------------
+bash scripts/install-chromium.sh
+
 log "setup complete"

@@ -177,7 +177,8 @@ class OutputFile(_Frozen):
     size_bytes: Annotated[int, Field(ge=0)]
     rendition: RenditionName | None = None
     duration_seconds: Annotated[float, Field(ge=0)] | None = None
-    # A private job's file, signed for the caller by GET /jobs/{id} (lambdas/playback): computed, never stored.
+    # Where to fetch it: a public job's stored at publish; a private job's signed for the caller by GET /jobs/{id}
+    # (lambdas/playback), computed, never stored.
     url: str | None = None
 
 

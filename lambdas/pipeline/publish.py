@@ -28,7 +28,7 @@ def playback_url(base_url: str, manifest_key: str) -> str:
 
 
 def _url(job: Job, config: PipelineConfig, key: str | None) -> str | None:
-    """A manifest's public URL; None for a private job (the API signs its URLs per request, lambdas/playback,
+    """A manifest's or file's public URL; None for a private job (the API signs its URLs per request, lambdas/playback,
     never stored) and for a job without manifests (audio outputs only)."""
     return None if job.private or key is None else playback_url(config.playback_base_url, key)
 
@@ -74,7 +74,8 @@ def publish(
                     manifest_key=outputs.manifest_key,
                     dash_url=_url(job, config, outputs.dash_key),
                     dash_manifest_key=outputs.dash_key,
-                    files=outputs.files,
+                    # Every file's public URL (storyboard, thumbnails, MP4s) for players and pages to use as it is.
+                    files=tuple(f.model_copy(update={"url": _url(job, config, f.key)}) for f in outputs.files),
                     encode_cpu_seconds=outputs.encode_cpu_seconds,
                     clip=outputs.clip,
                     quality=outputs.quality,

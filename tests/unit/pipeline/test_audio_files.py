@@ -139,7 +139,8 @@ def test_an_mp3_asking_for_audio_only_is_one_item_and_completes_with_its_files(
     assert done.status is JobStatus.COMPLETED
     assert done.outputs is not None
     assert (done.outputs.playback_url, done.outputs.dash_url) == (None, None)
-    assert done.outputs.files == stored.audio_files
+    assert tuple(f.model_copy(update={"url": None}) for f in done.outputs.files) == stored.audio_files
+    assert all(f.url == f"https://cdn.example.com/{f.key}" for f in done.outputs.files)  # public: fetch as it is
     assert store.list_prefix(UPLOADS, keys.work_prefix(job.job_id, 0)) == []  # the pieces are spent
 
 

@@ -243,7 +243,9 @@ def test_publish_completes_the_job_with_both_playback_urls(
     assert job.outputs.manifest_key == keys.master_key(job.job_id)
     assert job.outputs.dash_url == f"https://cdn.example.com/outputs/{job.job_id}/cmaf/manifest.mpd"
     assert job.outputs.dash_manifest_key == keys.dash_key(job.job_id)
-    assert job.outputs.files == outputs.files
+    assert tuple(f.model_copy(update={"url": None}) for f in job.outputs.files) == outputs.files
+    # Every file of a public job with the URL a page fetches it at (the storyboard for a player's seek bar).
+    assert all(f.url == f"https://cdn.example.com/{f.key}" for f in job.outputs.files)
     assert job.outputs.encode_cpu_seconds == outputs.encode_cpu_seconds
     assert job.outputs.encode_cpu_seconds is not None
     assert job.outputs.encode_cpu_seconds > 0
