@@ -227,6 +227,11 @@ def report(job: Json, deployment: LocalDeployment, say: Console, *, pipeline_s: 
             style="dim",
         )
     )
+    if deployment.console_url:
+        say.print(
+            f"Web console: {deployment.console_url}#/play/{job.get('job_id')} "
+            f"(sign in with the demo user's token, in {DEMO_TOKEN_FILE} under the local runtime's home)"
+        )
     say.print(f"pipeline {pipeline_s:.1f} s, demo {total_s:.1f} s (this command; deploy time is printed above)")
     say.print(f"more: .venv/bin/vodpipe status {job.get('job_id')} | events {job.get('job_id')} | jobs | stats")
     if status != 200:

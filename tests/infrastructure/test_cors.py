@@ -40,6 +40,7 @@ def _bucket(template: dict[str, Any], logical_prefix: str) -> dict[str, Any]:
         for name, r in resources_of(template, "AWS::S3::Bucket").items()
         if name.startswith(logical_prefix)
     ]
+    assert isinstance(props, dict)
     return props
 
 
