@@ -60,6 +60,7 @@ demo: deploy-local ## Upload a generated sample clip to the local deployment, wa
 
 deploy: setup ## Deploy to the AWS account of your current credentials (pinned CDK CLI)
 	node_modules/.bin/cdk deploy --all --require-approval broadening
+	$(VENV)/vodpipe admin publish-console --aws
 
 bench: deploy-local ## Print numbers: local runtime; pipeline vs direct ffmpeg; the queue; job events and long-polls
 	$(VENV)/python bench/local_runtime.py
