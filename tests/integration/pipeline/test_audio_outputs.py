@@ -3,7 +3,7 @@ rate and channels and are normalised to -16 LUFS when asked; an MP3 upload askin
 files and no manifests; an MP3 asking for HLS is refused; `audio.ready` reaches a rule on the bus, naming the files,
 before the job completes.
 
-Needs the session fixture `stack` (tests/integration/conftest.py). Two 3 s sources, one module-scoped run.
+Needs the session fixture `stack` (tests/deployment.py). Two 3 s sources, one module-scoped run.
 """
 
 from __future__ import annotations

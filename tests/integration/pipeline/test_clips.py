@@ -1,7 +1,7 @@
 """Clips on the deployed pipeline: POST /jobs/{id}/clips exact and fast on a source whose frames carry their own
 index, the ranges refused (422 naming the field, 404, 409), and an upload's clip past the real duration.
 
-Needs the session fixture `stack` (tests/integration/conftest.py). One parent job, two clips of it and one
+Needs the session fixture `stack` (tests/deployment.py). One parent job, two clips of it and one
 clip-only upload, all awaited together (a few seconds of 320x180 each).
 """
 

@@ -1,6 +1,6 @@
 """The whole pipeline on the deployed local stack: real uploads, real ffmpeg, the job record at the end.
 
-Needs the session fixture `stack` (tests/integration/conftest.py): the deployed stack's outputs
+Needs the session fixture `stack` (tests/deployment.py): the deployed stack's outputs
 (UploadsBucketName, OutputsBucketName, JobsTableName, StateMachineArn, ...). Every source is made here
 with the layer's ffmpeg, uploaded at once, and the jobs are awaited together.
 """

@@ -2,7 +2,7 @@
 (landscape, portrait, anamorphic pixels); a deployer's preset from the context works; a download link saves the
 file under its readable name.
 
-Needs the session fixture `stack` (tests/integration/conftest.py). The deployer's preset is in the test
+Needs the session fixture `stack` (tests/deployment.py). The deployer's preset is in the test
 deployment's settings (TEST_SETTINGS["presets"]).
 """
 

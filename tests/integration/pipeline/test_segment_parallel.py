@@ -1,7 +1,7 @@
 """Segment-parallel encoding on the deployed local stack: sources longer than one worker can take, seamless joins,
 one set of CMAF segments served as HLS and DASH, playable before completion, and a killed work item survived.
 
-The session's deployment stops every worker after TEST_WORKER_TIMEOUT_S (tests/integration/conftest.py), and the
+The session's deployment stops every worker after TEST_WORKER_TIMEOUT_S (tests/deployment.py), and the
 local Lambda executor enforces it as AWS does, so a source whose encode needs several times that completes only if
 its chunks really are encoded in parallel pieces that each fit.
 """
