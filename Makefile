@@ -34,7 +34,7 @@ typecheck: setup ## mypy
 	$(VENV)/mypy
 
 unit: setup ## Fast tests only (no LocalStack)
-	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser -q
+	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser -q -n 2
 
 integration: setup ## Tests against LocalStack (started for the session if not running)
 	$(PYTEST) tests/integration -q
@@ -47,8 +47,11 @@ browser: setup ## The web console in Debian's Chromium against the local deploym
 conformance: deploy-local ## Real-world media from public packages through the local pipeline; fails on any differing row
 	$(PYTEST) tests/conformance/suite.py -q -p no:cacheprovider
 
-test: setup lint typecheck ## The whole suite: lint, types, unit, infrastructure, state machine, integration
-	$(PYTEST) tests -q
+# The tiers without LocalStack run on both cores (pytest-xdist); those on the session's one deployment
+# (integration, browser) run in one process, so they share it, and print their slowest tests.
+test: setup lint typecheck ## The whole suite: lint, types, unit, infrastructure, state machine, integration, browser
+	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser -q -n 2
+	$(PYTEST) tests/integration tests/browser -q --durations=15
 
 synth: setup ## Synthesize the CDK app into cdk.out (offline; runs cdk-nag)
 	@$(VENV)/python -c "from pathlib import Path; from vodpipe.local.stack import synth; synth(Path('.').resolve(), Path('cdk.out').resolve())"

@@ -152,7 +152,7 @@ class JobRepositoryContract:
             repo.create(job.model_copy(update={"owner": "mallory"}))
         assert repo.get(job.job_id).owner == "alice"
 
-    @pytest.mark.parametrize("job_id", [new_job_id(T0), "not-a-job-id", ""])
+    @pytest.mark.parametrize("job_id", [new_job_id(T0), "not-a-job-id", ""], ids=["ulid", "not-an-id", "empty"])
     def test_get_unknown_job(self, repo: JobRepository, job_id: str) -> None:
         with pytest.raises(JobNotFound):
             repo.get(job_id)
@@ -421,7 +421,7 @@ class JobRepositoryContract:
             repo.record_work_done(job.job_id, 2, item_id)
         assert repo.work_done(job.job_id, 2) == ids
 
-    @pytest.mark.parametrize("job_id", [new_job_id(T0), "not-a-job-id"])
+    @pytest.mark.parametrize("job_id", [new_job_id(T0), "not-a-job-id"], ids=["ulid", "not-an-id"])
     def test_work_of_an_unknown_job(self, repo: JobRepository, job_id: str) -> None:
         with pytest.raises(JobNotFound):
             repo.record_work_done(job_id, 0, "audio")

@@ -103,7 +103,9 @@ class WebhookStoreContract:
             store.delete_endpoint(intruder, endpoint.endpoint_id)
         assert store.get_endpoint(endpoint.owner, endpoint.endpoint_id) == endpoint
 
-    @pytest.mark.parametrize("endpoint_id", [new_endpoint_id(T0), "wh_nope", "", "OWNER#x"])
+    @pytest.mark.parametrize(
+        "endpoint_id", [new_endpoint_id(T0), "wh_nope", "", "OWNER#x"], ids=["fresh", "unknown", "empty", "a-key"]
+    )
     def test_an_unknown_endpoint_is_not_found(self, store: WebhookStore, endpoint_id: str) -> None:
         with pytest.raises(EndpointNotFound):
             store.get_endpoint(someone(), endpoint_id)
