@@ -9,7 +9,6 @@ import Uppy from "@uppy/core";
 const PENDING_KEY = "vodpipe.uploads";
 const URL_MARGIN_MS = 60_000; // re-sign a part whose URL expires within this
 const PRESIGN_BATCH = 100; // POST /uploads/{job}/parts signs at most this many
-const SINGLE_REQUEST_MAX = 5 * 1024 * 1024; // Uppy sends a file this small as one PUT (our part 1), not multipart
 
 export function pendingUploads() {
   try {
@@ -57,11 +56,12 @@ export class Uploads extends EventTarget {
     this.#uppy = new Uppy({ id: "vodpipe-uploads", autoProceed: false, allowMultipleUploadBatches: true });
     this.#uppy.use(AwsS3, {
       limit, // parallel requests (parts) across all files: fewer than a 30 MB file has parts, so they finish in turn
+      // Always multipart, whatever the size: a file of one part too is created, listed and completed by our API
+      // (Uppy then sends it as part 1; it never uses a single-request upload).
       shouldUseMultipart: () => true,
       getChunkSize: (data) => this.#partSizes.get(data),
       createMultipartUpload: (file) => ({ uploadId: file.meta.uploadId, key: file.meta.key }),
       signPart: (file, { partNumber }) => this.#signPart(file, partNumber),
-      getUploadParameters: (file) => this.#signPart(file, 1),
       listParts: async (file, { signal }) => {
         const listed = await this.#client.listParts(file.meta.jobId, signal);
         return listed.parts.map((p) => ({ PartNumber: p.part_number, ETag: p.etag, Size: p.size }));
@@ -74,7 +74,7 @@ export class Uploads extends EventTarget {
       abortMultipartUpload: () => undefined,
     });
     this.#uppy.on("upload-progress", (file, progress) => this.#onProgress(file, progress));
-    this.#uppy.on("upload-success", (file, response) => this.#onSuccess(file, response));
+    this.#uppy.on("upload-success", (file) => this.#onSuccess(file));
     this.#uppy.on("s3-multipart:part-uploaded", (file) => {
       const item = this.#byFile(file?.id);
       if (item) this.#update(item, { partsDone: item.partsDone + 1 });
@@ -228,7 +228,6 @@ export class Uploads extends EventTarget {
       partSize: created.part_size,
       partCount: created.part_count,
       partsDone: 0,
-      singleRequest: file.size <= SINGLE_REQUEST_MAX,
     };
   }
 
@@ -241,7 +240,6 @@ export class Uploads extends EventTarget {
       partSize: listed.part_size,
       partCount: listed.part_count,
       partsDone: listed.parts.length,
-      singleRequest: pending.size <= SINGLE_REQUEST_MAX,
     };
   }
 
@@ -296,19 +294,9 @@ export class Uploads extends EventTarget {
     this.#update(item, { bytesUploaded, speed });
   }
 
-  async #onSuccess(file, response) {
+  #onSuccess(file) {
     const item = this.#byFile(file?.id);
     if (!item) return;
-    if (file.meta.singleRequest) {
-      // One PUT of part 1: Uppy does not complete it, so we do.
-      this.#update(item, { state: "completing", bytesUploaded: item.size, speed: 0 });
-      try {
-        await this.#client.completeUpload(item.jobId, [{ part_number: 1, etag: response.body.ETag }]);
-      } catch (error) {
-        this.#update(item, { state: "failed", error: describe(error) });
-        return;
-      }
-    }
     forget(item.jobId);
     this.#urls.delete(item.jobId);
     this.#uppy.removeFile(file.id); // the same file may be sent again, as a new job

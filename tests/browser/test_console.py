@@ -227,6 +227,29 @@ def test_refused_files_show_their_reason_and_send_no_byte(
     assert not to_s3, f"refused files sent requests to S3: {to_s3}"
 
 
+def test_a_file_of_one_part_is_sent_once_and_queued(page: Page, console: Console, media: Path) -> None:
+    """A file below S3's 5 MiB part minimum is still a multipart upload of one part: one PUT, then our API's complete
+    (which the console must not send twice), and the job leaves UPLOADING."""
+    small = media / "small.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24:duration=2",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(small),
+    )  # fmt: skip
+    assert small.stat().st_size < 5 * 2**20
+    puts: list[int | None] = []
+    page.on("request", lambda request: puts.append(part_number(request)) if request.method == "PUT" else None)
+    sign_in(page, console, "upload")
+    page.get_by_label("Choose videos").set_input_files(small)
+    item = page.locator(f'li.upload[data-file="{small.name}"]')
+    expect(item.get_by_role("link", name="View job")).to_be_visible(timeout=60_000)
+    expect(item).to_have_attribute("data-state", "done")
+    assert puts == [1], f"PUTs sent: {puts}"
+    with console.api() as api:
+        job = api.get_job(str(item.get_attribute("data-job-id")))
+    assert job["status"] in {"QUEUED", "PROCESSING", "COMPLETED"}, job["status"]
+
+
 def test_upload_pause_reload_resume_until_completed(
     page: Page,
     context: BrowserContext,
