@@ -9,10 +9,10 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help setup up down status test lint typecheck unit integration browser conformance synth deploy-local deploy demo bench clean
+.PHONY: help setup up down status test lint typecheck unit integration browser conformance synth deploy-local deploy e2e demo bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 setup: ## Install everything (idempotent): venvs, LocalStack + plugins, CDK CLI, DynamoDB Local, layers
 	@bash scripts/setup.sh
@@ -68,11 +68,18 @@ deploy: setup ## Deploy to the AWS account of your current credentials (pinned C
 	node_modules/.bin/cdk deploy --all --require-approval broadening
 	$(VENV)/vodpipe admin publish-console --aws
 
-bench: deploy-local ## Print numbers: local runtime; pipeline vs direct ffmpeg; the queue; job events and long-polls
+# Not part of `make test`: it needs an AWS account (your credentials) and costs a few cents. Deploys a throwaway stage
+# with the pinned CDK CLI, one short clip through the API and CloudFront, then empties and destroys it (trap on exit).
+e2e: setup ## On AWS: deploy a throwaway stage, one clip through the API and CloudFront, destroy it
+	@bash scripts/e2e.sh
+
+bench: deploy-local ## Print numbers: local runtime; pipeline vs direct ffmpeg; the queue; job events and long-polls; load
 	$(VENV)/python bench/local_runtime.py
 	$(VENV)/python bench/segment_parallel.py
 	$(VENV)/python bench/admission.py
 	$(VENV)/python bench/events.py
+	$(VENV)/python bench/cost.py
+	$(VENV)/python bench/load.py
 
 clean: down ## Remove build outputs (keeps the installed venvs)
 	rm -rf cdk.out layers/*/build .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import DeploymentConfig
-from stacks.names import PIPELINE_STACK, STORAGE_STACK
+from stacks.names import PIPELINE_STACK, STAGE_CONTEXT, STORAGE_STACK, stack_name
 from stacks.pipeline_stack import PipelineStack
 from stacks.storage_stack import StorageStack
 
@@ -16,9 +16,12 @@ def build_app(app: cdk.App) -> cdk.App:
     config = DeploymentConfig.from_context(app.node.try_get_context("vodpipe"))
     # Keep data on `cdk destroy` unless the context says this is a throwaway environment.
     removal = cdk.RemovalPolicy.DESTROY if app.node.try_get_context("ephemeral") else cdk.RemovalPolicy.RETAIN
+    # A stage (`-c vodpipe:stage=e2e-…`, scripts/e2e.sh) is a separate copy: its own stack names and exports.
+    stage = app.node.try_get_context(STAGE_CONTEXT)
     storage = StorageStack(
         app,
         STORAGE_STACK,
+        stack_name=stack_name(STORAGE_STACK, stage),
         removal_policy=removal,
         private_public_key=config.private_playback_public_key,
         cors_origins=config.cors_allowed_origins,
@@ -27,6 +30,7 @@ def build_app(app: cdk.App) -> cdk.App:
     pipeline = PipelineStack(
         app,
         PIPELINE_STACK,
+        stack_name=stack_name(PIPELINE_STACK, stage),
         storage=storage,
         config=config,
         removal_policy=removal,

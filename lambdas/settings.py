@@ -32,6 +32,10 @@ class Settings(BaseModel):
     max_chunk_segments: int = Field(15, ge=1)
     worker_timeout_s: float = Field(900, gt=0)
     worker_vcpus: float = Field(1.7, gt=0)
+    # Cost per job (lambdas/cost): the region's prices (Lambda sets AWS_REGION), the heavy functions' memory.
+    aws_region: str = "us-east-1"
+    transcode_memory_mb: int = Field(3008, ge=128)
+    lambda_architecture: Literal["x86_64", "arm64"] = "x86_64"
     # The jobs API only (set on its function by the CDK app).
     state_machine_arn: str = ""
     max_upload_bytes: int = Field(MAX_UPLOAD_BYTES, ge=1)
@@ -51,6 +55,10 @@ class Settings(BaseModel):
     start_failures_queue_url: str = ""
     # Job events (lambdas/feed): the deployment's own bus, where the publisher puts every job event.
     feed_bus_name: str = ""
+    # Operational metrics (lambdas/metrics, EMF): their CloudWatch namespace and the deployment's name, the `service`
+    # dimension of every metric (set by stacks/constructs/monitoring.py on the functions that emit).
+    metrics_namespace: str = Field("vodpipe", min_length=1)
+    metrics_service: str = Field("vodpipe", min_length=1)
     # Webhooks (lambdas/webhooks): the delivery queue, egress policy, retries and limits.
     webhook_queue_url: str = ""
     webhook_allow_insecure_targets: bool = False

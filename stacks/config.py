@@ -97,6 +97,11 @@ class DeploymentConfig(BaseModel):
     # API Gateway stage throttling (requests per second, steady and burst), for every route of the API.
     api_rate_limit: float = Field(50, gt=0)
     api_burst_limit: int = Field(100, ge=1)
+    # API Gateway's CloudWatch role is one setting per account and region (AWS::ApiGateway::Account), which another
+    # stack may own: off, this deployment leaves it alone; on, it makes the role and sets it (README: AWS).
+    api_gateway_cloudwatch_role: bool = Field(
+        False, description="make and set the account's API Gateway CloudWatch Logs role (once per account/region)"
+    )
     # Webhooks (lambdas/webhooks): egress, retries (seconds after each failed attempt), timeout, limits.
     webhook_allow_insecure_targets: bool = Field(
         False, description="allow http and private/loopback receivers (local deployments only)"
@@ -113,6 +118,10 @@ class DeploymentConfig(BaseModel):
         True, description="make the sender's SES email identity here; false if it is verified already (a domain)"
     )
     notification_emails: list[str] = Field(default_factory=list)
+    # Monitoring (stacks/constructs/monitoring.py): who the alarms' topic emails, and the alarms' thresholds.
+    alarm_emails: list[str] = Field(default_factory=list)
+    alarm_failure_rate: float = Field(0.2, gt=0, le=1, description="failed / ended jobs over 15 min (5 ended at least)")
+    alarm_oldest_queued_minutes: float = Field(30, gt=0, description="a QUEUED job waiting longer than this")
     # Private playback (Job.private, lambdas/playback): CloudFront signed URLs by the deployer's RSA 2048 key pair.
     # The public key (PEM) becomes the `private/*` behaviour's trusted key group; the private key (PEM) is a
     # Secrets Manager secret the deployer creates, named here (never the key itself in the context). Without

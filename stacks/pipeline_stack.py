@@ -19,11 +19,13 @@ from stacks.constructs.job_events import JobEvents
 from stacks.constructs.job_scheduler import JobScheduler
 from stacks.constructs.jobs_api import JobsApi
 from stacks.constructs.media_layers import MediaLayers
+from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.private_playback import PrivatePlayback
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.constructs.transcode_workflow import TranscodeWorkflow
 from stacks.constructs.webhooks import Webhooks
 from stacks.nag import acknowledge, resource_finding
+from stacks.s3_listing import listing_statement
 from stacks.storage_stack import StorageStack
 
 
@@ -68,6 +70,7 @@ class PipelineStack(Stack):
                 "MAX_CHUNK_SEGMENTS": str(config.max_chunk_segments),
                 "WORKER_TIMEOUT_S": str(config.transcode_timeout_s),
                 "WORKER_VCPUS": f"{config.vcpus:.3f}",
+                "TRANSCODE_MEMORY_MB": str(config.transcode_memory_mb),  # cost per job (lambdas/cost)
                 "MAX_RUNNING_JOBS": str(config.max_running_jobs),
                 "MAX_RUNNING_JOBS_PER_USER": str(config.max_running_jobs_per_user),
                 "PRIORITY_AGING_MINUTES": f"{config.priority_aging_minutes:g}",
@@ -127,8 +130,13 @@ class PipelineStack(Stack):
         _allow(probe, ["s3:PutObject", "s3:DeleteObject"], work)  # pieces and the plan; a new attempt starts clean
         _allow(encode, ["s3:GetObject", "s3:PutObject"], work)  # its piece and the plan in, its result out
         _allow(package, ["s3:GetObject", "s3:DeleteObject"], work)  # results in; the attempt's work removed
-        for fn in (probe, package):
-            _allow(fn, ["s3:ListBucket"], uploads.bucket_arn)
+        # Every reader of the uploads bucket may list the prefixes it reads: S3 answers a missing key 404 NoSuchKey
+        # only to a caller allowed s3:ListBucket on the bucket, to others 403 AccessDenied, so a source that is gone
+        # would read as a permissions error. Probe and package also list an attempt's work/ themselves.
+        _allow_listing(probe, uploads.bucket_arn, keys.UPLOAD_PREFIX, keys.WORK_PREFIX)
+        _allow_listing(thumbnails, uploads.bucket_arn, keys.UPLOAD_PREFIX)
+        for fn in (encode, package):
+            _allow_listing(fn, uploads.bucket_arn, keys.WORK_PREFIX)
         for fn in (probe, encode, thumbnails, package):
             _allow(fn, ["s3:PutObject", "s3:GetObject"], results)
             # A new attempt clears what an old one left; a step whose job was cancelled while it uploaded
@@ -165,7 +173,14 @@ class PipelineStack(Stack):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         indexes = f"{table.table_arn}/index/*"
-        schedule_fn = _schedule_function(fns, machine, table.table_arn, sources, executions)
+        schedule_fn = _schedule_function(
+            fns,
+            machine,
+            table_arn=table.table_arn,
+            uploads_arn=uploads.bucket_arn,
+            sources=sources,
+            executions=executions,
+        )
         self.scheduler = JobScheduler(
             self,
             "Scheduler",
@@ -217,6 +232,8 @@ class PipelineStack(Stack):
         # object only (HeadObject is authorised by s3:GetObject), never of pieces or captions.
         upload_sources = uploads.arn_for_objects(f"{keys.UPLOAD_PREFIX}*/*/{keys.SOURCE_NAME}")
         _allow(api_fn, ["s3:GetObject"], upload_sources)
+        # A parent's source that is gone must answer 404 (the clip's 409), not 403: listing under uploads/ only.
+        _allow_listing(api_fn, uploads.bucket_arn, keys.UPLOAD_PREFIX)
         _allow(api_fn, ["states:StopExecution"], executions)
         # A retry or a cancel wakes the scheduler; the health report reads the dead-letter queue's depth.
         _allow(api_fn, ["events:PutEvents"], bus.event_bus_arn)
@@ -231,6 +248,7 @@ class PipelineStack(Stack):
             rate_limit=config.api_rate_limit,
             burst_limit=config.api_burst_limit,
             cors_origins=config.cors_allowed_origins,
+            cloud_watch_role=config.api_gateway_cloudwatch_role,
             log_retention=retention,
             removal_policy=removal_policy,
         )
@@ -248,6 +266,27 @@ class PipelineStack(Stack):
             removal_policy=removal_policy,
         )
         self.private.serve(self.api.api)
+        # Metrics, the dashboard and the alarms' topic (stacks/constructs/monitoring.py), over every function.
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            namespace=config.project,
+            functions=dict(fns.functions),
+            emitters=(fns.functions["PublishEvents"], schedule_fn),
+            dead_letter_queues={
+                "StartFailures": self.scheduler.dead_letters,
+                "UnpublishedRecords": feed.unpublished,
+                "UndeliveredNotifications": feed.failed_notifications,
+                "WebhookDeliveryFailures": hooks.failures,
+                "UnroutedEvents": hooks.unrouted,
+            },
+            api_stage=self.api.api.deployment_stage,
+            state_machine=machine,
+            alarm_emails=config.alarm_emails,
+            failure_rate=config.alarm_failure_rate,
+            oldest_queued_minutes=config.alarm_oldest_queued_minutes,
+            removal_policy=removal_policy,
+        )
 
         acknowledge(
             self,
@@ -279,6 +318,8 @@ class PipelineStack(Stack):
         CfnOutput(self, "NotificationsTopicArn", value=feed.topic.topic_arn)
         CfnOutput(self, "WebhookQueueUrl", value=hooks.queue.queue_url)
         CfnOutput(self, "UnpublishedRecordsQueueUrl", value=feed.unpublished.queue_url)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
 
 
 def _events(
@@ -323,7 +364,7 @@ def _events(
 
 
 def _schedule_function(
-    fns: PythonFunctions, machine: sfn.StateMachine, table_arn: str, sources: str, executions: str
+    fns: PythonFunctions, machine: sfn.StateMachine, *, table_arn: str, uploads_arn: str, sources: str, executions: str
 ) -> lambda_.Function:
     fn = fns.add(
         "ScheduleJobs",
@@ -336,6 +377,7 @@ def _schedule_function(
     _allow(fn, ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], table_arn)
     _allow(fn, ["dynamodb:Query"], f"{table_arn}/index/*")
     _allow(fn, ["s3:GetObject", "s3:AbortMultipartUpload"], sources)
+    _allow_listing(fn, uploads_arn, keys.UPLOAD_PREFIX)  # a source gone answers 404, not 403
     _allow(fn, ["states:StartExecution"], machine.state_machine_arn)
     _allow(fn, ["states:DescribeExecution"], executions)
     return fn
@@ -343,6 +385,11 @@ def _schedule_function(
 
 def _allow(fn: lambda_.Function, actions: list[str], *resources: str) -> None:
     fn.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=list(resources)))
+
+
+def _allow_listing(fn: lambda_.Function, bucket_arn: str, *prefixes: str) -> None:
+    """s3:ListBucket on the bucket for keys under `prefixes` only (stacks/s3_listing.py)."""
+    fn.add_to_role_policy(listing_statement(bucket_arn, *prefixes))
 
 
 def _retention_name(days: int) -> str:

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
-from lambdas.api.errors import ApiErrorResponse, ErrorKind, TooManyRequests
+from lambdas.api.errors import ApiErrorResponse, ErrorKind, TooManyRequests, Unavailable
 from lambdas.api.models import ErrorBody
 from lambdas.api.owner import refusal
 
@@ -26,7 +26,7 @@ _DESCRIPTIONS = {
     415: "The body is not JSON",
     422: "A field is invalid; `field` names it",
     429: "A quota is reached; `Retry-After` says in how many seconds to try again",
-    503: "A backing service is unavailable; retry later",
+    503: "A backing service is unavailable; `Retry-After` says in how many seconds to try again",
 }
 # A pattern mismatch quotes the regex; for these fields, say what is expected instead.
 _PATTERN_MESSAGES = {
@@ -45,7 +45,7 @@ def documented(success: int, description: str, *errors: int) -> dict[int, Any]:
     answers: dict[int, Any] = {success: {"description": description}}
     for code in (401, 422, 503, *errors):
         answers[code] = {"description": _DESCRIPTIONS[code], "content": {"application/json": {"model": ErrorBody}}}
-        if code == HTTPStatus.TOO_MANY_REQUESTS:
+        if code in {HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE}:
             answers[code]["headers"] = _RETRY_AFTER
     return answers
 
@@ -139,7 +139,9 @@ def answer_errors(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(ApiErrorResponse)  # type: ignore[untyped-decorator]
     def _refused(error: ApiErrorResponse) -> Response[Any]:
-        headers = {"Retry-After": retry_after(error.retry_after_s)} if isinstance(error, TooManyRequests) else None
+        headers = None
+        if isinstance(error, TooManyRequests | Unavailable):
+            headers = {"Retry-After": retry_after(error.retry_after_s)}
         return error_response(error.status, error.kind, error.message, error.field, headers=headers)
 
     @app.not_found

@@ -71,10 +71,22 @@ class TooManyRequests(ApiErrorResponse):
         self.retry_after_s = retry_after_s
 
 
+# How long a caller waits after a 503: a throttled table or bucket recovers within seconds, and the SDK already
+# retried with backoff before the API gave up.
+UNAVAILABLE_RETRY_AFTER_S = 2.0
+
+
 class Unavailable(ApiErrorResponse):
-    """A backing service throttled or failed: the same request may succeed later."""
+    """A backing service throttled or failed: the same request may succeed later (the answer's Retry-After says when
+    to ask again)."""
 
     status, kind = HTTPStatus.SERVICE_UNAVAILABLE, ErrorKind.UNAVAILABLE
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after_s: float = UNAVAILABLE_RETRY_AFTER_S
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
 
 
 @contextmanager

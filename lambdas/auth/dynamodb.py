@@ -20,10 +20,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.auth.identity import Identity
-from lambdas.auth.ports import TokenExists, TokenNotFound, TokenRecord
+from lambdas.auth.ports import TokenExists, TokenNotFound, TokenRecord, TokenStoreUnavailable
 from lambdas.auth.tokens import token_hash, token_id, token_id_of_hash
 from lambdas.aws_errors import error_code
 from lambdas.jobs.model import utc_iso
@@ -37,7 +37,6 @@ TOKEN_PK_PREFIX = "TOKEN#"  # noqa: S105 - key prefixes, not secrets
 TOKEN_SK = "TOKEN"  # noqa: S105
 TOKENS_PK = "TOKENS"
 LISTING_SK_PREFIX = "TOKEN#"
-_NOT_FOUND = "ResourceNotFoundException"
 _CANCELLED = "TransactionCanceledException"
 
 
@@ -106,9 +105,11 @@ class DynamoDBTokenStore:
                 ExpressionAttributeNames={"#o": "owner", "#r": "role", "#p": "max_priority", "#e": "email"},
             )
         except ClientError as error:
-            if error_code(error) == _NOT_FOUND:
-                return None
-            raise
+            # Every failure, a missing table (ResourceNotFoundException) included, is the store's, not the token's:
+            # the authorizer fails (API Gateway: 500) instead of refusing everyone (401) while it lasts.
+            raise TokenStoreUnavailable(f"the token store did not answer: {error_code(error) or 'error'}") from error
+        except BotoCoreError as error:
+            raise TokenStoreUnavailable(f"the token store did not answer: {type(error).__name__}") from error
         item = response.get("Item")
         if not item:
             return None

@@ -22,6 +22,13 @@ class TokenExists(Exception):
     """A token (or its public id) is registered already: draw another."""
 
 
+class TokenStoreUnavailable(Exception):
+    """The store could not answer (its table missing, throttled, unreachable): not the same as an unknown token.
+
+    The authorizer must fail on it rather than refuse: API Gateway then answers 500 to that request, where an
+    "Unauthorized" would answer 401 to every caller, and cache it, while the store is away."""
+
+
 class TokenRecord(BaseModel):
     """A registered token as administrators see it: never the token, nor its hash."""
 
@@ -34,7 +41,8 @@ class TokenRecord(BaseModel):
 
 class TokenStore(Protocol):
     def identity_of(self, token: str) -> Identity | None:
-        """Who a token stands for; None if it is unknown (or its item unreadable)."""
+        """Who a token stands for; None if it is unknown (or its item invalid); TokenStoreUnavailable if the store
+        could not be read."""
         ...
 
 

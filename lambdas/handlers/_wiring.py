@@ -18,12 +18,14 @@ from lambdas.api.operators import OperatorService
 from lambdas.api.uploads import UploadService
 from lambdas.auth.dynamodb import DynamoDBTokenStore
 from lambdas.auth.ports import TokenStore
+from lambdas.cost.estimate import CostConfig, FunctionMemory
 from lambdas.feed.bus import EventBridgeFeed
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
 from lambdas.jobs.ports import JobRepository
 from lambdas.media.chunking import WorkerBudget
 from lambdas.media.policy import ValidationPolicy
 from lambdas.media.presets import parse_presets
+from lambdas.metrics.emf import EmfMetrics
 from lambdas.notify.ses import SesMailer
 from lambdas.pipeline.config import PipelineConfig
 from lambdas.playback.ports import UrlSigner
@@ -86,6 +88,16 @@ def pipeline_config() -> PipelineConfig:
         transcode_concurrency=settings.transcode_concurrency,
         max_chunk_segments=settings.max_chunk_segments,
         worker=WorkerBudget(timeout_s=settings.worker_timeout_s, vcpus=settings.worker_vcpus),
+        cost=CostConfig(
+            region=settings.aws_region,
+            architecture=settings.lambda_architecture,
+            memory=FunctionMemory(
+                EncodeChunk=settings.transcode_memory_mb,
+                MakeThumbnails=settings.transcode_memory_mb,
+                PackageOutputs=settings.transcode_memory_mb,
+            ),
+            worker_vcpus=settings.worker_vcpus,
+        ),
     )
 
 
@@ -238,6 +250,12 @@ def webhook_transport() -> PinnedTransport:
 @cache
 def feed() -> EventBridgeFeed:
     return EventBridgeFeed(aws.client("events"), get_settings().feed_bus_name)
+
+
+@cache
+def metrics() -> EmfMetrics:
+    settings = get_settings()
+    return EmfMetrics(settings.metrics_namespace, settings.metrics_service)
 
 
 @cache

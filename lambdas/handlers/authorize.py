@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.auth.policy import allow
+from lambdas.auth.ports import TokenStoreUnavailable
 from lambdas.auth.tokens import authenticate
 from lambdas.handlers import _wiring as wiring
 
@@ -23,7 +24,13 @@ class Unauthorized(Exception):
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayAuthorizerTokenEvent(event)
-    identity = authenticate(wiring.token_store(), request.authorization_token)
+    try:
+        identity = authenticate(wiring.token_store(), request.authorization_token)
+    except TokenStoreUnavailable:
+        # Not "Unauthorized": any other failure makes API Gateway answer 500 (AuthorizerConfigurationException)
+        # for this request only, where a 401 would refuse every caller, cached, while the store is away.
+        logger.exception("the token store is unavailable")
+        raise
     if identity is None:
         raise Unauthorized
     logger.append_keys(owner=identity.owner, role=identity.role.value)

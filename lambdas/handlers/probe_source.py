@@ -5,6 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.handlers import _metering as metering
 from lambdas.handlers import _wiring as wiring
 from lambdas.pipeline.probe import ProbeRequest, probe
 
@@ -12,6 +13,7 @@ logger = Logger()
 tracer = Tracer()
 
 
+@metering.metered("ProbeSource")
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -8,8 +8,13 @@ from pydantic import TypeAdapter
 
 from lambdas.events import JobFinished, ObjectCreated, ScheduledTick, SchedulerEvent
 from lambdas.handlers import _wiring as wiring
+from lambdas.jobs.model import utc_now
+from lambdas.metrics.queue import backlog_metrics
 from lambdas.pipeline.errors import UnrecognisedUpload
+from lambdas.queue.backlog import backlog
 from lambdas.queue.intake import queue_upload, upload_of
+from lambdas.queue.order import HIGHEST, LOWEST
+from lambdas.queue.scheduler import SCAN_PER_LEVEL
 
 logger = Logger()
 tracer = Tracer()
@@ -35,7 +40,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result = scheduler.finished(parsed.detail.job_id)
     elif isinstance(parsed, ScheduledTick):
         result = scheduler.tick()
+        _measure_backlog()
     else:  # JobQueued
         result = scheduler.admit()
     logger.info("scheduler pass", extra={"kind": parsed.detail_type, **vars(result)})
     return vars(result)
+
+
+def _measure_backlog() -> None:
+    """The tick measures the waiting line (OldestQueuedSeconds, QueuedJobs), one page per priority level."""
+    store = wiring.queue_store()
+    waiting = [job for level in range(HIGHEST, LOWEST + 1) for job in store.waiting(level, SCAN_PER_LEVEL)]
+    now = utc_now()
+    wiring.metrics().emit(backlog_metrics(backlog(waiting, now), now))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from lambdas.aws_errors import SdkErrors, error_code
+from lambdas.cost.model import CostBreakdown, JobCost
 from lambdas.jobs import schema
 from lambdas.jobs.cursor import Position, decode_cursor, encode_cursor
 from lambdas.jobs.items import (
@@ -369,6 +370,19 @@ class DynamoDBJobRepository:
         )
         return self._monotonic_update(job_id, update, condition, expression, None)
 
+    def record_cost_estimate(self, job_id: str, estimate: CostBreakdown) -> None:
+        if not re.fullmatch(JOB_ID_PATTERN, job_id):
+            raise JobNotFound(job_id)
+        expression = Expression()
+        cost = JobCost(estimate=estimate)
+        update = (
+            f"SET {expression.name('cost')} = {expression.value(_plain_models((cost,))[0])},"
+            f" {expression.name('updated_at')} = {expression.value(utc_iso(self._clock()))}"
+            f" ADD {expression.name(REVISION)} {expression.value(1)}"
+        )
+        condition = f"{expression.name('status')} = {expression.value(str(JobStatus.PROCESSING))}"
+        self._monotonic_update(job_id, update, condition, expression, None)
+
     def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
         if not re.fullmatch(JOB_ID_PATTERN, job_id):
             raise JobNotFound(job_id)
@@ -556,7 +570,9 @@ class DynamoDBJobRepository:
         return jobs
 
 
-def _plain_models(models: tuple[Caption, ...] | tuple[OutputFile, ...] | tuple[AudioLoudness, ...]) -> list[Any]:
+def _plain_models(
+    models: tuple[Caption, ...] | tuple[OutputFile, ...] | tuple[AudioLoudness, ...] | tuple[JobCost, ...],
+) -> list[Any]:
     """Models as the job item holds them (what `job_attributes` writes): JSON values, Decimal numbers."""
     return [json.loads(model.model_dump_json(exclude_none=True), parse_float=Decimal) for model in models]
 

@@ -96,7 +96,7 @@ def from_wire(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def job_from_item(item: Mapping[str, Any]) -> Job:
     values = from_wire(item)
-    for name in (*schema.KEY_ATTRIBUTES, *schema.QUEUE_ATTRIBUTES, schema.TTL_ATTRIBUTE):
+    for name in (*schema.KEY_ATTRIBUTES, *schema.QUEUE_ATTRIBUTES, schema.TTL_ATTRIBUTE, schema.USAGE_ATTRIBUTE):
         values.pop(name, None)
     cause = values.pop(schema.ERROR_CAUSE_ATTRIBUTE, None)
     if cause is not None and not values.get("error_message"):

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from lambdas.cost.model import JobCost
 from lambdas.media.presets import DEFAULT_PRESET, Preset, builtin
 
 
@@ -345,6 +346,8 @@ class Job(_Frozen):
     # checked against.
     source_duration_s: Annotated[float, Field(ge=0)] | None = None
     execution_arn: str | None = None
+    # Its estimated cost (ProbeSource, from the plan) and measured cost (PublishJob, from what ran): lambdas/cost.
+    cost: JobCost | None = None
     upload: Upload | None = None
     # Caption tracks added after completion (lambdas/api/captions.py), in the order added.
     captions: tuple[Caption, ...] = ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from lambdas.cost.model import CostBreakdown
 from lambdas.jobs.model import AudioLoudness, Caption, Job, JobError, JobEvent, JobStatus, JobStep, OutputFile
 from lambdas.jobs.transitions import (
     RETRYABLE,
@@ -148,6 +149,12 @@ class JobRepository(Protocol):
     def record_source_duration(self, job_id: str, duration_s: float) -> bool:
         """The source's probed duration on a PROCESSING job (what a clip of it is checked against); True if it
         changed. JobNotProcessing when the job is not PROCESSING, JobNotFound."""
+        ...
+
+    def record_cost_estimate(self, job_id: str, estimate: CostBreakdown) -> None:
+        """The plan's cost estimate on a PROCESSING job (`Job.cost`, any earlier attempt's cost replaced).
+
+        JobNotProcessing when the job is not PROCESSING, JobNotFound."""
         ...
 
     def mark_playable(self, job_id: str, segments: int, url: str) -> bool:

@@ -80,6 +80,9 @@ BY_COMPLETED = Index("by_completed", "gsi6pk", "gsi6sk")
 INDEXES = (BY_OWNER, BY_STATUS, BY_SLOT, WAITING_BY_OWNER, BY_STARTED, BY_COMPLETED)
 # Attributes of a job item that are not Job fields (the queue's slot marker): dropped when a job is read.
 QUEUE_ATTRIBUTES = (SLOT_ATTRIBUTE,)
+# What each metered invocation used (lambdas/cost/dynamodb.py): a string set on the job item, one element per
+# invocation, added by the invocation itself; not a Job field (the measured cost at publish is: `Job.cost`).
+USAGE_ATTRIBUTE = "usage"
 KEY_ATTRIBUTES = (PARTITION_KEY, SORT_KEY, *(name for i in INDEXES for name in (i.partition_key, i.sort_key)))
 
 # Epoch seconds. On jobs in a terminal state: completed_at + RETENTION (MarkFailed writes the start of

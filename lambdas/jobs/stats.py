@@ -28,6 +28,21 @@ def priority_class(priority: int) -> PriorityClass:
     return PriorityClass.NORMAL if priority <= 7 else PriorityClass.BULK
 
 
+class CostTotals(BaseModel):
+    """The cost of the window's jobs (lambdas/cost), in USD at each job's own prices."""
+
+    model_config = ConfigDict(frozen=True)
+
+    estimated_jobs: int = 0  # counted jobs (see compute_stats) with an estimate
+    estimate_usd: float = 0.0
+    measured_jobs: int = 0  # jobs completed in the window with a measured cost
+    measured_usd: float = 0.0
+    # The same completed jobs' estimates, beside their measurements (what the estimate is judged by).
+    measured_jobs_estimate_usd: float = 0.0
+    lambda_gb_seconds: float = 0.0  # measured
+    stored_bytes: int = 0  # measured: the completed jobs' outputs
+
+
 class QueueStats(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -40,6 +55,7 @@ class QueueStats(BaseModel):
     p95_processing_seconds: float | None
     success_rate: float | None
     mean_queue_wait_seconds: float | None
+    cost: CostTotals = CostTotals()
 
 
 def percentile(values: Iterable[float], percent: int) -> float | None:
@@ -73,7 +89,8 @@ def compute_stats(jobs: Iterable[Job], now: datetime, window: timedelta) -> Queu
     - processing time (started -> completed): COMPLETED jobs that completed in the window;
     - success rate: COMPLETED / (COMPLETED + FAILED) among jobs that ended in the window; cancelled
       jobs are the user's choice and count for neither;
-    - queue wait (queued -> started): jobs that started in the window (after a retry, the last attempt).
+    - queue wait (queued -> started): jobs that started in the window (after a retry, the last attempt);
+    - cost: estimates of the counted jobs, measurements of the jobs completed in the window.
     Means and rates are None when nothing was measured.
     """
     if window <= timedelta(0):
@@ -88,9 +105,22 @@ def compute_stats(jobs: Iterable[Job], now: datetime, window: timedelta) -> Queu
     processing: list[float] = []
     waits: list[float] = []
     completed = failed = counted = 0
+    cost: dict[str, float] = dict.fromkeys(CostTotals.model_fields, 0)
     for job in jobs:
+        estimate = job.cost.estimate if job.cost else None
+        measured = job.cost.measured if job.cost else None
         if within(job.created_at) or not job.status.terminal:
             counted += 1
+            if estimate is not None:
+                cost["estimated_jobs"] += 1
+                cost["estimate_usd"] += estimate.total_usd
+        if measured is not None and job.status is S.COMPLETED and within(job.completed_at):
+            cost["measured_jobs"] += 1
+            cost["measured_usd"] += measured.total_usd
+            cost["measured_jobs_estimate_usd"] += estimate.total_usd if estimate else 0.0
+            cost["lambda_gb_seconds"] += measured.lambda_gb_seconds
+            cost["stored_bytes"] += measured.stored_bytes
+        if within(job.created_at) or not job.status.terminal:
             by_status[job.status] += 1
             by_class[priority_class(job.priority)] += 1
         if job.status.terminal and within(job.completed_at):
@@ -112,4 +142,5 @@ def compute_stats(jobs: Iterable[Job], now: datetime, window: timedelta) -> Queu
         p95_processing_seconds=p95(processing),
         success_rate=completed / (completed + failed) if completed + failed else None,
         mean_queue_wait_seconds=fmean(waits) if waits else None,
+        cost=CostTotals.model_validate({name: round(value, 8) for name, value in cost.items()}),
     )

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.cost.estimate import CostConfig
 from lambdas.media.chunking import DEFAULT_COSTS, CostModel, WorkerBudget
 from lambdas.media.ladder import DEFAULT_LADDER, LadderConfig
 from lambdas.media.policy import ValidationPolicy
@@ -40,6 +41,8 @@ class PipelineConfig(BaseModel):
     max_chunk_segments: Annotated[int, Field(ge=1)] = 15
     worker: WorkerBudget = WorkerBudget(timeout_s=900, vcpus=1.7)
     costs: CostModel = DEFAULT_COSTS
+    # How jobs are priced (lambdas/cost): the region, the architecture, each function's memory.
+    cost: CostConfig = CostConfig()
 
     @property
     def work_bucket(self) -> str:

@@ -44,4 +44,5 @@ def transient_errors() -> Iterator[None]:
     try:
         yield
     except (StoreUnavailable, RepositoryUnavailable) as error:
-        raise TransientError(str(error)) from error
+        # The message ends up on the job once the state machine's retries are spent: say what a person can do.
+        raise TransientError(f"{error}; still unavailable after the step's retries: retry the job later") from error

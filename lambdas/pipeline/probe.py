@@ -15,7 +15,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from lambdas import keys
-from lambdas.jobs.model import ClipMode, Clock, JobStep, OutputKind, utc_now
+from lambdas.cost.estimate import estimate
+from lambdas.cost.plan import plan_shape
+from lambdas.jobs.model import ClipMode, Clock, Job, JobStep, OutputKind, utc_now
 from lambdas.jobs.ports import JobNotProcessing, JobRepository
 from lambdas.media.audio_tracks import choose_audio
 from lambdas.media.chunking import Shape, output_rate, plan_chunks
@@ -142,6 +144,7 @@ def probe(
                     thumbnails = thumbnails.model_copy(
                         update={"offset_s": window.start_s, "length_s": window.duration_s}
                     )
+            _record_estimate(repository, job, plan, thumbnails, config)
             detail = f"{len(plan.chunks.chunks)} chunks, {len(plan.chunks.items)} work items"
             if fast:
                 detail = f"a stream copy of {media.duration or 0:g} s"
@@ -172,6 +175,17 @@ def _record_duration(repository: JobRepository, job_id: str, duration: float) ->
     """The probed length on the job: what a clip of it is checked against (lambdas/api/clips.py)."""
     try:
         repository.record_source_duration(job_id, duration)
+    except JobNotProcessing as error:
+        raise stopped(error) from None
+
+
+def _record_estimate(
+    repository: JobRepository, job: Job, plan: EncodePlan, thumbnails: ThumbnailPlan, config: PipelineConfig
+) -> None:
+    """The plan's expected cost on the job (lambdas/cost), written before any piece is cut."""
+    stills = len(thumbnails.times) if thumbnails.enabled else 0
+    try:
+        repository.record_cost_estimate(job.job_id, estimate(plan_shape(plan, job, stills=stills), config.cost))
     except JobNotProcessing as error:
         raise stopped(error) from None
 

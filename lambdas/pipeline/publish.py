@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
+from lambdas.cost.measure import measure
+from lambdas.cost.model import JobCost
+from lambdas.cost.ports import UsageLedger
+from lambdas.cost.usage import Invocation
 from lambdas.jobs.model import Clock, EventKind, Job, JobEvent, JobOutputs, JobStatus, JobStep, utc_now
 from lambdas.jobs.ports import ConcurrentUpdate, JobNotProcessing, JobRepository
 from lambdas.jobs.transitions import transition
@@ -49,9 +53,26 @@ def step_timings(events: Iterable[JobEvent]) -> dict[JobStep, float]:
     }
 
 
+def measured_cost(
+    job: Job, outputs: PackageResult, config: PipelineConfig, ledger: UsageLedger, running: Invocation | None
+) -> JobCost:
+    """The job's estimate kept, its measurement from every invocation recorded and this one's usage so far."""
+    invocations = ledger.invocations(job.job_id) + ((running,) if running is not None else ())
+    stored = sum(f.size_bytes for f in outputs.files)
+    measured = measure(invocations, stored_bytes=stored, prices=config.cost.prices)
+    return JobCost(estimate=job.cost.estimate if job.cost else None, measured=measured)
+
+
 def publish(
-    request: PublishRequest, repository: JobRepository, config: PipelineConfig, *, clock: Clock = utc_now
+    request: PublishRequest,
+    repository: JobRepository,
+    config: PipelineConfig,
+    *,
+    clock: Clock = utc_now,
+    ledger: UsageLedger | None = None,
+    running: Callable[[], Invocation | None] = lambda: None,
 ) -> Job:
+    """`ledger` and `running`: the invocations recorded on the job and this one's (no measured cost without)."""
     job_id, outputs = request.job.job_id, request.outputs
     with transient_errors():
         for _ in range(_ATTEMPTS):
@@ -82,6 +103,7 @@ def publish(
                     warnings=outputs.warnings,
                 ),
                 metrics=step_timings(repository.list_events(job_id)),
+                **({"cost": measured_cost(job, outputs, config, ledger, running())} if ledger is not None else {}),
             )
             try:
                 saved = repository.save_transition(job, completed)

@@ -6,6 +6,10 @@ authorizer step: every request reaches the integration unauthenticated and witho
 (`preprocess_request`), doing what API Gateway does for a TOKEN authorizer: read the identity
 source header, invoke the authorizer function, evaluate the returned policy against the method ARN,
 answer 401/403/500 as API Gateway would, and pass principalId and context on to the integration.
+
+An authorizer that raises anything but "Unauthorized" (or cannot be invoked, or answers no policy) is a 500
+AUTHORIZER_CONFIGURATION_ERROR with `{"message": null}`, as on AWS, rendered with the API's DEFAULT_5XX gateway
+response (its CORS headers) when the API configures one.
 """
 
 from __future__ import annotations
@@ -107,8 +111,10 @@ def _refuse(chain: Any, context: Any, refusal: Any) -> None:
     template = (configured.get("responseTemplates") or {}).get("application/json")
     if not template:
         raise refusal
-    body = template.replace("$context.error.messageString", json.dumps(refusal.message)).replace(
-        "$context.error.message", refusal.message
+    # An authorizer that failed (AuthorizerConfigurationError) has no message: API Gateway renders it as null.
+    message = refusal.message
+    body = template.replace("$context.error.messageString", json.dumps(message)).replace(
+        "$context.error.message", "null" if message is None else message
     )
     headers = {"Content-Type": "application/json", "x-amzn-ErrorType": refusal.code}
     request_headers = context.invocation_request["headers"]
@@ -146,10 +152,14 @@ def _invoke(authorizer: dict[str, Any], token: str, method_arn: str, context: An
     if not match:
         return {"__config_error__": True}
     function_arn = match["arn"]
-    client = connect_to(region_name=extract_region_from_arn(function_arn)).lambda_
     event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
-    reply = client.invoke(FunctionName=function_arn, Payload=json.dumps(event).encode())
-    payload = reply["Payload"].read()
+    try:
+        client = connect_to(region_name=extract_region_from_arn(function_arn)).lambda_
+        reply = client.invoke(FunctionName=function_arn, Payload=json.dumps(event).encode())
+        payload = reply["Payload"].read()
+    except Exception:  # the function missing, throttled, its runtime gone: API Gateway's 500 as well
+        LOG.warning("authorizer %s could not be invoked", function_arn, exc_info=True)
+        return {"__config_error__": True}
     if reply.get("FunctionError"):
         # API Gateway's contract: an authorizer that raises "Unauthorized" means 401; anything else is a 500.
         message = json.loads(payload or b"{}").get("errorMessage") if payload else None

@@ -73,7 +73,9 @@ class JobEvents(Construct):
                 "the messages are job states already readable through the API (no media, no secrets)."
             },
         )
-        self.failed_notifications = sqs.Queue(self, "UndeliveredNotifications", enforce_ssl=True)
+        self.failed_notifications = sqs.Queue(
+            self, "UndeliveredNotifications", enforce_ssl=True, retention_period=Duration.days(14)
+        )
         acknowledge(self.failed_notifications, {"AwsSolutions-SQS3": "This queue is itself the rules' DLQ."})
         events.Rule(
             self,

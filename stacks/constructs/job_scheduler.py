@@ -30,7 +30,7 @@ class JobScheduler(Construct):
         super().__init__(scope, id)
         # Events that cannot be delivered (the function throttled or gone) are kept, not lost: the health
         # report shows this queue's depth, and the tick admits and repairs whatever they were about.
-        self.dead_letters = sqs.Queue(self, "StartFailures", enforce_ssl=True)
+        self.dead_letters = sqs.Queue(self, "StartFailures", enforce_ssl=True, retention_period=Duration.days(14))
         acknowledge(self.dead_letters, {"AwsSolutions-SQS3": "This queue is itself the rules' dead-letter queue."})
 
         def target() -> targets.LambdaFunction:

@@ -50,9 +50,11 @@ class JobsApi(Construct):
         rate_limit: float = DEFAULT_RATE_LIMIT,
         burst_limit: int = DEFAULT_BURST_LIMIT,
         cors_origins: list[str] | None = None,
+        cloud_watch_role: bool = False,
     ) -> None:
         """`cors_origins`: DeploymentConfig.cors_allowed_origins; the function answers CORS on its own responses
-        (CORS_ALLOWED_ORIGINS), this construct on the preflight and on the gateway's own refusals."""
+        (CORS_ALLOWED_ORIGINS), this construct on the preflight and on the gateway's own refusals.
+        `cloud_watch_role`: DeploymentConfig.api_gateway_cloudwatch_role (the account-wide logging role)."""
         super().__init__(scope, id)
         origins = cors_origins or ["*"]
         access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
@@ -67,8 +69,10 @@ class JobsApi(Construct):
             self,
             "Api",
             description="vodpipe jobs and uploads",
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=removal_policy,
+            # The account's logging role (AWS::ApiGateway::Account) is a per-region singleton: made here only when
+            # the deployment says so. Stage and access logs need it set once in the account, by whoever owns it.
+            cloud_watch_role=cloud_watch_role,
+            cloud_watch_role_removal_policy=removal_policy if cloud_watch_role else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 tracing_enabled=True,

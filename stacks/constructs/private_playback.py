@@ -18,6 +18,7 @@ from stacks.config import MB_PER_VCPU, DeploymentConfig
 from stacks.constructs.jobs_api import STAGE
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.nag import acknowledge, resource_finding
+from stacks.s3_listing import listing_statement
 
 PLAY_RESOURCE = "play"
 
@@ -85,6 +86,8 @@ class PrivatePlayback(Construct):
             self.token_key.grant_read(fn)
         # Manifests are read to be rewritten, and with the S3 signer the segments' links carry this permission.
         _allow(self.player, ["s3:GetObject"], self.objects)
+        # A manifest that is not there answers 404 NoSuchKey (ManifestNotFound), not 403, with listing under private/.
+        self.player.add_to_role_policy(listing_statement(outputs.bucket_arn, PRIVATE_PREFIX))
         if self.signer == "cloudfront":
             secret = config.private_playback_key_secret or ""
             private_key = (

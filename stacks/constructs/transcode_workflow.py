@@ -12,10 +12,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.keys import WORK_PREFIX
 from stacks.config import ROOT
 from stacks.nag import acknowledge, resource_finding
+from stacks.s3_listing import listing_statement
 
 DEFINITION = ROOT / "statemachines" / "transcode.asl.json"
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 
 
 class TranscodeWorkflow(Construct):
@@ -36,7 +39,16 @@ class TranscodeWorkflow(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
-        log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        # Named under /aws/vendedlogs/states/: CloudWatch Logs' resource policy for vended log delivery is at most
+        # 5,120 characters, and every other name adds one to it (deploys then fail once it is full); that prefix
+        # is covered by one wildcard entry. The stack's name keeps two deployments in an account apart.
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"{VENDED_LOGS_PREFIX}{Stack.of(self).stack_name}-{id}",
+            retention=log_retention,
+            removal_policy=removal_policy,
+        )
         substitutions = {f"{name}Function": fn.function_arn for name, fn in functions.items()}
         substitutions |= {
             "JobsTable": table.table_name,
@@ -61,6 +73,7 @@ class TranscodeWorkflow(Construct):
         # MarkFailed and MarkItemFailed update the job item directly; the Distributed Map reads the plan's items.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[work_objects]))
+        role.add_to_principal_policy(listing_statement(uploads.bucket_arn, WORK_PREFIX))  # a missing plan: 404
         # Every end of an execution tells the scheduler (`Job Finished`), which gives the job's slot back.
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[event_bus.event_bus_arn])

@@ -40,6 +40,8 @@ class Webhooks(Construct):
             enforce_ssl=True,
             # AWS's advice for a Lambda source: six times the function's timeout.
             visibility_timeout=Duration.seconds(timeout.to_seconds() * 6),
+            # Every attempt is a new message (its delay at most 15 min): SQS's default of 4 days, stated.
+            retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.failures),
         )
         self.queue.grant_send_messages(router)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from lambdas.cost.model import CostBreakdown, JobCost
 from lambdas.jobs.cursor import decode_cursor, encode_cursor, position_of
 from lambdas.jobs.model import AudioLoudness, Caption, Job, JobEvent, JobStatus, JobStep, OutputFile, utc_iso, utc_now
 from lambdas.jobs.ports import (
@@ -99,6 +100,15 @@ class InMemoryJobRepository:
             update={"source_duration_s": duration, "updated_at": self._clock(), "revision": job.revision + 1}
         )
         return True
+
+    def record_cost_estimate(self, job_id: str, estimate: CostBreakdown) -> None:
+        job = self.get(job_id)
+        if job.status is not JobStatus.PROCESSING:
+            raise JobNotProcessing(job_id, job.status)
+        cost = JobCost(estimate=estimate)
+        self._jobs[job_id] = job.model_copy(
+            update={"cost": cost, "updated_at": self._clock(), "revision": job.revision + 1}
+        )
 
     def mark_playable(self, job_id: str, segments: int, url: str) -> bool:
         job = self.get(job_id)

@@ -57,7 +57,8 @@ def test_the_feed_goes_to_its_own_bus_with_rules_for_the_topic_the_owner_and_web
     patterns = sorted(dumps(r["EventPattern"]) for r in on_bus.values())
     assert patterns.count(dumps(terminal)) == 2  # the operators' topic and the owner's email
     assert dumps({"source": ["vodpipe.jobs", "vodpipe.webhooks"]}) in patterns  # every event: the webhook router
-    (topic_id,) = resources_of(template, "AWS::SNS::Topic")
+    topics = resources_of(template, "AWS::SNS::Topic")  # the operators' topic, and the alarms' (monitoring.py)
+    (topic_id,) = [k for k, t in topics.items() if t["Properties"].get("DisplayName") == "vodpipe jobs"]
     targets = [t for r in on_bus.values() for t in r["Targets"]]
     assert {"Ref": topic_id} in [t["Arn"] for t in targets]
     assert all("DeadLetterConfig" in t for t in targets)

@@ -54,7 +54,12 @@ def test_the_apps_stage_carries_the_throttling_of_its_configuration(tmp_path: Pa
     from app import build_app
 
     context = json.loads(CDK_JSON.read_text())["context"]
-    context["vodpipe"] = {**context["vodpipe"], "api_rate_limit": 7.5, "api_burst_limit": 15}
+    context["vodpipe"] = {
+        **context["vodpipe"],
+        "api_rate_limit": 7.5,
+        "api_burst_limit": 15,
+        "api_gateway_cloudwatch_role": True,  # off by default (test_aws_pitfalls.py): passed on when asked for
+    }
     config = DeploymentConfig.from_context(context["vodpipe"])
     app = build_app(cdk.App(outdir=str(tmp_path), context=context, builtin_cloud_formation_validation=False))
 
@@ -62,3 +67,4 @@ def test_the_apps_stage_carries_the_throttling_of_its_configuration(tmp_path: Pa
     (stage,) = [c for c in pipeline.node.find_all() if isinstance(c, apigw.CfnStage)]
     settings = pipeline.resolve(stage.method_settings)
     assert _throttling(settings) == [("*", "/*", config.api_rate_limit, config.api_burst_limit)]
+    assert [c for c in pipeline.node.find_all() if isinstance(c, apigw.CfnAccount)]

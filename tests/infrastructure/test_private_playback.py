@@ -175,8 +175,12 @@ def test_each_signer_holds_exactly_the_keys_it_signs_with(keyed: dict[str, dict[
         assert any(SECRET in r for r in reads), name
     player_grants = _grants(pipeline, "FunctionsPlayManifest")
     s3_grants = [(a, r) for a, r in player_grants if any(x.startswith("s3:") for x in a)]
-    assert s3_grants == [({"s3:GetObject"}, s3_grants[0][1])]
-    assert "/private/*" in s3_grants[0][1]
+    player_reads = [(a, r) for a, r in s3_grants if a != {"s3:ListBucket"}]
+    assert player_reads == [({"s3:GetObject"}, player_reads[0][1])]
+    assert "/private/*" in player_reads[0][1]
+    # A manifest that is not there answers 404 (ManifestNotFound), not 403: listing under private/ only.
+    (listing,) = [r for a, r in s3_grants if a == {"s3:ListBucket"}]
+    assert "OutputsBucketArn" in listing
     # Under private/ the API deletes (cancel) and reads (its presigned downloads carry its permission), no more.
     everything = '"/private/*"'  # the whole prefix (captions' grants are on <job>/cmaf/ only)
     api_private = {a for actions, r in _grants(pipeline, "FunctionsJobsApi") if everything in r for a in actions}
@@ -199,3 +203,18 @@ def test_a_half_given_or_unusable_key_fails_synth_naming_the_setting() -> None:
     assert config.private_url_signer == "cloudfront"
     assert DeploymentConfig.from_context({}).private_url_signer == ""
     assert DeploymentConfig.from_context({"playback_s3_endpoint": "http://localhost:4566"}).private_url_signer == "s3"
+
+
+def test_the_keyed_templates_pass_cfn_lint_and_parliament(keyed: dict[str, dict[str, Any]]) -> None:
+    # The signing key adds resources (key group, public key, secret, PlayManifest): linted on the synth made here.
+    from tests.infrastructure.template_checks import (
+        cfn_lint_findings,
+        parliament_findings,
+        unaccepted_lint_findings,
+        unaccepted_policy_findings,
+    )
+
+    for stack in (STORAGE_STACK, PIPELINE_STACK):
+        lint = unaccepted_lint_findings(cfn_lint_findings(keyed[stack]))
+        policies = unaccepted_policy_findings(parliament_findings(keyed[stack]))
+        assert not lint + policies, "\n".join(lint + policies)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "vodpipe-cli/0.1"
 # A long-poll's read timeout: the server's wait, plus this for the answer to arrive.
 LONG_POLL_MARGIN_S = 10.0
+# A Retry-After up to this is waited out before the next attempt (an idempotent call); a longer one ends the call.
+MAX_RETRY_AFTER_S = 30.0
 
 
 class _Response(BaseModel):
@@ -317,6 +320,7 @@ class ApiClient:
         extra: Json = {} if timeout is None else {"timeout": timeout}
         for attempt in range(1, self.attempts + 1):
             last = attempt == self.attempts
+            asked: float | None = None  # the server's Retry-After, honoured in place of the backoff
             try:
                 response = self._http.request(method, path, json=json, params=params, headers=headers, **extra)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -327,14 +331,28 @@ class ApiClient:
                 if last or not idempotent:
                     raise TransportError(f"{method} {path} failed: {exc!r}") from exc
             else:
-                if response.status_code in RETRY_STATUSES and idempotent and not last:
+                retry = response.status_code in RETRY_STATUSES and idempotent and not last
+                asked = retry_after_s(response) if retry else None
+                if asked is not None and asked > MAX_RETRY_AFTER_S:
+                    retry = False  # a quota's window is not waited out inside one call: the caller sees the 429
+                if retry:
                     pass
                 elif response.is_success or response.status_code == HTTPStatus.NOT_MODIFIED:
                     return response
                 else:
                     raise api_error(response)
-            self._sleeper.wait(backoff_delay(self.backoff, attempt))
+            self._sleeper.wait(backoff_delay(self.backoff, attempt) if asked is None else asked)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retry_after_s(response: httpx.Response) -> float | None:
+    """The answer's Retry-After in seconds (a 429 or 503 of the API says when to ask again); None when absent or not
+    a number of seconds (an HTTP date is not sent by the API)."""
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def backoff_delay(base: float, attempt: int, cap: float = 10.0) -> float:

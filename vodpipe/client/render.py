@@ -85,7 +85,50 @@ def job_view(job: Json) -> RenderableType:
         parts.append(Text.assemble(("  watch now: ", "dim"), (early, "link " + early)))
     parts += [Text(f"  {line}", style="dim") for line in audio_lines(job)]
     parts += quality_lines(list(outputs.get("quality") or []))
+    parts += cost_lines(job.get("cost") or {})
     return Group(*parts)
+
+
+def usd(value: object) -> str:
+    """Dollars to the micro-dollar: a short job costs fractions of a cent."""
+    return f"${float(value or 0):.6f}" if isinstance(value, int | float) else "-"
+
+
+def cost_lines(cost: Json) -> list[Text]:
+    """`Job.cost`: the estimate (from the plan), the measurement (from what ran), their difference and parts."""
+    estimate, measured = cost.get("estimate") or None, cost.get("measured") or None
+    if not isinstance(estimate, dict) and not isinstance(measured, dict):
+        return []
+    known = measured if isinstance(measured, dict) else estimate
+    assert isinstance(known, dict)
+    where = f"{known.get('region', '?')}, {known.get('architecture', '?')}, prices of {known.get('prices_as_of', '?')}"
+    head = [("  cost: ", "dim")]
+    head.append(("estimate ", "dim"))
+    head.append((usd(estimate.get("total_usd")) if isinstance(estimate, dict) else "-", "bold"))
+    head.append(("  measured ", "dim"))
+    head.append((usd(measured.get("total_usd")) if isinstance(measured, dict) else "-", "bold"))
+    if isinstance(estimate, dict) and isinstance(measured, dict):
+        est, got = float(estimate.get("total_usd") or 0), float(measured.get("total_usd") or 0)
+        ratio = f", {got / est:.2f}x the estimate" if est > 0 else ""
+        head.append((f"  ({'+' if got >= est else '-'}{usd(abs(got - est))}{ratio})", ""))
+    head.append((f"  [{where}]", "dim"))
+    lines = [Text.assemble(*head)]
+    for label, part in (("estimate", estimate), ("measured", measured)):
+        if isinstance(part, dict):
+            lines.append(Text(f"    {label:<8} {cost_parts(part)}", style="dim"))
+    return lines
+
+
+def cost_parts(part: Json) -> str:
+    """One breakdown in a line: Lambda GB-s and invocations, transitions, requests, stored bytes."""
+    return (
+        f"Lambda {float(part.get('lambda_gb_seconds') or 0):.2f} GB-s / {part.get('lambda_requests', 0)} invocations"
+        f" {usd(part.get('lambda_usd'))} · {part.get('state_transitions', 0)} transitions {usd(part.get('states_usd'))}"
+        f" · S3 {part.get('s3_write_requests', 0)} writes {part.get('s3_read_requests', 0)} reads, DynamoDB"
+        f" {part.get('dynamodb_write_requests', 0)} writes {part.get('dynamodb_read_requests', 0)} reads"
+        f" {usd(part.get('requests_usd'))} · stored {int(part.get('stored_bytes') or 0) / 1e6:.2f} MB"
+        f" {usd(part.get('storage_usd_per_month'))}/month"
+    )
 
 
 def what_line(job: Json) -> str:
@@ -300,6 +343,13 @@ def stats_view(stats: Json) -> Table:
     if "success_rate" in rest:
         rate = rest.pop("success_rate")
         table.add_row("success rate", "-" if rate is None else f"{float(rate) * 100:.1f} %")
+    cost = rest.pop("cost", None)
+    if isinstance(cost, dict):
+        table.add_row("cost, estimated", f"{usd(cost.get('estimate_usd'))} ({cost.get('estimated_jobs', 0)} jobs)")
+        table.add_row("cost, measured", f"{usd(cost.get('measured_usd'))} ({cost.get('measured_jobs', 0)} jobs)")
+        table.add_row("  their estimate", usd(cost.get("measured_jobs_estimate_usd")))
+        table.add_row("  Lambda", f"{float(cost.get('lambda_gb_seconds') or 0):.1f} GB-s")
+        table.add_row("  stored", f"{int(cost.get('stored_bytes') or 0) / 1e6:.1f} MB")
     for key, value in _flatten(rest):
         table.add_row(key, value)
     return table

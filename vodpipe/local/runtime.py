@@ -19,7 +19,8 @@ import psutil
 DEFAULT_PORT = 4566
 SERVICES = (
     "s3,lambda,stepfunctions,dynamodb,dynamodbstreams,apigateway,iam,sts,logs,events,sqs,sns,ses,cloudformation,ssm,"
-    "secretsmanager"  # private playback's play-token key (stacks/constructs/private_playback.py)
+    "secretsmanager,"  # private playback's play-token key (stacks/constructs/private_playback.py)
+    "cloudwatch,kms"  # alarms, the dashboard and the alarms topic's key (stacks/constructs/monitoring.py)
 )
 
 

@@ -164,6 +164,7 @@ def test_a_quota_store_outage_is_503_and_creates_nothing(api: Api, failing: str)
     api.quotas.fail_next[failing] = [QuotaStoreUnavailable("ThrottlingException")]
     answer = api.call("POST", "/uploads", CLIP)
     assert (answer.status, *answer.error()) == (503, "unavailable", None)
+    assert answer.headers["Retry-After"] == "2"  # lambdas/api/errors.py UNAVAILABLE_RETRY_AFTER_S
     assert api.repo.list_for_owner(ALICE)[0] == []
     assert not api.uploads.presigned
 
@@ -173,3 +174,4 @@ def test_the_document_names_the_retry_after_header_of_a_429() -> None:
     assert answers[429]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
     assert answers[403]["description"].startswith("The caller's token does not allow it")
     assert "headers" not in answers[403]
+    assert answers[503]["headers"]["Retry-After"]["schema"] == {"type": "integer"}

@@ -131,10 +131,14 @@ def test_stats_shows_the_queue_stats_the_api_answers(fake: FakeVodpipe, target: 
     # Every QueueStats field has its named rows: none is left to the dotted fallback for unknown fields.
     statuses = {str(status) for status in JobStatus}
     classes = {f"priority {name}" for name in PriorityClass}
-    assert (
-        set(rows)
-        == {"jobs", "success rate", "processing, mean", "processing, p95", "queue wait, mean"} | statuses | classes
-    )
+    assert set(rows) == {
+        "jobs",
+        "success rate",
+        "processing, mean",
+        "processing, p95",
+        "queue wait, mean",
+    } | statuses | classes | {"cost, estimated", "cost, measured", "their estimate", "Lambda", "stored"}
+    assert rows["cost, measured"].startswith("$")
 
 
 @pytest.mark.parametrize(("window", "exit_code"), [("1", 0), ("720", 0), ("0", 2), ("721", 2), ("1.5", 2)])
