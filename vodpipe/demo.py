@@ -33,7 +33,8 @@ class DemoError(Exception):
     """Something the user must fix first; the message says what."""
 
 
-def clip_argv(ffmpeg: Path, out: Path) -> list[str]:
+def clip_argv(ffmpeg: Path, out: Path, *, size: str = "1920x1080", seconds: int = 10) -> list[str]:
+    """A test pattern with a tone, H.264/AAC with 2 s GOPs (the demo's sample: 10 s of 1080p30)."""
     return [
         str(ffmpeg),
         "-hide_banner",
@@ -43,11 +44,11 @@ def clip_argv(ffmpeg: Path, out: Path) -> list[str]:
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=1920x1080:rate=30:duration=10",
+        f"testsrc2=size={size}:rate=30:duration={seconds}",
         "-f",
         "lavfi",
         "-i",
-        "sine=frequency=440:sample_rate=48000:duration=10",
+        f"sine=frequency=440:sample_rate=48000:duration={seconds}",
         "-c:v",
         "libx264",
         "-preset",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.names import PIPELINE_STACK, STORAGE_STACK, stack_name
+from vodpipe import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 FFMPEG = ROOT / "layers" / "ffmpeg" / "build" / "bin" / "ffmpeg"
@@ -67,33 +68,7 @@ class StageOutputs:
 
 def clip_argv(ffmpeg: Path, out: Path) -> list[str]:
     """Two seconds of 320x180 test pattern with a tone: every step runs, nothing takes long."""
-    return [
-        str(ffmpeg),
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=30:duration=2",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000:duration=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        "-movflags",
-        "+faststart",
-        str(out),
-    ]
+    return demo.clip_argv(ffmpeg, out, size="320x180", seconds=2)
 
 
 def playlist_uris(text: str) -> list[str]:

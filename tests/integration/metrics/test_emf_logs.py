@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from lambdas.jobs.dynamodb import DynamoDBJobRepository
-from lambdas.jobs.model import Job, JobStatus
+from lambdas.jobs.model import Job, JobKind, JobStatus
+from lambdas.jobs.stats import priority_class
 from tests.pipeline_jobs import ffmpeg
 from tests.unit.metrics.emf_spec import dimension_sets, emf_documents, emf_problems, metrics_of
 from vodpipe.client.api import ApiClient
@@ -83,7 +84,10 @@ def finished_job(
         if line.get("status") == "COMPLETED":  # this attempt's end: the job as it is now ended there
             job = repository.get(str(line["job_id"]))
             ended = job.completed_at is not None and line["_aws"]["Timestamp"] == _ms(job.completed_at)
-            if job.status is JobStatus.COMPLETED and ended and job.source.size:
+            encoded = job.outputs is not None and bool(job.outputs.encode_cpu_seconds)
+            # A plain transcode (a fast clip encodes nothing), admitted from the queue like any upload.
+            plain = job.kind is JobKind.TRANSCODE and job.queued_at is not None and job.started_at is not None
+            if job.status is JobStatus.COMPLETED and ended and encoded and plain and job.source.size:
                 return job, job.source.size
     owner = f"metrics-{uuid.uuid4().hex[:8]}"
     token = create_token(aws_client("dynamodb"), stack.jobs_table, owner)
@@ -119,7 +123,9 @@ def test_a_jobs_end_is_one_valid_emf_line_in_the_publishers_logs(
     print("EMF line:", json.dumps(found, separators=(",", ":")))
     assert emf_problems(found) == []
     assert [d["Namespace"] for d in found["_aws"]["CloudWatchMetrics"]] == ["vodpipe"]
-    assert dimension_sets(found) == [{"service": service}, {"service": service, "PriorityClass": "normal"}]
+    # The job may be any the session completed (reused to save a run), of any priority.
+    expected_class = str(priority_class(job.priority))
+    assert dimension_sets(found) == [{"service": service}, {"service": service, "PriorityClass": expected_class}]
     measured = metrics_of(found)
     assert measured["JobsCompleted"] == ("Count", 1.0)
     assert measured["SourceBytes"] == ("Bytes", float(source_bytes))
